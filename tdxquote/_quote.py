@@ -1,0 +1,518 @@
+"""The fast, validated quote parser and the immutable :class:`Quote`.
+
+Parsing checks every length and every structural rule up front (nothing is
+trusted, nothing is sliced before its bounds are known) and records offsets;
+fields are decoded lazily from the original bytes on first access.  The
+offsets and ``struct`` formats come from the ``construct`` schemas in
+:mod:`tdxquote.schema`, and the tests hold this parser to the plain
+``construct`` parse on every vector and on hypothesis-generated inputs.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import struct
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._layout_derive import prefix_layout
+from ._reports import REPORT_CODECS, Report, SgxReport
+from .errors import QuoteParseError
+from .schema import (
+    AUTH_DATA_V3,
+    AUTH_DATA_V4,
+    BODY_DESCRIPTOR,
+    BODY_SCHEMAS,
+    BODY_TYPE_SGX,
+    BODY_TYPE_TD10,
+    CERT_TYPE_PCK_CERT_CHAIN,
+    CERT_TYPE_PPID_CLEARTEXT,
+    CERT_TYPE_QE_REPORT,
+    CERTIFICATION_DATA,
+    HEADER,
+    QE_REPORT_CERTIFICATION_DATA,
+    SGX_REPORT,
+    TEE_TYPE_SGX,
+    TEE_TYPE_TDX,
+    struct_format,
+)
+from .schema._layouts import _check_header
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from .pck import PckExtension
+
+__all__ = ["CertificationData", "Header", "Quote", "TeeType", "parse_quote"]
+
+
+class TeeType(enum.IntEnum):
+    """The TEE a quote attests."""
+
+    SGX = TEE_TYPE_SGX
+    TDX = TEE_TYPE_TDX
+
+
+class Header(NamedTuple):
+    """The 48-byte quote header."""
+
+    version: int
+    attestation_key_type: int
+    tee_type: int
+    qe_svn: int
+    pce_svn: int
+    qe_vendor_id: bytes
+    user_data: bytes
+
+
+class CertificationData(NamedTuple):
+    """Certification data: its type (1 to 5 here) and its payload bytes."""
+
+    type: int
+    data: bytes
+
+
+# --- offsets derived from the schemas -------------------------------------------------
+
+_HEADER = struct.Struct(struct_format(HEADER))
+_HEADER_SIZE = _HEADER.size
+_DESCRIPTOR = struct.Struct(struct_format(BODY_DESCRIPTOR))
+_V5_BODY_OFFSET = _HEADER_SIZE + _DESCRIPTOR.size
+_BODY_SIZES = {body_type: schema.sizeof() for body_type, schema in BODY_SCHEMAS.items()}
+_SGX_REPORT_SIZE = SGX_REPORT.sizeof()
+
+_V4 = prefix_layout(AUTH_DATA_V4)
+_V4_SIG = _V4.fields["signature"]
+_V4_KEY = _V4.fields["attestation_key"]
+_V4_CERT_TYPE_AT = _V4.fields["certification_data_type"][0]
+_V4_CERT_SIZE_AT = _V4.variable_offset
+_V4_QE_CERT_DATA_AT = _V4.variable_offset + _V4.length_size
+_QECD = prefix_layout(QE_REPORT_CERTIFICATION_DATA)
+_QECD_REPORT_AT = _QECD.fields["qe_report"][0]
+_QECD_REPORT_SIG_AT = _QECD.fields["qe_report_signature"][0]
+_QECD_AUTH_SIZE_AT = _QECD.variable_offset
+
+_V3 = prefix_layout(AUTH_DATA_V3)
+_V3_SIG = _V3.fields["signature"]
+_V3_KEY = _V3.fields["attestation_key"]
+_V3_REPORT_AT = _V3.fields["qe_report"][0]
+_V3_REPORT_SIG_AT = _V3.fields["qe_report_signature"][0]
+_V3_AUTH_SIZE_AT = _V3.variable_offset
+
+_CD = prefix_layout(CERTIFICATION_DATA)
+_CD_HEAD = _CD.variable_offset + _CD.length_size  # type + size
+
+if (_V3_SIG, _V3_KEY) != (_V4_SIG, _V4_KEY) or _V4_SIG[1] != 64 or _V4_KEY[1] != 64:
+    raise ImportError("signature data layout derived from the schemas is inconsistent")
+
+_U16 = struct.Struct("<H").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_U16U32 = struct.Struct("<HI").unpack_from
+_HHI = struct.Struct("<HHI").unpack_from
+
+_HEX_NOISE = re.compile(r"\s+")
+
+# Layout tuple indices (see Quote.__slots__ docs).
+_Layout = tuple[bytes, int, int, int, int, int, int, int, int, int, int]
+
+
+def _fail(reason: str, offset: int, field: str) -> QuoteParseError:
+    return QuoteParseError(reason, offset=offset, field=field)
+
+
+def _as_bytes(data: object) -> bytes:
+    if type(data) is bytes:
+        return data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(data)
+        except (TypeError, ValueError, BufferError) as exc:
+            raise _fail(f"unreadable buffer: {exc}", 0, "quote") from None
+    if isinstance(data, str):
+        raise _fail("expected bytes, got str (use Quote.from_hex for hex text)", 0, "quote")
+    raise _fail(f"expected bytes, bytearray or memoryview, got {type(data).__name__}", 0, "quote")
+
+
+def _scan(data: bytes) -> _Layout:
+    """Validate the structure of ``data`` and return its layout.
+
+    Layout: (data, version, tee_type, body_type, body_end, auth_end,
+    qe_report_at, qe_auth_at, qe_auth_size, cert_at, cert_size).
+    ``body_type`` is the effective body type (1 to 4) for every version.
+    """
+    size = len(data)
+    if size < _HEADER_SIZE:
+        raise _fail(f"quote is {size} bytes, shorter than the 48-byte header", size, "header")
+    version, key_type, tee = _HHI(data, 0)
+    if version == 4 and key_type == 2 and tee == TEE_TYPE_TDX:
+        body_type = BODY_TYPE_TD10
+        body_at = _HEADER_SIZE
+    else:
+        problem = _check_header(_HeaderView(version, key_type, tee))
+        if problem is not None:
+            field = "header.version" if "version" in problem[:25] else "header"
+            if "attestation key" in problem:
+                field = "header.attestation_key_type"
+            elif "TEE" in problem:
+                field = "header.tee_type"
+            raise _fail(problem, 0 if field == "header.version" else 2, field)
+        if version == 5:
+            if size < _V5_BODY_OFFSET:
+                raise _fail("quote ends inside the v5 body descriptor", size, "body_descriptor")
+            body_type, body_size = _DESCRIPTOR.unpack_from(data, _HEADER_SIZE)
+            expected = _BODY_SIZES.get(body_type)
+            if expected is None:
+                raise _fail(
+                    f"unsupported body type {body_type} (supported: 1, 2, 3, 4)",
+                    _HEADER_SIZE,
+                    "body_descriptor.body_type",
+                )
+            if body_size != expected:
+                raise _fail(
+                    f"body size {body_size} does not match body type {body_type} "
+                    f"(expected {expected})",
+                    _HEADER_SIZE + 2,
+                    "body_descriptor.body_size",
+                )
+            if (tee == TEE_TYPE_SGX) != (body_type == BODY_TYPE_SGX):
+                raise _fail(
+                    f"body type {body_type} does not match the TEE type 0x{tee:08x}",
+                    _HEADER_SIZE,
+                    "body_descriptor.body_type",
+                )
+            body_at = _V5_BODY_OFFSET
+        else:
+            body_type = BODY_TYPE_TD10 if tee == TEE_TYPE_TDX else BODY_TYPE_SGX
+            body_at = _HEADER_SIZE
+    body_end = body_at + _BODY_SIZES[body_type]
+    auth_at = body_end + 4
+    if auth_at > size:
+        raise _fail("quote ends inside the report body or the signed data size", size, "body")
+    (auth_size,) = _U32(data, body_end)
+    auth_end = auth_at + auth_size
+    if auth_end > size:
+        raise _fail(
+            f"signed data size {auth_size} exceeds the {size - auth_at} bytes that remain",
+            body_end,
+            "signed_data_size",
+        )
+    if version == 3:
+        qe_report_at = auth_at + _V3_REPORT_AT
+        qe_auth_size_at = auth_at + _V3_AUTH_SIZE_AT
+    else:
+        if auth_at + _V4_QE_CERT_DATA_AT > auth_end:
+            raise _fail("signed data too short for its fixed fields", auth_end, "signed_data")
+        cert_type, qecd_size = _U16U32(data, auth_at + _V4_CERT_TYPE_AT)
+        if cert_type != CERT_TYPE_QE_REPORT:
+            raise _fail(
+                f"certification data type {cert_type} is not 6 (QE report certification "
+                "data), as quote versions 4 and 5 require",
+                auth_at + _V4_CERT_TYPE_AT,
+                "certification_data_type",
+            )
+        qecd_at = auth_at + _V4_QE_CERT_DATA_AT
+        if qecd_at + qecd_size != auth_end:
+            raise _fail(
+                f"QE report certification data size {qecd_size} does not fill the signed "
+                f"data exactly ({auth_end - qecd_at} bytes)",
+                auth_at + _V4_CERT_SIZE_AT,
+                "qe_report_certification_data.size",
+            )
+        qe_report_at = qecd_at + _QECD_REPORT_AT
+        qe_auth_size_at = qecd_at + _QECD_AUTH_SIZE_AT
+    if qe_auth_size_at + 2 > auth_end:
+        raise _fail("signed data too short for the QE report", auth_end, "qe_report")
+    (qe_auth_size,) = _U16(data, qe_auth_size_at)
+    qe_auth_at = qe_auth_size_at + 2
+    cert_head_at = qe_auth_at + qe_auth_size
+    if cert_head_at + _CD_HEAD > auth_end:
+        raise _fail(
+            f"QE auth data size {qe_auth_size} leaves no room for the certification data",
+            qe_auth_size_at,
+            "qe_auth_data.size",
+        )
+    pck_type, cert_size = _U16U32(data, cert_head_at)
+    if not CERT_TYPE_PPID_CLEARTEXT <= pck_type <= CERT_TYPE_PCK_CERT_CHAIN:
+        raise _fail(
+            f"unsupported certification data type {pck_type} (expected 1 to 5)",
+            cert_head_at,
+            "certification_data.type",
+        )
+    cert_at = cert_head_at + _CD_HEAD
+    if cert_at + cert_size != auth_end:
+        raise _fail(
+            f"certification data size {cert_size} does not end where the signed data "
+            f"ends ({auth_end - cert_at} bytes remain)",
+            cert_head_at + 2,
+            "certification_data.size",
+        )
+    return (
+        data,
+        version,
+        tee,
+        body_type,
+        body_end,
+        auth_end,
+        qe_report_at,
+        qe_auth_at,
+        qe_auth_size,
+        cert_at,
+        cert_size,
+    )
+
+
+class _HeaderView(NamedTuple):
+    version: int
+    attestation_key_type: int
+    tee_type: int
+
+
+_new_quote: Any = object.__new__
+_set: Any = object.__setattr__
+
+
+def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
+    """Parse a DCAP quote (v3 SGX, v4 SGX/TDX, v5) from its binary form.
+
+    Every length and structural rule is checked before anything is sliced;
+    fields are decoded lazily.  Raises :class:`~tdxquote.QuoteParseError`
+    (with ``offset``, ``field`` and ``reason``) and nothing else.
+    """
+    raw = data if type(data) is bytes else _as_bytes(data)
+    layout = _scan(raw)
+    quote = _new_quote(Quote)
+    _set(quote, "_layout", layout)
+    return quote  # type: ignore[no-any-return]
+
+
+class Quote:
+    """An immutable, parsed DCAP quote.
+
+    Create one with :func:`parse_quote`, :meth:`Quote.parse` or
+    :meth:`Quote.from_hex`.  Every field is decoded from the original bytes on
+    first access; :meth:`to_bytes` returns those bytes exactly.
+    """
+
+    __slots__ = ("__dict__", "_layout")
+    _layout: _Layout
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        _set(self, "_layout", _scan(_as_bytes(data)))
+
+    @classmethod
+    def parse(cls, data: bytes | bytearray | memoryview) -> Quote:
+        """Same as :func:`parse_quote`."""
+        return parse_quote(data)
+
+    @classmethod
+    def from_hex(cls, text: str | bytes) -> Quote:
+        """Parse a quote given as hex text (``0x`` prefix and whitespace allowed)."""
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("ascii")
+            except UnicodeDecodeError:
+                raise _fail("hex text is not ASCII", 0, "quote") from None
+        if not isinstance(text, str):
+            raise _fail(f"expected hex text, got {type(text).__name__}", 0, "quote")
+        cleaned = _HEX_NOISE.sub("", text)
+        if cleaned[:2] in ("0x", "0X"):
+            cleaned = cleaned[2:]
+        try:
+            raw = bytes.fromhex(cleaned)
+        except ValueError:
+            raise _fail("not valid hex text", 0, "quote") from None
+        return parse_quote(raw)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Quote is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Quote is immutable (cannot delete {name!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Quote):
+            return NotImplemented
+        return self._layout[0] == other._layout[0]
+
+    def __hash__(self) -> int:
+        return hash(self._layout[0])
+
+    def __repr__(self) -> str:
+        body = "none" if self.body_type is None else str(self.body_type)
+        return (
+            f"<Quote v{self.version} {self.tee_type.name} body_type={body} "
+            f"{len(self._layout[0])} bytes>"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (parse_quote, (self._layout[0],))
+
+    # --- header ---------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """Quote format version: 3, 4 or 5."""
+        return self._layout[1]
+
+    @cached_property
+    def header(self) -> Header:
+        """The 48-byte header, decoded."""
+        return Header._make(_HEADER.unpack_from(self._layout[0], 0))
+
+    @property
+    def attestation_key_type(self) -> int:
+        """Attestation key type (2: ECDSA-256-with-P-256)."""
+        return int(_U16(self._layout[0], 2)[0])
+
+    @property
+    def tee_type(self) -> TeeType:
+        """The TEE: :attr:`TeeType.SGX` or :attr:`TeeType.TDX`."""
+        return TeeType(self._layout[2])
+
+    @property
+    def is_tdx(self) -> bool:
+        """True for a TDX quote."""
+        return self._layout[2] == TEE_TYPE_TDX
+
+    @property
+    def qe_svn(self) -> int:
+        """QE security version (header 0x08; reserved for TDX)."""
+        return self.header.qe_svn
+
+    @property
+    def pce_svn(self) -> int:
+        """PCE security version (header 0x0A; reserved for TDX)."""
+        return self.header.pce_svn
+
+    @property
+    def qe_vendor_id(self) -> bytes:
+        """QE vendor ID (Intel: 939a7233f79c4ca9940a0db3957f0607)."""
+        return self.header.qe_vendor_id
+
+    @property
+    def user_data(self) -> bytes:
+        """Header user data (20 bytes; the first 16 are the QE ID)."""
+        return self.header.user_data
+
+    # --- body -----------------------------------------------------------------------
+    @property
+    def body_type(self) -> int | None:
+        """The v5 descriptor's body type (1 SGX, 2 TD 1.0, 3 TD 1.5, 4 TD 1.5 ex); None in v3/v4."""
+        return self._layout[3] if self._layout[1] == 5 else None
+
+    @property
+    def body_offset(self) -> int:
+        """Offset of the report body in the quote."""
+        return _V5_BODY_OFFSET if self._layout[1] == 5 else _HEADER_SIZE
+
+    @cached_property
+    def body(self) -> Report:
+        """The report body: a :class:`TdReport10`, :class:`TdReport15`, :class:`TdReport15Ex`
+        or :class:`SgxReport`."""
+        cls, codec = REPORT_CODECS[self._layout[3]]
+        return cls._make(codec.unpack_from(self._layout[0], self.body_offset))
+
+    # --- signature data -------------------------------------------------------------
+    @property
+    def signed_bytes(self) -> bytes:
+        """The exact bytes the quote signature covers (header, [descriptor,] body)."""
+        return self._layout[0][: self._layout[4]]
+
+    @property
+    def signed_data_size(self) -> int:
+        """The size field that follows the body: the length of the signature data."""
+        return self._layout[5] - self._layout[4] - 4
+
+    @property
+    def signature(self) -> bytes:
+        """The quote signature (ECDSA P-256, raw r||s, 64 bytes)."""
+        at = self._layout[4] + 4
+        return self._layout[0][at : at + 64]
+
+    @property
+    def attestation_key(self) -> bytes:
+        """The attestation public key (P-256, raw X||Y, 64 bytes)."""
+        at = self._layout[4] + 4 + 64
+        return self._layout[0][at : at + 64]
+
+    @property
+    def qe_report_bytes(self) -> bytes:
+        """The exact 384 bytes of the QE report (what the PCK key signs)."""
+        at = self._layout[6]
+        return self._layout[0][at : at + _SGX_REPORT_SIZE]
+
+    @cached_property
+    def qe_report(self) -> SgxReport:
+        """The Quoting Enclave's report."""
+        cls, codec = REPORT_CODECS[BODY_TYPE_SGX]
+        report = cls._make(codec.unpack_from(self._layout[0], self._layout[6]))
+        assert isinstance(report, SgxReport)
+        return report
+
+    @property
+    def qe_report_signature(self) -> bytes:
+        """The QE report signature by the PCK key (raw r||s, 64 bytes)."""
+        at = self._layout[6] + _SGX_REPORT_SIZE
+        return self._layout[0][at : at + 64]
+
+    @property
+    def qe_auth_data(self) -> bytes:
+        """QE authentication data (hashed with the attestation key into the QE report)."""
+        at = self._layout[7]
+        return self._layout[0][at : at + self._layout[8]]
+
+    @property
+    def qe_report_certification_type(self) -> int | None:
+        """6 (QE report certification data) for v4/v5 quotes; None for v3."""
+        return None if self._layout[1] == 3 else CERT_TYPE_QE_REPORT
+
+    @property
+    def certification_data(self) -> CertificationData:
+        """The PCK certification data (type 1 to 5; nested in type 6 for v4/v5)."""
+        layout = self._layout
+        at = layout[9]
+        (cert_type,) = _U16(layout[0], at - _CD_HEAD)
+        return CertificationData(cert_type, layout[0][at : at + layout[10]])
+
+    @property
+    def trailing_bytes(self) -> bytes:
+        """Bytes after the signature data (legal, not signed, kept as they are)."""
+        return self._layout[0][self._layout[5] :]
+
+    def to_bytes(self) -> bytes:
+        """The quote's exact input bytes."""
+        return self._layout[0]
+
+    def __bytes__(self) -> bytes:
+        return self._layout[0]
+
+    def __len__(self) -> int:
+        return len(self._layout[0])
+
+    # --- PCK certificate chain ------------------------------------------------------
+    @property
+    def pck_chain_pem(self) -> bytes | None:
+        """The PEM chain of type-5 certification data (a trailing NUL removed), else None."""
+        cert = self.certification_data
+        if cert.type != CERT_TYPE_PCK_CERT_CHAIN:
+            return None
+        pem = cert.data
+        return pem[:-1] if pem.endswith(b"\x00") else pem
+
+    @cached_property
+    def pck_chain(self) -> tuple[x509.Certificate, ...]:
+        """The PCK chain as ``cryptography`` certificates (leaf first, as in the quote).
+
+        Decoded on first access; malformed PEM raises :class:`QuoteParseError`.
+        """
+        from ._pem_chain import decode_pck_chain
+
+        return decode_pck_chain(self.pck_chain_pem, self._layout[9])
+
+    @cached_property
+    def pck_extension(self) -> PckExtension:
+        """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...)."""
+        from ._pem_chain import leaf_of
+        from .pck import pck_extension_from_certificate
+
+        return pck_extension_from_certificate(leaf_of(self.pck_chain, self._layout[9]))

@@ -1,0 +1,367 @@
+"""The SGX extension of Intel PCK leaf certificates (OID 1.2.840.113741.1.13.1).
+
+A PCK certificate names the platform it was issued to: its FMSPC, PCE-ID,
+the SGX TCB (16 component SVNs, PCESVN, CPUSVN) it was issued for, the SGX
+type and, for certificates issued by the Intel SGX PCK Platform CA, the
+platform instance id and configuration.  :func:`parse_pck_extension` reads the
+raw extension value as strictly as Intel's QVL does::
+
+    ext = pck_extension_from_certificate(leaf)
+    ext.fmspc_hex          # "50806F000000", as the PCS API wants it
+    ext.sgx_components     # (3, 3, 2, 2, 2, 1, 0, 2, 0, ...), for TCB level matching
+
+The extension value is ``SEQUENCE OF SEQUENCE { OBJECT IDENTIFIER, value }``
+with exactly 5 entries (Processor CA) or 7 entries (Platform CA), in any
+order, each OID at most once.  Every malformation raises
+:class:`~tdxquote.errors.QuoteParseError` whose ``offset`` is an offset into
+the extension value and whose ``field`` names the entry
+(``pck_extension.tcb.pcesvn``, ``pck_extension.fmspc``, ...).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
+
+from cryptography import x509
+
+from tdxquote import _der
+from tdxquote._der import Buffer, Tlv
+from tdxquote.errors import QuoteParseError
+
+__all__ = [
+    "SGX_EXTENSION_OID",
+    "PckConfiguration",
+    "PckExtension",
+    "PckTcb",
+    "SgxType",
+    "encode_pck_extension",
+    "parse_pck_extension",
+    "pck_extension_from_certificate",
+]
+
+SGX_EXTENSION_OID = "1.2.840.113741.1.13.1"
+"""OID of the SGX extension in PCK certificates."""
+
+PPID_SIZE = 16
+PCE_ID_SIZE = 2
+FMSPC_SIZE = 6
+CPU_SVN_SIZE = 16
+PLATFORM_INSTANCE_ID_SIZE = 16
+SGX_TCB_COMPONENTS = 16
+
+_FIELD = "pck_extension"
+
+
+class SgxType(enum.IntEnum):
+    """SGX type of the platform (extension entry ``.5``)."""
+
+    STANDARD = 0
+    SCALABLE = 1
+    SCALABLE_WITH_INTEGRITY = 2
+
+
+@dataclass(frozen=True, slots=True)
+class PckTcb:
+    """The TCB the PCK certificate was issued for (extension entry ``.2``).
+
+    ``sgx_components`` are SGX TCB COMP01..16 SVN (entries ``.2.1``-``.2.16``),
+    the values TCB level matching compares; they are not taken from the
+    ``cpu_svn`` bytes.
+    """
+
+    sgx_components: tuple[int, ...]
+    pce_svn: int
+    cpu_svn: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PckConfiguration:
+    """Platform configuration (entry ``.7``, Platform CA only).
+
+    Each flag is ``None`` when the certificate omits it (all are optional).
+    """
+
+    dynamic_platform: bool | None = None
+    cached_keys: bool | None = None
+    smt_enabled: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PckExtension:
+    """The parsed SGX extension of a PCK leaf certificate.
+
+    ``platform_instance_id`` and ``configuration`` are present only in
+    certificates issued by the Intel SGX PCK Platform CA.
+    """
+
+    ppid: bytes
+    tcb: PckTcb
+    pce_id: bytes
+    fmspc: bytes
+    sgx_type: SgxType
+    platform_instance_id: bytes | None = None
+    configuration: PckConfiguration | None = None
+
+    @property
+    def ca_type(self) -> Literal["platform", "processor"]:
+        """``"platform"`` for the 7-entry Platform-CA form, else ``"processor"``."""
+        return "platform" if self.platform_instance_id is not None else "processor"
+
+    @property
+    def fmspc_hex(self) -> str:
+        """FMSPC as 12 upper-case hex digits, the form Intel PCS expects."""
+        return self.fmspc.hex().upper()
+
+    @property
+    def pce_svn(self) -> int:
+        """PCESVN the certificate was issued for (``tcb.pce_svn``)."""
+        return self.tcb.pce_svn
+
+    @property
+    def cpu_svn(self) -> bytes:
+        """CPUSVN the certificate was issued for (``tcb.cpu_svn``)."""
+        return self.tcb.cpu_svn
+
+    @property
+    def sgx_components(self) -> tuple[int, ...]:
+        """The 16 SGX TCB component SVNs (``tcb.sgx_components``)."""
+        return self.tcb.sgx_components
+
+
+# OIDs are matched on their encoded content octets; arcs below 128 are one octet.
+_PREFIX = _der.encode_oid_content(SGX_EXTENSION_OID)
+_PPID, _TCB, _PCE_ID, _FMSPC, _SGX_TYPE, _PLATFORM_INSTANCE_ID, _CONFIGURATION = range(1, 8)
+_TOP_OIDS = {_PREFIX + bytes((arc,)): arc for arc in range(1, 8)}
+_TOP_NAMES = {
+    _PPID: "ppid",
+    _TCB: "tcb",
+    _PCE_ID: "pce_id",
+    _FMSPC: "fmspc",
+    _SGX_TYPE: "sgx_type",
+    _PLATFORM_INSTANCE_ID: "platform_instance_id",
+    _CONFIGURATION: "configuration",
+}
+_PROCESSOR_REQUIRED = (_PPID, _TCB, _PCE_ID, _FMSPC, _SGX_TYPE)
+_PLATFORM_REQUIRED = (*_PROCESSOR_REQUIRED, _PLATFORM_INSTANCE_ID, _CONFIGURATION)
+
+_TCB_PCESVN = 17
+_TCB_CPUSVN = 18
+_TCB_OIDS = {_PREFIX + bytes((_TCB, arc)): arc for arc in range(1, 19)}
+_TCB_FIELDS = {
+    **{arc: f"{_FIELD}.tcb.comp{arc:02d}" for arc in range(1, 17)},
+    _TCB_PCESVN: f"{_FIELD}.tcb.pcesvn",
+    _TCB_CPUSVN: f"{_FIELD}.tcb.cpusvn",
+}
+
+_CONFIG_NAMES = {1: "dynamic_platform", 2: "cached_keys", 3: "smt_enabled"}
+_CONFIG_OIDS = {_PREFIX + bytes((_CONFIGURATION, arc)): arc for arc in _CONFIG_NAMES}
+
+
+def _entries(
+    data: bytes, seq: Tlv, table: dict[bytes, int], field: str, children: list[Tlv] | None = None
+) -> dict[int, Tlv]:
+    """Map each ``SEQUENCE {OID, value}`` entry of ``seq`` to its arc number."""
+    if children is None:
+        children = _der.sequence_children(data, seq, field=field)
+    found: dict[int, Tlv] = {}
+    for entry in children:
+        if entry.tag != _der.SEQUENCE:
+            _der.expect_tag(entry, _der.SEQUENCE, field=field)
+        oid = _der.read_tlv(data, entry.start, entry.end, field=field)
+        if oid.tag != _der.OBJECT_IDENTIFIER:
+            _der.expect_tag(oid, _der.OBJECT_IDENTIFIER, field=field)
+        if oid.end == entry.end:
+            raise QuoteParseError("entry has an OID but no value", offset=entry.offset, field=field)
+        value = _der.read_tlv(data, oid.end, entry.end, field=field)
+        if value.end != entry.end:
+            raise QuoteParseError("entry has more than two elements", offset=value.end, field=field)
+        arc = table.get(data[oid.start : oid.end])
+        if arc is None:
+            dotted = _der.decode_oid(data, oid, field=field)
+            raise QuoteParseError(f"unknown OID {dotted}", offset=oid.offset, field=field)
+        if arc in found:
+            dotted = _der.decode_oid(data, oid, field=field)
+            raise QuoteParseError(f"duplicate OID {dotted}", offset=oid.offset, field=field)
+        found[arc] = value
+    return found
+
+
+def _ranged(data: bytes, tlv: Tlv, field: str, maximum: int) -> int:
+    value = _der.decode_integer(data, tlv, field=field)
+    if value > maximum:
+        raise QuoteParseError(
+            f"value {value} out of range 0..{maximum}", offset=tlv.offset, field=field
+        )
+    return value
+
+
+def _parse_tcb(data: bytes, seq: Tlv) -> PckTcb:
+    field = f"{_FIELD}.tcb"
+    children = _der.sequence_children(data, seq, field=field)
+    if len(children) != 18:
+        raise QuoteParseError(
+            f"TCB must have 18 entries, found {len(children)}", offset=seq.offset, field=field
+        )
+    # 18 distinct known OIDs out of 18: every entry is present.
+    found = _entries(data, seq, _TCB_OIDS, field, children)
+    components = tuple(_ranged(data, found[arc], _TCB_FIELDS[arc], 0xFF) for arc in range(1, 17))
+    pce_svn = _ranged(data, found[_TCB_PCESVN], _TCB_FIELDS[_TCB_PCESVN], 0xFFFF)
+    cpu_svn = _der.decode_octet_string(
+        data, found[_TCB_CPUSVN], field=_TCB_FIELDS[_TCB_CPUSVN], size=CPU_SVN_SIZE
+    )
+    return PckTcb(components, pce_svn, cpu_svn)
+
+
+def _parse_configuration(data: bytes, seq: Tlv) -> PckConfiguration:
+    field = f"{_FIELD}.configuration"
+    found = _entries(data, seq, _CONFIG_OIDS, field)
+    flags: dict[str, bool] = {}
+    for arc, tlv in found.items():
+        name = _CONFIG_NAMES[arc]
+        flags[name] = _der.decode_boolean(data, tlv, field=f"{field}.{name}")
+    return PckConfiguration(**flags)
+
+
+def parse_pck_extension(value: Buffer) -> PckExtension:
+    """Parse the DER value of the SGX extension (OID 1.2.840.113741.1.13.1).
+
+    ``value`` is the extension's ``extnValue`` content, i.e. the DER
+    ``SEQUENCE`` itself.  Raises :class:`~tdxquote.errors.QuoteParseError` on
+    any deviation from Intel's schema: wrong entry count (5 or 7), a missing,
+    unknown or duplicate OID, a TCB without exactly 18 entries, an SVN out of
+    range, an octet string of the wrong size, an SGX type outside 0..2,
+    trailing bytes, or malformed DER.
+    """
+    data = value if isinstance(value, bytes) else bytes(value)
+    top = _der.read_one(data, tag=_der.SEQUENCE, field=_FIELD)
+    children = _der.sequence_children(data, top, field=_FIELD)
+    count = len(children)
+    if count != 5 and count != 7:
+        raise QuoteParseError(
+            f"SGX extension must have 5 (Processor CA) or 7 (Platform CA) entries, found {count}",
+            offset=top.offset,
+            field=_FIELD,
+        )
+    found = _entries(data, top, _TOP_OIDS, _FIELD, children)
+    for arc in _PROCESSOR_REQUIRED if count == 5 else _PLATFORM_REQUIRED:
+        if arc not in found:
+            raise QuoteParseError(
+                f"required entry {_TOP_NAMES[arc]} ({SGX_EXTENSION_OID}.{arc}) is missing",
+                offset=top.offset,
+                field=f"{_FIELD}.{_TOP_NAMES[arc]}",
+            )
+
+    ppid = _der.decode_octet_string(data, found[_PPID], field=f"{_FIELD}.ppid", size=PPID_SIZE)
+    tcb_tlv = found[_TCB]
+    if tcb_tlv.tag != _der.SEQUENCE:
+        _der.expect_tag(tcb_tlv, _der.SEQUENCE, field=f"{_FIELD}.tcb")
+    tcb = _parse_tcb(data, tcb_tlv)
+    pce_id = _der.decode_octet_string(
+        data, found[_PCE_ID], field=f"{_FIELD}.pce_id", size=PCE_ID_SIZE
+    )
+    fmspc = _der.decode_octet_string(data, found[_FMSPC], field=f"{_FIELD}.fmspc", size=FMSPC_SIZE)
+    type_tlv = found[_SGX_TYPE]
+    sgx_type = _der.decode_enumerated(data, type_tlv, field=f"{_FIELD}.sgx_type")
+    if sgx_type > SgxType.SCALABLE_WITH_INTEGRITY:
+        raise QuoteParseError(
+            f"unknown SGX type {sgx_type}", offset=type_tlv.offset, field=f"{_FIELD}.sgx_type"
+        )
+
+    platform_instance_id: bytes | None = None
+    configuration: PckConfiguration | None = None
+    if count == 7:
+        platform_instance_id = _der.decode_octet_string(
+            data,
+            found[_PLATFORM_INSTANCE_ID],
+            field=f"{_FIELD}.platform_instance_id",
+            size=PLATFORM_INSTANCE_ID_SIZE,
+        )
+        config_tlv = found[_CONFIGURATION]
+        if config_tlv.tag != _der.SEQUENCE:
+            _der.expect_tag(config_tlv, _der.SEQUENCE, field=f"{_FIELD}.configuration")
+        configuration = _parse_configuration(data, config_tlv)
+
+    return PckExtension(
+        ppid=ppid,
+        tcb=tcb,
+        pce_id=pce_id,
+        fmspc=fmspc,
+        sgx_type=SgxType(sgx_type),
+        platform_instance_id=platform_instance_id,
+        configuration=configuration,
+    )
+
+
+_SGX_EXTENSION_X509_OID = x509.ObjectIdentifier(SGX_EXTENSION_OID)
+
+
+def pck_extension_from_certificate(cert: x509.Certificate) -> PckExtension:
+    """Find and parse the SGX extension of the PCK leaf certificate ``cert``.
+
+    Raises :class:`~tdxquote.errors.QuoteParseError` (offset 0) when the
+    certificate's extensions cannot be read or it has no SGX extension, and
+    as :func:`parse_pck_extension` does for a malformed extension value.
+    """
+    try:
+        extension = cert.extensions.get_extension_for_oid(_SGX_EXTENSION_X509_OID)
+    except x509.ExtensionNotFound:
+        raise QuoteParseError(
+            f"certificate has no SGX extension ({SGX_EXTENSION_OID})", offset=0, field=_FIELD
+        ) from None
+    except ValueError as exc:  # cryptography: malformed or duplicate extensions
+        raise QuoteParseError(
+            f"certificate extensions cannot be parsed: {exc}", offset=0, field=_FIELD
+        ) from None
+    payload = extension.value
+    if not isinstance(payload, x509.UnrecognizedExtension):
+        raise QuoteParseError(
+            f"unexpected decoded SGX extension type {type(payload).__name__}",
+            offset=0,
+            field=_FIELD,
+        )
+    return parse_pck_extension(payload.value)
+
+
+def _entry(arc_oid: str, value: bytes) -> bytes:
+    return _der.encode_sequence(_der.encode_oid(arc_oid), value)
+
+
+def encode_pck_extension(extension: PckExtension) -> bytes:
+    """Encode ``extension`` as the DER SGX extension value, in Intel's entry order.
+
+    Optional parts (platform instance id, configuration and each configuration
+    flag) are written only when not ``None``.  Values are encoded as given,
+    without range checks, so tests can build deliberately invalid extensions.
+    """
+    oid = SGX_EXTENSION_OID
+    tcb = extension.tcb
+    tcb_entries = [
+        _entry(f"{oid}.2.{index}", _der.encode_integer(svn))
+        for index, svn in enumerate(tcb.sgx_components, start=1)
+    ]
+    tcb_entries.append(_entry(f"{oid}.2.17", _der.encode_integer(tcb.pce_svn)))
+    tcb_entries.append(_entry(f"{oid}.2.18", _der.encode_octet_string(tcb.cpu_svn)))
+    entries = [
+        _entry(f"{oid}.1", _der.encode_octet_string(extension.ppid)),
+        _entry(f"{oid}.2", _der.encode_sequence(*tcb_entries)),
+        _entry(f"{oid}.3", _der.encode_octet_string(extension.pce_id)),
+        _entry(f"{oid}.4", _der.encode_octet_string(extension.fmspc)),
+        _entry(f"{oid}.5", _der.encode_enumerated(int(extension.sgx_type))),
+    ]
+    if extension.platform_instance_id is not None:
+        entries.append(_entry(f"{oid}.6", _der.encode_octet_string(extension.platform_instance_id)))
+    config = extension.configuration
+    if config is not None:
+        flags = [
+            _entry(f"{oid}.7.{arc}", _der.encode_boolean(flag))
+            for arc, flag in (
+                (1, config.dynamic_platform),
+                (2, config.cached_keys),
+                (3, config.smt_enabled),
+            )
+            if flag is not None
+        ]
+        entries.append(_entry(f"{oid}.7", _der.encode_sequence(*flags)))
+    return _der.encode_sequence(*entries)

@@ -1,0 +1,25 @@
+"""Numeric constants of the DCAP quote formats (Intel QVL ``QuoteConstants.h``)."""
+
+from __future__ import annotations
+
+ATTESTATION_KEY_TYPE_ECDSA_P256 = 2
+ATTESTATION_KEY_TYPE_ECDSA_P384 = 3
+
+TEE_TYPE_SGX = 0x00000000
+TEE_TYPE_TDX = 0x00000081
+
+BODY_TYPE_SGX = 1
+BODY_TYPE_TD10 = 2
+BODY_TYPE_TD15 = 3
+# dcap-qvl 0.7.0's "TD 1.5 ex" body; no real quote of this type is public yet.
+BODY_TYPE_TD15EX = 4
+
+CERT_TYPE_PPID_CLEARTEXT = 1
+CERT_TYPE_PPID_RSA2048 = 2
+CERT_TYPE_PPID_RSA3072 = 3
+CERT_TYPE_PCK_LEAF = 4
+CERT_TYPE_PCK_CERT_CHAIN = 5
+CERT_TYPE_QE_REPORT = 6
+CERT_TYPE_PLATFORM_MANIFEST = 7
+
+INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
