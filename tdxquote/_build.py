@@ -11,17 +11,20 @@ from ._reports import Report, SgxReport, TdReport10, TdReport15, TdReport15Ex
 from .errors import QuoteParseError
 from .schema import (
     ATTESTATION_KEY_TYPE_ECDSA_P256,
+    BODY_DESCRIPTOR,
+    BODY_SCHEMAS,
     BODY_TYPE_SGX,
     BODY_TYPE_TD10,
     BODY_TYPE_TD15,
     BODY_TYPE_TD15EX,
     CERT_TYPE_QE_REPORT,
+    HEADER,
     INTEL_QE_VENDOR_ID,
     QUOTE,
     TEE_TYPE_SGX,
     TEE_TYPE_TDX,
 )
-from .schema._layouts import RuleViolation
+from .schema._layouts import RuleViolation, _check_header
 
 __all__ = ["build_quote", "signed_bytes_for"]
 
@@ -44,7 +47,12 @@ def _header_and_body(
     user_data: bytes,
     attestation_key_type: int,
 ) -> dict[str, Any]:
-    body_type = _BODY_TYPES[type(body)]
+    body_type = _BODY_TYPES.get(type(body))
+    if body_type is None:
+        raise TypeError(
+            f"body must be a SgxReport, TdReport10, TdReport15 or TdReport15Ex, "
+            f"not {type(body).__name__}"
+        )
     if version is None:
         version = _DEFAULT_VERSION[body_type]
     header = {
@@ -56,6 +64,17 @@ def _header_and_body(
         "qe_vendor_id": qe_vendor_id,
         "user_data": user_data,
     }
+    problem = _check_header(c.Container(header))
+    if problem is not None:
+        raise QuoteParseError(problem, offset=0, field="header")
+    # v3/v4 carry no body descriptor: their body is implied by the TEE type, so a
+    # TD 1.5 body would silently lose its extra fields.
+    if version != 5 and body_type not in (BODY_TYPE_SGX, BODY_TYPE_TD10):
+        raise QuoteParseError(
+            f"a {type(body).__name__} body needs quote version 5, not {version}",
+            offset=0,
+            field="body",
+        )
     descriptor = None
     if version == 5:
         descriptor = {"body_type": body_type, "body_size": len(body.to_bytes())}
@@ -82,12 +101,20 @@ def signed_bytes_for(
         user_data=user_data,
         attestation_key_type=attestation_key_type,
     )
-    header_bytes: bytes = QUOTE.subcons[0].build(parts["header"])
+    # Built through the schemas, as build_quote does: a field of the wrong size or
+    # range raises instead of being padded, truncated or leaking a construct error.
+    signed = _build_part(HEADER, parts["header"])
     descriptor = parts["body_descriptor"]
     if descriptor is not None:
-        header_bytes += descriptor["body_type"].to_bytes(2, "little")
-        header_bytes += descriptor["body_size"].to_bytes(4, "little")
-    return header_bytes + body.to_bytes()
+        signed += _build_part(BODY_DESCRIPTOR, descriptor)
+    return signed + _build_part(BODY_SCHEMAS[_BODY_TYPES[type(body)]], parts["body"])
+
+
+def _build_part(schema: c.Construct, value: dict[str, Any]) -> bytes:
+    try:
+        return bytes(schema.build(value))
+    except c.ConstructError as exc:
+        raise QuoteParseError(f"cannot build: {exc}", offset=0, field="quote") from None
 
 
 def build_quote(

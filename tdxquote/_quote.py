@@ -35,6 +35,7 @@ from .schema import (
     SGX_REPORT,
     TEE_TYPE_SGX,
     TEE_TYPE_TDX,
+    field_layout,
     struct_format,
 )
 from .schema._layouts import _check_header
@@ -77,6 +78,7 @@ class CertificationData(NamedTuple):
 
 _HEADER = struct.Struct(struct_format(HEADER))
 _HEADER_SIZE = _HEADER.size
+_HEADER_FIELDS = field_layout(HEADER)
 _DESCRIPTOR = struct.Struct(struct_format(BODY_DESCRIPTOR))
 _V5_BODY_OFFSET = _HEADER_SIZE + _DESCRIPTOR.size
 _BODY_SIZES = {body_type: schema.sizeof() for body_type, schema in BODY_SCHEMAS.items()}
@@ -151,12 +153,7 @@ def _scan(data: bytes) -> _Layout:
     else:
         problem = _check_header(_HeaderView(version, key_type, tee))
         if problem is not None:
-            field = "header.version" if "version" in problem[:25] else "header"
-            if "attestation key" in problem:
-                field = "header.attestation_key_type"
-            elif "TEE" in problem:
-                field = "header.tee_type"
-            raise _fail(problem, 0 if field == "header.version" else 2, field)
+            raise _header_error(problem)
         if version == 5:
             if size < _V5_BODY_OFFSET:
                 raise _fail("quote ends inside the v5 body descriptor", size, "body_descriptor")
@@ -260,6 +257,17 @@ def _scan(data: bytes) -> _Layout:
         cert_at,
         cert_size,
     )
+
+
+def _header_error(problem: str) -> QuoteParseError:
+    """The error for a header rule, pointing at the header field it is about."""
+    if problem.startswith("unsupported quote version"):
+        name = "version"
+    elif "attestation key" in problem:
+        name = "attestation_key_type"
+    else:  # an unknown TEE type, or a TEE type the version does not allow
+        name = "tee_type"
+    return _fail(problem, _HEADER_FIELDS[name][0], f"header.{name}")
 
 
 class _HeaderView(NamedTuple):

@@ -155,40 +155,95 @@ _TCB_FIELDS = {
     _TCB_CPUSVN: f"{_FIELD}.tcb.cpusvn",
 }
 
+_PPID_FIELD = f"{_FIELD}.ppid"
+_TCB_FIELD = f"{_FIELD}.tcb"
+_PCE_ID_FIELD = f"{_FIELD}.pce_id"
+_FMSPC_FIELD = f"{_FIELD}.fmspc"
+_SGX_TYPE_FIELD = f"{_FIELD}.sgx_type"
+_PLATFORM_INSTANCE_ID_FIELD = f"{_FIELD}.platform_instance_id"
+_CONFIG_FIELD = f"{_FIELD}.configuration"
+
 _CONFIG_NAMES = {1: "dynamic_platform", 2: "cached_keys", 3: "smt_enabled"}
 _CONFIG_OIDS = {_PREFIX + bytes((_CONFIGURATION, arc)): arc for arc in _CONFIG_NAMES}
 
 
-def _entries(
-    data: bytes, seq: Tlv, table: dict[bytes, int], field: str, children: list[Tlv] | None = None
-) -> dict[int, Tlv]:
-    """Map each ``SEQUENCE {OID, value}`` entry of ``seq`` to its arc number."""
-    if children is None:
-        children = _der.sequence_children(data, seq, field=field)
+_new_tlv = tuple.__new__
+
+
+def _entries(data: bytes, seq: Tlv, table: dict[bytes, int], field: str) -> dict[int, Tlv]:
+    """Map each ``SEQUENCE {OID, value}`` entry of the SEQUENCE ``seq`` to its arc.
+
+    Unknown and repeated OIDs are errors.  The common encoding (short lengths)
+    is read inline; anything else goes through :func:`tdxquote._der.read_tlv`,
+    which accepts exactly what the inline path accepts plus the long forms,
+    and raises for everything malformed.
+    """
+    if seq.tag != _der.SEQUENCE:
+        _der.expect_tag(seq, _der.SEQUENCE, field=field)
     found: dict[int, Tlv] = {}
-    for entry in children:
-        if entry.tag != _der.SEQUENCE:
-            _der.expect_tag(entry, _der.SEQUENCE, field=field)
-        oid = _der.read_tlv(data, entry.start, entry.end, field=field)
-        if oid.tag != _der.OBJECT_IDENTIFIER:
-            _der.expect_tag(oid, _der.OBJECT_IDENTIFIER, field=field)
-        if oid.end == entry.end:
-            raise QuoteParseError("entry has an OID but no value", offset=entry.offset, field=field)
-        value = _der.read_tlv(data, oid.end, entry.end, field=field)
-        if value.end != entry.end:
-            raise QuoteParseError("entry has more than two elements", offset=value.end, field=field)
-        arc = table.get(data[oid.start : oid.end])
-        if arc is None:
-            dotted = _der.decode_oid(data, oid, field=field)
-            raise QuoteParseError(f"unknown OID {dotted}", offset=oid.offset, field=field)
-        if arc in found:
-            dotted = _der.decode_oid(data, oid, field=field)
-            raise QuoteParseError(f"duplicate OID {dotted}", offset=oid.offset, field=field)
+    pos = seq.start
+    end = seq.end
+    read_tlv = _der.read_tlv
+    while pos < end:
+        inline = False
+        if data[pos] == 0x30 and pos + 4 <= end:
+            entry_length = data[pos + 1]
+            oid_length = data[pos + 3]
+            entry_end = pos + 2 + entry_length
+            oid_start = pos + 4
+            oid_end = oid_start + oid_length
+            inline = (
+                entry_length < 0x80
+                and oid_length < 0x80
+                and data[pos + 2] == 0x06
+                and oid_end < entry_end <= end
+            )
+        if inline:
+            entry_offset = pos
+            oid_offset = pos + 2
+        else:
+            entry = read_tlv(data, pos, end, field=field)
+            if entry.tag != _der.SEQUENCE:
+                _der.expect_tag(entry, _der.SEQUENCE, field=field)
+            oid = read_tlv(data, entry.start, entry.end, field=field)
+            if oid.tag != _der.OBJECT_IDENTIFIER:
+                _der.expect_tag(oid, _der.OBJECT_IDENTIFIER, field=field)
+            entry_offset, entry_end = entry.offset, entry.end
+            oid_offset, oid_start, oid_end = oid.offset, oid.start, oid.end
+            if oid_end == entry_end:
+                raise QuoteParseError(
+                    "entry has an OID but no value", offset=entry_offset, field=field
+                )
+        value_length = data[oid_end + 1] if oid_end + 2 <= entry_end else 0x80
+        if value_length < 0x80 and oid_end + 2 + value_length == entry_end:
+            value_tag = data[oid_end]
+            if value_tag & 0x1F == 0x1F:
+                raise QuoteParseError(
+                    "high-tag-number form is not supported", offset=oid_end, field=field
+                )
+            value = _new_tlv(Tlv, (value_tag, oid_end, oid_end + 2, entry_end))
+        else:
+            value = read_tlv(data, oid_end, entry_end, field=field)
+            if value.end != entry_end:
+                raise QuoteParseError(
+                    "entry has more than two elements", offset=value.end, field=field
+                )
+        arc = table.get(data[oid_start:oid_end])
+        if arc is None or arc in found:
+            oid_tlv = Tlv(_der.OBJECT_IDENTIFIER, oid_offset, oid_start, oid_end)
+            dotted = _der.decode_oid(data, oid_tlv, field=field)
+            problem = "unknown" if arc is None else "duplicate"
+            raise QuoteParseError(f"{problem} OID {dotted}", offset=oid_offset, field=field)
         found[arc] = value
+        pos = entry_end
     return found
 
 
 def _ranged(data: bytes, tlv: Tlv, field: str, maximum: int) -> int:
+    """Decode a non-negative INTEGER no larger than ``maximum``."""
+    start = tlv.start
+    if tlv.tag == _der.INTEGER and tlv.end - start == 1 and data[start] < 0x80:
+        return data[start]  # the common one-octet encoding, inline
     value = _der.decode_integer(data, tlv, field=field)
     if value > maximum:
         raise QuoteParseError(
@@ -198,15 +253,13 @@ def _ranged(data: bytes, tlv: Tlv, field: str, maximum: int) -> int:
 
 
 def _parse_tcb(data: bytes, seq: Tlv) -> PckTcb:
-    field = f"{_FIELD}.tcb"
-    children = _der.sequence_children(data, seq, field=field)
-    if len(children) != 18:
+    found = _entries(data, seq, _TCB_OIDS, _TCB_FIELD)
+    if len(found) != 18:
         raise QuoteParseError(
-            f"TCB must have 18 entries, found {len(children)}", offset=seq.offset, field=field
+            f"TCB must have 18 entries, found {len(found)}", offset=seq.offset, field=_TCB_FIELD
         )
     # 18 distinct known OIDs out of 18: every entry is present.
-    found = _entries(data, seq, _TCB_OIDS, field, children)
-    components = tuple(_ranged(data, found[arc], _TCB_FIELDS[arc], 0xFF) for arc in range(1, 17))
+    components = tuple([_ranged(data, found[arc], _TCB_FIELDS[arc], 0xFF) for arc in range(1, 17)])
     pce_svn = _ranged(data, found[_TCB_PCESVN], _TCB_FIELDS[_TCB_PCESVN], 0xFFFF)
     cpu_svn = _der.decode_octet_string(
         data, found[_TCB_CPUSVN], field=_TCB_FIELDS[_TCB_CPUSVN], size=CPU_SVN_SIZE
@@ -215,12 +268,11 @@ def _parse_tcb(data: bytes, seq: Tlv) -> PckTcb:
 
 
 def _parse_configuration(data: bytes, seq: Tlv) -> PckConfiguration:
-    field = f"{_FIELD}.configuration"
-    found = _entries(data, seq, _CONFIG_OIDS, field)
+    found = _entries(data, seq, _CONFIG_OIDS, _CONFIG_FIELD)
     flags: dict[str, bool] = {}
     for arc, tlv in found.items():
         name = _CONFIG_NAMES[arc]
-        flags[name] = _der.decode_boolean(data, tlv, field=f"{field}.{name}")
+        flags[name] = _der.decode_boolean(data, tlv, field=f"{_CONFIG_FIELD}.{name}")
     return PckConfiguration(**flags)
 
 
@@ -236,15 +288,14 @@ def parse_pck_extension(value: Buffer) -> PckExtension:
     """
     data = value if isinstance(value, bytes) else bytes(value)
     top = _der.read_one(data, tag=_der.SEQUENCE, field=_FIELD)
-    children = _der.sequence_children(data, top, field=_FIELD)
-    count = len(children)
+    found = _entries(data, top, _TOP_OIDS, _FIELD)
+    count = len(found)
     if count != 5 and count != 7:
         raise QuoteParseError(
             f"SGX extension must have 5 (Processor CA) or 7 (Platform CA) entries, found {count}",
             offset=top.offset,
             field=_FIELD,
         )
-    found = _entries(data, top, _TOP_OIDS, _FIELD, children)
     for arc in _PROCESSOR_REQUIRED if count == 5 else _PLATFORM_REQUIRED:
         if arc not in found:
             raise QuoteParseError(
@@ -253,20 +304,15 @@ def parse_pck_extension(value: Buffer) -> PckExtension:
                 field=f"{_FIELD}.{_TOP_NAMES[arc]}",
             )
 
-    ppid = _der.decode_octet_string(data, found[_PPID], field=f"{_FIELD}.ppid", size=PPID_SIZE)
-    tcb_tlv = found[_TCB]
-    if tcb_tlv.tag != _der.SEQUENCE:
-        _der.expect_tag(tcb_tlv, _der.SEQUENCE, field=f"{_FIELD}.tcb")
-    tcb = _parse_tcb(data, tcb_tlv)
-    pce_id = _der.decode_octet_string(
-        data, found[_PCE_ID], field=f"{_FIELD}.pce_id", size=PCE_ID_SIZE
-    )
-    fmspc = _der.decode_octet_string(data, found[_FMSPC], field=f"{_FIELD}.fmspc", size=FMSPC_SIZE)
+    ppid = _der.decode_octet_string(data, found[_PPID], field=_PPID_FIELD, size=PPID_SIZE)
+    tcb = _parse_tcb(data, found[_TCB])
+    pce_id = _der.decode_octet_string(data, found[_PCE_ID], field=_PCE_ID_FIELD, size=PCE_ID_SIZE)
+    fmspc = _der.decode_octet_string(data, found[_FMSPC], field=_FMSPC_FIELD, size=FMSPC_SIZE)
     type_tlv = found[_SGX_TYPE]
-    sgx_type = _der.decode_enumerated(data, type_tlv, field=f"{_FIELD}.sgx_type")
+    sgx_type = _der.decode_enumerated(data, type_tlv, field=_SGX_TYPE_FIELD)
     if sgx_type > SgxType.SCALABLE_WITH_INTEGRITY:
         raise QuoteParseError(
-            f"unknown SGX type {sgx_type}", offset=type_tlv.offset, field=f"{_FIELD}.sgx_type"
+            f"unknown SGX type {sgx_type}", offset=type_tlv.offset, field=_SGX_TYPE_FIELD
         )
 
     platform_instance_id: bytes | None = None
@@ -275,13 +321,10 @@ def parse_pck_extension(value: Buffer) -> PckExtension:
         platform_instance_id = _der.decode_octet_string(
             data,
             found[_PLATFORM_INSTANCE_ID],
-            field=f"{_FIELD}.platform_instance_id",
+            field=_PLATFORM_INSTANCE_ID_FIELD,
             size=PLATFORM_INSTANCE_ID_SIZE,
         )
-        config_tlv = found[_CONFIGURATION]
-        if config_tlv.tag != _der.SEQUENCE:
-            _der.expect_tag(config_tlv, _der.SEQUENCE, field=f"{_FIELD}.configuration")
-        configuration = _parse_configuration(data, config_tlv)
+        configuration = _parse_configuration(data, found[_CONFIGURATION])
 
     return PckExtension(
         ppid=ppid,

@@ -1,0 +1,174 @@
+"""Helpers every CLI command shares: the command protocol, input, output, errors.
+
+Exit codes used by every command: 0 success, 1 a negative result (a failed
+check, some files of a scan failed), 2 unusable input or usage (bad
+arguments, a missing or unreadable file, bytes that are not a quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._input import InputFormat, decode_quote_input
+from .._json import quote_to_dict
+from .._quote import Quote, parse_quote
+from ..errors import QuoteParseError
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CliError",
+    "Command",
+    "ParsedInput",
+    "display_name",
+    "error_dict",
+    "load_quote",
+    "print_error",
+    "quote_to_dict",
+    "read_input",
+    "report_error",
+    "write_json",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+STDIN = "-"
+
+
+class Command(Protocol):
+    """What a command module exposes; ``tdxquote.cli.COMMANDS`` lists them."""
+
+    def add_parser(self, subparsers: Subparsers) -> argparse.ArgumentParser:
+        """Add the command's subparser (name, help, arguments) and return it."""
+        ...
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Run the command with its parsed arguments; return the exit code."""
+        ...
+
+
+class CliError(Exception):
+    """Input or usage the command cannot work with: reported without traceback, exit 2.
+
+    ``code`` is the JSON error code (``input_error``, ``usage_error``,
+    ``parse_error``); ``field`` and ``offset`` are set for parse errors.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "input_error",
+        field: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.field = field
+        self.offset = offset
+        super().__init__(message)
+
+
+def display_name(source: str) -> str:
+    """``source`` as messages name it: ``<stdin>`` for ``-``, else the path."""
+    return "<stdin>" if source == STDIN else source
+
+
+def read_input(source: str, *, max_size: int | None = None) -> bytes:
+    """All bytes of the file ``source``, or of standard input when it is ``-``.
+
+    Raises :class:`CliError` for a missing file, a directory, an unreadable
+    file, or (with ``max_size``) more bytes than ``max_size``.
+    """
+    limit = -1 if max_size is None else max_size + 1
+    name = display_name(source)
+    try:
+        if source == STDIN:
+            data = sys.stdin.buffer.read(limit)
+        else:
+            if os.path.isdir(source):
+                raise CliError(f"{name}: is a directory, not a quote file")
+            with open(source, "rb") as handle:
+                data = handle.read(limit)
+    except FileNotFoundError:
+        raise CliError(f"{name}: no such file") from None
+    except PermissionError:
+        raise CliError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise CliError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if max_size is not None and len(data) > max_size:
+        raise CliError(f"{name}: larger than the {max_size}-byte limit")
+    return data
+
+
+class ParsedInput:
+    """A quote read from a file or stdin, and whether it was given as binary or hex."""
+
+    __slots__ = ("input_format", "quote")
+
+    def __init__(self, quote: Quote, input_format: InputFormat) -> None:
+        self.quote = quote
+        self.input_format = input_format
+
+
+def load_quote(source: str) -> ParsedInput:
+    """Read ``source`` (a path or ``-``) and parse it as a binary or hex quote.
+
+    Raises :class:`CliError` (code ``input_error`` or ``parse_error``, with
+    the parse error's field and offset) instead of any other exception.
+    """
+    data = read_input(source)
+    kind: InputFormat = "binary"
+    try:
+        raw, kind = decode_quote_input(data)
+        quote = parse_quote(raw)
+    except QuoteParseError as exc:
+        hint = " (offset in the hex-decoded bytes)" if kind == "hex" else ""
+        raise CliError(
+            f"{display_name(source)}: not a valid quote: {exc}{hint}",
+            code="parse_error",
+            field=exc.field,
+            offset=exc.offset,
+        ) from None
+    return ParsedInput(quote, kind)
+
+
+def error_dict(error: CliError) -> dict[str, Any]:
+    """The ``--json`` shape of an error: ``{"error": {code, field, offset, message}}``."""
+    return {
+        "error": {
+            "code": error.code,
+            "field": error.field,
+            "offset": error.offset,
+            "message": error.message,
+        }
+    }
+
+
+def print_error(message: str) -> None:
+    """Print ``tdxquote: error: message`` to standard error."""
+    print(f"tdxquote: error: {message}", file=sys.stderr)
+
+
+def report_error(error: CliError, *, as_json: bool) -> int:
+    """Report ``error`` (JSON on stdout with ``as_json``, else text on stderr); return 2."""
+    if as_json:
+        write_json(error_dict(error))
+    else:
+        print_error(error.message)
+    return EXIT_USAGE
+
+
+def write_json(value: object) -> None:
+    """Write ``value`` to standard output as indented JSON and a newline."""
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")

@@ -1,0 +1,211 @@
+"""JSON-ready views of a parsed quote: plain dicts, lists, ints, strings and None.
+
+Bytes are lowercase hex strings, flag words are lists of flag names (unnamed
+set bits as ``"bit<N>"``), dates are ISO 8601 UTC (``2025-02-06T23:25:51Z``).
+Every CLI command that prints a quote as JSON uses :func:`quote_to_dict`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._quote import Quote
+from ._reports import Report, SgxReport, TdReport10, TdReport15, TdReport15Ex
+from .errors import QuoteParseError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from .pck import PckExtension
+
+__all__ = [
+    "BODY_KINDS",
+    "CERTIFICATION_TYPE_NAMES",
+    "BodyKind",
+    "body_kind",
+    "certificate_to_dict",
+    "flag_names",
+    "iso_utc",
+    "parse_error_to_dict",
+    "pck_extension_to_dict",
+    "pck_to_dict",
+    "quote_to_dict",
+    "report_to_dict",
+]
+
+
+class BodyKind(NamedTuple):
+    """What a report body is: a short stable key, a label for people, its size."""
+
+    key: str
+    label: str
+    size: int
+
+
+BODY_KINDS: dict[type[Report], BodyKind] = {
+    SgxReport: BodyKind("sgx", "SGX enclave report", 384),
+    TdReport10: BodyKind("td10", "TD report 1.0", 584),
+    TdReport15: BodyKind("td15", "TD report 1.5", 648),
+    TdReport15Ex: BodyKind("td15ex", "TD report 1.5 ex", 885),
+}
+"""Body class -> kind; ``key`` is what ``scan`` counts by."""
+
+CERTIFICATION_TYPE_NAMES = {
+    1: "PPID in cleartext",
+    2: "PPID encrypted with RSA-2048-OAEP",
+    3: "PPID encrypted with RSA-3072-OAEP",
+    4: "PCK leaf certificate",
+    5: "PCK certificate chain",
+    6: "QE report certification data",
+    7: "platform manifest",
+}
+
+
+def body_kind(quote: Quote) -> BodyKind:
+    """The kind of ``quote``'s body (for every version, not only v5's descriptor)."""
+    return BODY_KINDS[type(quote.body)]
+
+
+def flag_names(flags: enum.IntFlag) -> list[str]:
+    """Names of the set bits of ``flags``, lowest bit first; unnamed bits as ``bit<N>``."""
+    value = int(flags)
+    known = {int(member): name for name, member in type(flags).__members__.items()}
+    return [
+        known.get(1 << bit, f"bit{bit}") for bit in range(value.bit_length()) if value >> bit & 1
+    ]
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` as ISO 8601 UTC with a ``Z`` suffix, to the second."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _jsonable(value: object) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, enum.Enum):
+        return value.name
+    return value
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """Every field of a report body, plus its decoded flags and debug bit."""
+    out: dict[str, Any] = {name: _jsonable(value) for name, value in report._asdict().items()}
+    if isinstance(report, SgxReport):
+        out["attributes_flags"] = flag_names(report.attributes_flags)
+    else:
+        out["td_attributes_flags"] = flag_names(report.td_attributes_flags)
+        out["xfam_flags"] = flag_names(report.xfam_flags)
+    out["debug"] = report.is_debug
+    return out
+
+
+def certificate_to_dict(cert: x509.Certificate) -> dict[str, Any]:
+    """Subject, issuer, serial number (hex) and validity of a certificate."""
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "serial_number": format(cert.serial_number, "x"),
+        "not_before": iso_utc(cert.not_valid_before_utc),
+        "not_after": iso_utc(cert.not_valid_after_utc),
+    }
+
+
+def pck_extension_to_dict(extension: PckExtension) -> dict[str, Any]:
+    """Every field of the PCK certificate's SGX extension."""
+    config = extension.configuration
+    return {
+        "fmspc": extension.fmspc.hex(),
+        "pce_id": extension.pce_id.hex(),
+        "ppid": extension.ppid.hex(),
+        "sgx_type": extension.sgx_type.name,
+        "ca_type": extension.ca_type,
+        "tcb": {
+            "sgx_components": list(extension.tcb.sgx_components),
+            "pce_svn": extension.tcb.pce_svn,
+            "cpu_svn": extension.tcb.cpu_svn.hex(),
+        },
+        "platform_instance_id": _jsonable(extension.platform_instance_id),
+        "configuration": None
+        if config is None
+        else {
+            "dynamic_platform": config.dynamic_platform,
+            "cached_keys": config.cached_keys,
+            "smt_enabled": config.smt_enabled,
+        },
+    }
+
+
+def parse_error_to_dict(error: QuoteParseError) -> dict[str, Any]:
+    """``{"field", "offset", "message"}`` of a parse error (message: the reason only)."""
+    return {"field": error.field, "offset": error.offset, "message": error.reason}
+
+
+def pck_to_dict(quote: Quote) -> dict[str, Any]:
+    """``pck_chain``, ``pck_extension`` and ``pck_error`` of ``quote``.
+
+    When the chain or its leaf's SGX extension cannot be decoded, the part
+    that failed is None and ``pck_error`` says why (its offset is in the quote
+    for ``pck_chain`` errors, in the extension value for ``pck_extension.*``).
+    """
+    chain: list[dict[str, Any]] | None = None
+    extension: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    try:
+        chain = [certificate_to_dict(cert) for cert in quote.pck_chain]
+        extension = pck_extension_to_dict(quote.pck_extension)
+    except QuoteParseError as exc:
+        error = parse_error_to_dict(exc)
+    return {"pck_chain": chain, "pck_extension": extension, "pck_error": error}
+
+
+def quote_to_dict(quote: Quote, *, include_pck: bool = True) -> dict[str, Any]:
+    """Every field of ``quote`` as a JSON-ready dict (see ``docs/cli.md`` for the shape).
+
+    With ``include_pck`` (the default) the PCK chain and extension are decoded
+    too; a failure there is reported in ``pck_error``, never raised.
+    """
+    header = quote.header
+    kind = body_kind(quote)
+    cert = quote.certification_data
+    trailing = quote.trailing_bytes
+    out: dict[str, Any] = {
+        "size": len(quote),
+        "version": quote.version,
+        "tee": quote.tee_type.name,
+        "body_kind": kind.key,
+        "header": {
+            "version": header.version,
+            "attestation_key_type": header.attestation_key_type,
+            "tee_type": header.tee_type,
+            "qe_svn": header.qe_svn,
+            "pce_svn": header.pce_svn,
+            "qe_vendor_id": header.qe_vendor_id.hex(),
+            "user_data": header.user_data.hex(),
+        },
+        "body_descriptor": None
+        if quote.body_type is None
+        else {"body_type": quote.body_type, "body_size": kind.size},
+        "body_offset": quote.body_offset,
+        "body": report_to_dict(quote.body),
+        "signed_size": len(quote.signed_bytes),
+        "signed_data_size": quote.signed_data_size,
+        "signature": quote.signature.hex(),
+        "attestation_key": quote.attestation_key.hex(),
+        "qe_report_certification_type": quote.qe_report_certification_type,
+        "qe_report": report_to_dict(quote.qe_report),
+        "qe_report_signature": quote.qe_report_signature.hex(),
+        "qe_auth_data": quote.qe_auth_data.hex(),
+        "certification_data": {
+            "type": cert.type,
+            "type_name": CERTIFICATION_TYPE_NAMES.get(cert.type, "unknown"),
+            "size": len(cert.data),
+        },
+    }
+    if include_pck:
+        out.update(pck_to_dict(quote))
+    out["trailing_size"] = len(trailing)
+    out["trailing_bytes"] = trailing.hex()
+    return out

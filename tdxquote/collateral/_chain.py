@@ -1,0 +1,66 @@
+"""Issuer chains: PEM text, or the URL-encoded form of PCS ``*-Issuer-Chain`` headers."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from cryptography import x509
+
+from tdxquote.errors import CollateralFormatError
+
+from ._pem import pem_blocks
+
+__all__ = ["chain_pem_text", "load_chain"]
+
+_CODE = "issuer_chain_format"
+
+
+def chain_pem_text(data: bytes | str) -> str:
+    """Return the PEM text of a chain given as PEM or as a URL-encoded header value.
+
+    Text containing ``%`` is URL-decoded once with :func:`urllib.parse.unquote`
+    (never ``unquote_plus``: base64 ``+`` arrives as ``%2B`` and a literal
+    ``+`` must stay ``+``).  PEM text never contains ``%``.
+    """
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise CollateralFormatError("issuer chain: not ASCII text", code=_CODE) from exc
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise CollateralFormatError(
+            f"issuer chain: expected bytes or str, got {type(data).__name__}", code=_CODE
+        )
+    if "%" in text:
+        try:
+            text = unquote(text, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise CollateralFormatError(
+                "issuer chain: URL-encoding decodes to invalid UTF-8", code=_CODE
+            ) from exc
+    return text
+
+
+def load_chain(data: bytes | str) -> tuple[x509.Certificate, ...]:
+    """Load the certificates of an issuer chain, in the order given.
+
+    ``data`` is PEM text (one or more concatenated ``CERTIFICATE`` blocks,
+    only whitespace around them) or a URL-encoded issuer-chain header value.
+    Nothing is verified here.  Errors are
+    :class:`~tdxquote.errors.CollateralFormatError` with code ``issuer_chain_format``.
+    """
+    certificates = []
+    for index, der in enumerate(pem_blocks(chain_pem_text(data), "CERTIFICATE", code=_CODE)):
+        try:
+            certificate = x509.load_der_x509_certificate(der)
+            certificate.subject  # noqa: B018 - force parsing
+            certificate.issuer  # noqa: B018
+            certificate.extensions  # noqa: B018
+        except ValueError as exc:
+            raise CollateralFormatError(
+                f"issuer chain certificate {index}: malformed: {exc}", code=_CODE
+            ) from exc
+        certificates.append(certificate)
+    return tuple(certificates)

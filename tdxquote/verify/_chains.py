@@ -1,0 +1,184 @@
+"""Certificate chains and CRLs, as Intel's QVL checks them (PckCertVerifier, TCBSigningChain).
+
+Signatures and names are checked here and memoized by content digest; time
+validity is checked separately (:mod:`._validity`) on every call, because it
+depends on ``now``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+from ._errors import CertificateChainError, CrlError, RevokedError
+from ._memo import VerifiedCache, cert_digest, digest
+from ._trust import TrustRoot
+
+__all__ = [
+    "PckChain",
+    "check_crl",
+    "check_not_revoked",
+    "check_pck_chain",
+    "check_signing_chain",
+]
+
+
+def _common_name(cert_name: x509.Name) -> str:
+    values = cert_name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else ""
+
+
+def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(parent)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _check_root(root: x509.Certificate, trust: TrustRoot, code: str, what: str) -> None:
+    if "SGX Root CA" not in _common_name(root.subject):
+        raise CertificateChainError(
+            f"{what}: the root's common name is not an SGX Root CA", code=code
+        )
+    if not _issued_by(root, root):
+        raise CertificateChainError(f"{what}: the root is not validly self-signed", code=code)
+    key = root.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    if key != trust.public_key_bytes:
+        untrusted = "pck_chain_untrusted" if code == "pck_chain_invalid" else code
+        raise CertificateChainError(
+            f"{what}: the chain's root is not the trusted root "
+            f"({trust.certificate.subject.rfc4514_string()}, sha256 {trust.sha256})",
+            code=untrusted,
+        )
+
+
+@dataclass(frozen=True)
+class PckChain:
+    """A PCK chain whose names and signatures verified: leaf, intermediate CA, root."""
+
+    leaf: x509.Certificate
+    intermediate: x509.Certificate
+    root: x509.Certificate
+
+    @property
+    def ca_type(self) -> str:
+        """``platform`` or ``processor``: which PCK CA issued the leaf."""
+        return "processor" if "Processor" in _common_name(self.intermediate.subject) else "platform"
+
+
+def check_pck_chain(
+    chain: tuple[x509.Certificate, ...], trust: TrustRoot, cache: VerifiedCache
+) -> PckChain:
+    """Order-independent PCK chain check (names, signatures, trust root)."""
+    if len(chain) != 3:
+        raise CertificateChainError(
+            f"the PCK chain holds {len(chain)} certificates; Intel's QVL requires 3"
+        )
+    key = ("pck_chain", *(cert_digest(c) for c in chain), trust.sha256)
+    return cache.get_or_compute(key, lambda: _check_pck_chain(chain, trust))
+
+
+def _check_pck_chain(chain: tuple[x509.Certificate, ...], trust: TrustRoot) -> PckChain:
+    roots = [c for c in chain if c.issuer == c.subject]
+    leaves = [c for c in chain if "SGX PCK Certificate" in _common_name(c.subject)]
+    if len(roots) != 1 or len(leaves) != 1:
+        raise CertificateChainError(
+            "the PCK chain must hold one self-issued root and one 'SGX PCK Certificate' leaf"
+        )
+    root, leaf = roots[0], leaves[0]
+    others = [c for c in chain if c is not root and c is not leaf]
+    if len(others) != 1 or "CA" not in _common_name(others[0].subject):
+        raise CertificateChainError("the PCK chain has no PCK Platform or Processor CA")
+    intermediate = others[0]
+    _check_root(root, trust, "pck_chain_invalid", "PCK chain")
+    if not _issued_by(intermediate, root):
+        raise CertificateChainError("the PCK CA certificate is not issued by the root")
+    if not _issued_by(leaf, intermediate):
+        raise CertificateChainError("the PCK leaf certificate is not issued by the PCK CA")
+    return PckChain(leaf=leaf, intermediate=intermediate, root=root)
+
+
+def check_signing_chain(
+    chain: tuple[x509.Certificate, ...],
+    trust: TrustRoot,
+    cache: VerifiedCache,
+    *,
+    code: str,
+    what: str,
+) -> x509.Certificate:
+    """TCB Signing chain check (signing certificate + root); returns the signing certificate."""
+    if len(chain) != 2:
+        raise CertificateChainError(
+            f"{what} issuer chain holds {len(chain)} certificates; Intel's QVL requires 2 "
+            "(TCB Signing certificate and root)",
+            code=code,
+        )
+    key = ("signing_chain", *(cert_digest(c) for c in chain), trust.sha256, code)
+    return cache.get_or_compute(key, lambda: _check_signing_chain(chain, trust, code, what))
+
+
+def _check_signing_chain(
+    chain: tuple[x509.Certificate, ...], trust: TrustRoot, code: str, what: str
+) -> x509.Certificate:
+    roots = [c for c in chain if c.issuer == c.subject]
+    signers = [c for c in chain if "SGX TCB Signing" in _common_name(c.subject)]
+    if len(roots) != 1 or len(signers) != 1 or roots[0] is signers[0]:
+        raise CertificateChainError(
+            f"{what} issuer chain must hold a self-issued root and an 'SGX TCB Signing' "
+            "certificate",
+            code=code,
+        )
+    root, signer = roots[0], signers[0]
+    _check_root(root, trust, code, f"{what} issuer chain")
+    if not _issued_by(signer, root):
+        raise CertificateChainError(
+            f"{what}: the TCB Signing certificate is not issued by the root", code=code
+        )
+    return signer
+
+
+def check_crl(
+    crl: x509.CertificateRevocationList,
+    issuer: x509.Certificate,
+    cache: VerifiedCache,
+    *,
+    what: str,
+) -> frozenset[int]:
+    """Check a CRL's issuer, signature and required extensions; return its revoked serials."""
+    key = ("crl", digest(crl.public_bytes(Encoding.DER)), cert_digest(issuer))
+    return cache.get_or_compute(key, lambda: _check_crl(crl, issuer, what))
+
+
+def _check_crl(
+    crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str
+) -> frozenset[int]:
+    if crl.issuer != issuer.subject:
+        raise CrlError(
+            f"the {what} is issued by {crl.issuer.rfc4514_string()}, "
+            f"not by {issuer.subject.rfc4514_string()}",
+            code="crl_issuer_mismatch",
+        )
+    for oid, name in (
+        (ExtensionOID.CRL_NUMBER, "CRL Number"),
+        (ExtensionOID.AUTHORITY_KEY_IDENTIFIER, "Authority Key Identifier"),
+    ):
+        try:
+            crl.extensions.get_extension_for_oid(oid)
+        except x509.ExtensionNotFound:
+            raise CrlError(f"the {what} lacks the required {name} extension") from None
+    if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+        raise CrlError(f"the {what} signature does not verify with its issuer's key")
+    return frozenset(entry.serial_number for entry in crl)
+
+
+def check_not_revoked(
+    cert: x509.Certificate, revoked: frozenset[int], *, code: str, what: str
+) -> None:
+    """Raise :class:`RevokedError` when ``cert``'s serial is in ``revoked``."""
+    if cert.serial_number in revoked:
+        raise RevokedError(f"the {what} (serial {cert.serial_number:x}) is revoked", code=code)

@@ -1,0 +1,351 @@
+"""The caller's policy: an immutable builder applied after every DCAP check passed.
+
+Each option can be set once (a second call raises ``ValueError``); every
+loosening has a name that says so (``unsafe_allow_*``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._reports import SgxReport
+from ..collateral import TcbStatus
+from ._errors import CollateralExpiredError, PolicyError
+
+if TYPE_CHECKING:
+    from ._result import VerifiedQuote
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "Check",
+    "ExpectField",
+    "ExpectMrTd",
+    "ExpectReportData",
+    "ExpectRtmr",
+    "Policy",
+]
+
+_OUT_OF_DATE = frozenset({TcbStatus.OUT_OF_DATE, TcbStatus.OUT_OF_DATE_CONFIGURATION_NEEDED})
+
+
+class Check(Protocol):
+    """A custom policy check: raise :class:`PolicyError` to refuse the quote."""
+
+    def __call__(self, verified: VerifiedQuote) -> None: ...
+
+
+class AllOf:
+    """Every check must pass.  An empty ``AllOf`` is an error (it would accept anything)."""
+
+    def __init__(self, *checks: Check) -> None:
+        if not checks:
+            raise ValueError("AllOf() needs at least one check: an empty AllOf accepts anything")
+        self.checks = checks
+
+    def __call__(self, verified: VerifiedQuote) -> None:
+        for check in self.checks:
+            check(verified)
+
+
+class AnyOf:
+    """At least one check must pass; the refusal lists why each one failed."""
+
+    def __init__(self, *checks: Check) -> None:
+        if not checks:
+            raise ValueError("AnyOf() needs at least one check")
+        self.checks = checks
+
+    def __call__(self, verified: VerifiedQuote) -> None:
+        reasons = []
+        for check in self.checks:
+            try:
+                check(verified)
+            except PolicyError as exc:
+                reasons.append(exc.message)
+            else:
+                return
+        raise PolicyError("no alternative of AnyOf holds: " + "; ".join(reasons), rule="any_of")
+
+
+class ExpectField:
+    """A body field must equal one of the given values (bytes, or hex text)."""
+
+    def __init__(self, field_name: str, *values: bytes | str) -> None:
+        if not values:
+            raise ValueError(f"expect {field_name}: give at least one value")
+        self.field_name = field_name
+        self.values = tuple(bytes.fromhex(v) if isinstance(v, str) else bytes(v) for v in values)
+
+    def __call__(self, verified: VerifiedQuote) -> None:
+        actual = getattr(verified.quote.body, self.field_name, None)
+        if actual is None:
+            raise PolicyError(
+                f"the quote body has no {self.field_name}",
+                rule=f"expect_{self.field_name}",
+                expected=self.values,
+                actual=None,
+            )
+        if actual not in self.values:
+            expected = " or ".join(v.hex() for v in self.values)
+            raise PolicyError(
+                f"{self.field_name} is {actual.hex()}, expected {expected}",
+                rule=f"expect_{self.field_name}",
+                expected=self.values,
+                actual=actual,
+            )
+
+
+def ExpectMrTd(*values: bytes | str) -> ExpectField:
+    """MRTD must equal one of ``values``."""
+    return ExpectField("mr_td", *values)
+
+
+def ExpectReportData(value: bytes | str) -> ExpectField:
+    """REPORTDATA must equal ``value``."""
+    return ExpectField("report_data", value)
+
+
+def ExpectRtmr(index: int, value: bytes | str) -> ExpectField:
+    """RTMR ``index`` (0 to 3) must equal ``value``."""
+    if index not in range(4):
+        raise ValueError(f"RTMR index must be 0 to 3, got {index}")
+    return ExpectField(f"rtmr{index}", value)
+
+
+def _refuse(rule: str, message: str, expected: object, actual: object) -> PolicyError:
+    return PolicyError(message, rule=rule, expected=expected, actual=actual)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the caller accepts, beyond Intel's verdict.
+
+    The default accepts only ``UpToDate``, refuses debug TDs and enclaves,
+    refuses a TD 1.0 whose MRSIGNERSEAM is not Intel's (all zero), and refuses
+    expired collateral.  Build variations with the methods; each returns a new
+    policy and each option can be set once.
+    """
+
+    accepted_statuses: frozenset[TcbStatus] = frozenset({TcbStatus.UP_TO_DATE})
+    rejected_advisory_ids: frozenset[str] = frozenset()
+    platform_grace: timedelta | None = None
+    qe_grace: timedelta | None = None
+    min_tcb_eval: int | None = None
+    accepted_sgx_types: frozenset[int] | None = None
+    dynamic_platform_allowed: bool = True
+    cached_keys_allowed: bool = True
+    smt_allowed: bool = True
+    debug_allowed: bool = False
+    expired_collateral_allowed: bool = False
+    xfam_required: int = 0
+    xfam_forbidden: int = 0
+    td_attributes_required: int = 0
+    td_attributes_forbidden: int = 0
+    checks: tuple[Check, ...] = ()
+    _set: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def _with(self, option: str, **changes: Any) -> Policy:
+        if option in self._set:
+            raise ValueError(f"policy option {option!r} is already set")
+        return replace(self, _set=self._set | {option}, **changes)
+
+    # --- TCB ------------------------------------------------------------------------
+    def allow_statuses(self, *statuses: TcbStatus | str) -> Policy:
+        """Accept these TCB statuses in addition to ``UpToDate``."""
+        extra = frozenset(TcbStatus(s) for s in statuses)
+        return self._with("allow_statuses", accepted_statuses=self.accepted_statuses | extra)
+
+    def reject_advisories(self, *advisory_ids: str) -> Policy:
+        """Refuse a quote whose matched levels carry any of these advisory IDs."""
+        return self._with("reject_advisories", rejected_advisory_ids=frozenset(advisory_ids))
+
+    def platform_grace_period(self, period: timedelta) -> Policy:
+        """Accept an OutOfDate platform while ``now`` <= its matched level's tcbDate + period."""
+        return self._with("platform_grace_period", platform_grace=period)
+
+    def qe_grace_period(self, period: timedelta) -> Policy:
+        """Accept an OutOfDate QE while ``now`` <= its identity level's tcbDate + period."""
+        return self._with("qe_grace_period", qe_grace=period)
+
+    def min_tcb_evaluation_data_number(self, number: int) -> Policy:
+        """Refuse collateral older than this TCB evaluation data number."""
+        return self._with("min_tcb_evaluation_data_number", min_tcb_eval=number)
+
+    # --- platform -------------------------------------------------------------------
+    def accept_sgx_types(self, *sgx_types: int) -> Policy:
+        """Accept only these PCK SGX types (0 Standard, 1 Scalable, 2 ScalableWithIntegrity)."""
+        return self._with("accept_sgx_types", accepted_sgx_types=frozenset(sgx_types))
+
+    def allow_dynamic_platform(self, allowed: bool) -> Policy:
+        """Whether a dynamic platform (PCK configuration) is acceptable."""
+        return self._with("allow_dynamic_platform", dynamic_platform_allowed=allowed)
+
+    def allow_cached_keys(self, allowed: bool) -> Policy:
+        """Whether cached platform keys (PCK configuration) are acceptable."""
+        return self._with("allow_cached_keys", cached_keys_allowed=allowed)
+
+    def allow_smt(self, allowed: bool) -> Policy:
+        """Whether SMT (hyper-threading, PCK configuration) is acceptable."""
+        return self._with("allow_smt", smt_allowed=allowed)
+
+    # --- TD -------------------------------------------------------------------------
+    def expect_mr_td(self, *values: bytes | str) -> Policy:
+        """MRTD must equal one of ``values``."""
+        return self._with("expect_mr_td", checks=(*self.checks, ExpectMrTd(*values)))
+
+    def expect_mr_seam(self, *values: bytes | str) -> Policy:
+        """MRSEAM must equal one of ``values``."""
+        return self._with("expect_mr_seam", checks=(*self.checks, ExpectField("mr_seam", *values)))
+
+    def expect_rtmr(self, index: int, value: bytes | str) -> Policy:
+        """RTMR ``index`` must equal ``value`` (each index can be set once)."""
+        return self._with(f"expect_rtmr{index}", checks=(*self.checks, ExpectRtmr(index, value)))
+
+    def expect_mr_config_id(self, value: bytes | str) -> Policy:
+        """MRCONFIGID must equal ``value``."""
+        check = ExpectField("mr_config_id", value)
+        return self._with("expect_mr_config_id", checks=(*self.checks, check))
+
+    def expect_mr_owner(self, value: bytes | str) -> Policy:
+        """MROWNER must equal ``value``."""
+        return self._with("expect_mr_owner", checks=(*self.checks, ExpectField("mr_owner", value)))
+
+    def expect_report_data(self, value: bytes | str) -> Policy:
+        """REPORTDATA must equal ``value``."""
+        return self._with("expect_report_data", checks=(*self.checks, ExpectReportData(value)))
+
+    def xfam_rule(self, *, required: int = 0, forbidden: int = 0) -> Policy:
+        """XFAM must have every ``required`` bit and no ``forbidden`` bit."""
+        return self._with("xfam_rule", xfam_required=required, xfam_forbidden=forbidden)
+
+    def td_attributes_rule(self, *, required: int = 0, forbidden: int = 0) -> Policy:
+        """TD_ATTRIBUTES must have every ``required`` bit and no ``forbidden`` bit."""
+        return self._with(
+            "td_attributes_rule", td_attributes_required=required, td_attributes_forbidden=forbidden
+        )
+
+    def with_check(self, check: Check) -> Policy:
+        """Add a custom check (compose several with :class:`AllOf` / :class:`AnyOf`)."""
+        return replace(self, checks=(*self.checks, check))
+
+    # --- unsafe ---------------------------------------------------------------------
+    def unsafe_allow_debug(self) -> Policy:
+        """Accept debug TDs and enclaves: their memory is NOT confidential."""
+        return self._with("unsafe_allow_debug", debug_allowed=True)
+
+    def unsafe_allow_expired_collateral(self) -> Policy:
+        """Accept collateral outside its validity window (Intel's non-fatal expiry)."""
+        return self._with("unsafe_allow_expired_collateral", expired_collateral_allowed=True)
+
+    # --- application ----------------------------------------------------------------
+    def apply(self, verified: VerifiedQuote, now: datetime) -> None:
+        """Raise :class:`PolicyError` (or :class:`CollateralExpiredError`) unless acceptable."""
+        supplemental = verified.supplemental
+        if supplemental.collateral_expired and not self.expired_collateral_allowed:
+            raise CollateralExpiredError(
+                "collateral is outside its validity window at "
+                f"{now.isoformat()} (earliest expiration "
+                f"{supplemental.earliest_expiration_date.isoformat()}, latest issue "
+                f"{supplemental.latest_issue_date.isoformat()})"
+            )
+        self._apply_tcb(verified, now)
+        self._apply_platform(verified)
+        self._apply_body(verified)
+        for check in self.checks:
+            check(verified)
+
+    def _apply_tcb(self, verified: VerifiedQuote, now: datetime) -> None:
+        status = verified.status
+        if status not in self.accepted_statuses:
+            graced = False
+            if self.platform_grace is not None and verified.platform_status in _OUT_OF_DATE:
+                graced = now <= verified.tcb_level.tcb_date + self.platform_grace
+            if self.qe_grace is not None and verified.qe_status in _OUT_OF_DATE:
+                qe_ok = now <= verified.qe_tcb_level.tcb_date + self.qe_grace
+                graced = qe_ok and (graced or verified.platform_status not in _OUT_OF_DATE)
+            if not graced:
+                accepted = sorted(str(s) for s in self.accepted_statuses)
+                raise _refuse(
+                    "accepted_statuses",
+                    f"TCB status {status} is not accepted (accepted: {', '.join(accepted)})",
+                    accepted,
+                    str(status),
+                )
+        bad = self.rejected_advisory_ids.intersection(verified.advisory_ids)
+        if bad:
+            raise _refuse(
+                "rejected_advisory_ids",
+                f"the TCB carries rejected advisories: {', '.join(sorted(bad))}",
+                sorted(self.rejected_advisory_ids),
+                list(verified.advisory_ids),
+            )
+        number = verified.supplemental.tcb_evaluation_data_number
+        minimum = self.min_tcb_eval
+        if minimum is not None and number < minimum:
+            raise _refuse(
+                "min_tcb_evaluation_data_number",
+                f"TCB evaluation data number {number} is below the minimum {minimum}",
+                minimum,
+                number,
+            )
+
+    def _apply_platform(self, verified: VerifiedQuote) -> None:
+        supplemental = verified.supplemental
+        if (
+            self.accepted_sgx_types is not None
+            and supplemental.sgx_type not in self.accepted_sgx_types
+        ):
+            raise _refuse(
+                "accepted_sgx_types",
+                f"SGX type {supplemental.sgx_type} is not accepted",
+                sorted(self.accepted_sgx_types),
+                supplemental.sgx_type,
+            )
+        for allowed, flag, name in (
+            (self.dynamic_platform_allowed, supplemental.dynamic_platform, "dynamic platform"),
+            (self.cached_keys_allowed, supplemental.cached_keys, "cached keys"),
+            (self.smt_allowed, supplemental.smt_enabled, "SMT"),
+        ):
+            if not allowed and flag is not False:
+                raise _refuse(
+                    name.replace(" ", "_").lower(),
+                    f"{name} is not allowed by the policy (the PCK says {flag})",
+                    False,
+                    flag,
+                )
+
+    def _apply_body(self, verified: VerifiedQuote) -> None:
+        body = verified.quote.body
+        if isinstance(body, SgxReport):
+            if body.is_debug and not self.debug_allowed:
+                raise _refuse("debug", "the enclave is a debug enclave", False, True)
+            return
+        if body.is_debug and not self.debug_allowed:
+            raise _refuse("debug", "the TD is a debug TD (TD_ATTRIBUTES.DEBUG is set)", False, True)
+        if body.tee_tcb_svn[1] == 0 and any(body.mr_signer_seam):
+            raise _refuse(
+                "intel_tdx_module",
+                "MRSIGNERSEAM is not zero: the TDX module is not signed by Intel",
+                bytes(48),
+                body.mr_signer_seam,
+            )
+        for value, required, forbidden, name in (
+            (int.from_bytes(body.xfam, "little"), self.xfam_required, self.xfam_forbidden, "xfam"),
+            (
+                int.from_bytes(body.td_attributes, "little"),
+                self.td_attributes_required,
+                self.td_attributes_forbidden,
+                "td_attributes",
+            ),
+        ):
+            if value & required != required or value & forbidden:
+                raise _refuse(
+                    f"{name}_rule",
+                    f"{name.upper()} {value:016x} breaks the rule (required {required:016x}, "
+                    f"forbidden {forbidden:016x})",
+                    {"required": required, "forbidden": forbidden},
+                    value,
+                )
