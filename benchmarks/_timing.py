@@ -34,6 +34,7 @@ __all__ = [
     "fmt_rate",
     "fmt_ratio",
     "fmt_us",
+    "load_average",
     "loop_overhead_ns",
     "machine_info",
     "machine_lines",
@@ -301,11 +302,20 @@ def _version_of(distribution: str) -> str:
         return "not installed"
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, where the OS reports them."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def machine_info(distributions: Iterable[str] = ()) -> dict[str, Any]:
     """CPU, Python and package versions, for the header of every benchmark."""
     return {
         "cpu": _cpu_model(),
         "logical_cpus": os.cpu_count(),
+        "load_average_at_start": load_average(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
         "packages": {name: _version_of(name) for name in distributions},
@@ -321,6 +331,10 @@ def machine_lines(info: Mapping[str, Any]) -> list[str]:
     ]
     if packages:
         lines.append(f"Packages: {packages}")
+    for moment in ("start", "end"):
+        load = info.get(f"load_average_at_{moment}")
+        if load is not None:
+            lines.append(f"Load:     {' / '.join(map(str, load))} (1/5/15 min) at {moment}")
     return lines
 
 
@@ -363,9 +377,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
         ]
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(
-        ("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)
-    ) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)
+        )
+        + "|"
+    )
     return "\n".join([line(headers), rule, *(line(row) for row in rows)])
 
 
@@ -380,9 +398,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--samples", type=int, help=f"samples (rounds) per case (default {DEFAULT_SAMPLES})"
     )
-    parser.add_argument(
-        "--batch", type=int, help=f"calls per sample (default {DEFAULT_BATCH})"
-    )
+    parser.add_argument("--batch", type=int, help=f"calls per sample (default {DEFAULT_BATCH})")
 
 
 def samples_and_batch(args: argparse.Namespace) -> tuple[int, int]:

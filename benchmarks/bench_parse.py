@@ -81,22 +81,46 @@ def _public_attributes(cls: type) -> list[str]:
     return fields + [name for name in derived if name not in fields]
 
 
-def materialized_attributes(quote: tdxquote.Quote) -> list[str]:
-    """The dotted attribute paths the full materialization reads, for this quote's kind."""
-    names = [name for name in _public_attributes(tdxquote.Quote) if name not in _NOT_MATERIALIZED]
-    for parent in ("header", "body", "qe_report", "certification_data"):
-        child = type(getattr(quote, parent))
-        names += [f"{parent}.{name}" for name in _public_attributes(child)]
-    return names
+_PARTS = ("header", "body", "qe_report", "certification_data")
 
 
-def make_materialize(names: Sequence[str]) -> Callable[[bytes], object]:
-    """parse_quote, then read every attribute in ``names`` (one C-level attrgetter)."""
-    read = attrgetter(*names)
+def materialized_attributes(quote: tdxquote.Quote) -> dict[str, list[str]]:
+    """What the full materialization reads, for this quote's kind.
+
+    Key ``""`` lists the quote's own properties; each other key names a part
+    (header, body, ...) and lists the fields and properties read from it.
+    """
+    plan = {"": [n for n in _public_attributes(tdxquote.Quote) if n not in _NOT_MATERIALIZED]}
+    for part in _PARTS:
+        plan[part] = _public_attributes(type(getattr(quote, part)))
+    return plan
+
+
+def attribute_count(plan: dict[str, list[str]]) -> int:
+    """How many fields and properties a materialization plan reads."""
+    return sum(len(names) for names in plan.values())
+
+
+def make_materialize(plan: dict[str, list[str]]) -> Callable[[bytes], object]:
+    """parse_quote, then read every attribute of the plan (C-level attrgetters).
+
+    A part is fetched from the quote once and its fields are read from it, as
+    a caller holding ``quote.body`` would.
+    """
+    read_quote = attrgetter(*plan[""])
+    get_header, get_body, get_qe_report, get_cert = (attrgetter(part) for part in _PARTS)
+    read_header, read_body, read_qe_report, read_cert = (attrgetter(*plan[part]) for part in _PARTS)
     parse = tdxquote.parse_quote
 
     def materialize(raw: bytes) -> object:
-        return read(parse(raw))
+        quote = parse(raw)
+        return (
+            read_quote(quote),
+            read_header(get_header(quote)),
+            read_body(get_body(quote)),
+            read_qe_report(get_qe_report(quote)),
+            read_cert(get_cert(quote)),
+        )
 
     return materialize
 
@@ -152,21 +176,23 @@ def dcap_fmspc_of(dcap_qvl: Any) -> Callable[[bytes], object]:
     return dcap_fmspc
 
 
-def rows_for(raw: bytes, dcap_qvl: Any) -> tuple[list[Row], list[str]]:
+def rows_for(raw: bytes, dcap_qvl: Any) -> tuple[list[Row], dict[str, list[str]]]:
     """The rows of one kind, and the attribute paths the materialization reads."""
-    names = materialized_attributes(tdxquote.parse_quote(raw))
+    plan = materialized_attributes(tdxquote.parse_quote(raw))
     args = (raw,)
     have_dcap = dcap_qvl is not None
     rows = [
         Row(
-            timing.Case("validated", "tdxquote.parse_quote (validated)", tdxquote.parse_quote, args),
+            timing.Case(
+                "validated", "tdxquote.parse_quote (validated)", tdxquote.parse_quote, args
+            ),
             "dcap_parse" if have_dcap else None,
         ),
         Row(
             timing.Case(
                 "materialize",
-                f"tdxquote full materialization ({len(names)} attributes)",
-                make_materialize(names),
+                f"tdxquote full materialization ({attribute_count(plan)} attributes)",
+                make_materialize(plan),
                 args,
             ),
             "dcap_fields" if have_dcap else None,
@@ -206,7 +232,7 @@ def rows_for(raw: bytes, dcap_qvl: Any) -> tuple[list[Row], list[str]]:
                 )
             )
         )
-    return rows, names
+    return rows, plan
 
 
 def cross_check(raw: bytes, dcap_qvl: Any) -> list[str]:
@@ -237,7 +263,7 @@ def bench_kind(
     kind: Kind, raw: bytes, dcap_qvl: Any, samples: int, batch: int, show_progress: bool
 ) -> dict[str, Any]:
     """Time every row of one kind, interleaved; a JSON-ready summary."""
-    rows, names = rows_for(raw, dcap_qvl)
+    rows, plan = rows_for(raw, dcap_qvl)
     progress = timing.progress_printer(kind.key) if show_progress else None
     results = timing.run_interleaved(
         [row.case for row in rows], samples=samples, batch=batch, progress=progress
@@ -257,7 +283,11 @@ def bench_kind(
             entry["ratio"] = (
                 None
                 if ratio is None
-                else {"median": round(ratio[0], 3), "p10": round(ratio[1], 3), "p90": round(ratio[2], 3)}
+                else {
+                    "median": round(ratio[0], 3),
+                    "p10": round(ratio[1], 3),
+                    "p90": round(ratio[2], 3),
+                }
             )
         out_rows.append(entry)
     return {
@@ -265,7 +295,7 @@ def bench_kind(
         "title": kind.title,
         "file": kind.path,
         "size": len(raw),
-        "materialized_attributes": names,
+        "materialized_attributes": plan,
         "cross_check_problems": cross_check(raw, dcap_qvl),
         "rows": out_rows,
     }
@@ -282,7 +312,9 @@ def goals(kinds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "kind": kind["kind"],
                 "goal": "validated parse no slower than dcap_qvl.parse_quote",
                 "value": None if ratio is None else ratio["median"],
-                "status": "unknown" if ratio is None else ("met" if ratio["median"] >= 1 else "missed"),
+                "status": "unknown"
+                if ratio is None
+                else ("met" if ratio["median"] >= 1 else "missed"),
             }
         )
         stats = by_key["materialize"].get("stats")
@@ -308,17 +340,19 @@ _BASELINE_NAMES = {
 
 def render_kind(kind: dict[str, Any]) -> str:
     """One kind's Markdown table."""
-    headers = ["case", "median µs", "p10–p90 µs", "quotes/s", "dcap-qvl ÷ this (p10–p90)", "vs"]
+    headers = ["case", "median µs", "p10-p90 µs", "quotes/s", "dcap-qvl ÷ this (p10-p90)", "vs"]
     table = []
     for row in kind["rows"]:
         stats = row.get("stats")
         if stats is None:
             table.append([row["label"], "failed", row["error"][:60], "", "", ""])
             continue
-        spread = f"{timing.fmt_us(stats['p10_ns'])}–{timing.fmt_us(stats['p90_ns'])}"
+        spread = f"{timing.fmt_us(stats['p10_ns'])}-{timing.fmt_us(stats['p90_ns'])}"
         ratio = row.get("ratio")
         ratio_text = (
-            "" if "ratio_vs" not in row else timing.fmt_ratio(
+            ""
+            if "ratio_vs" not in row
+            else timing.fmt_ratio(
                 None if ratio is None else (ratio["median"], ratio["p10"], ratio["p90"])
             )
         )
@@ -410,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench_kind(kind, raw, dcap_qvl, samples, batch, show_progress=not args.json)
         )
     report["goals"] = goals(report["kinds"])
+    report["machine"]["load_average_at_end"] = timing.load_average()
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
 

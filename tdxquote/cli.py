@@ -14,13 +14,14 @@ import os
 import sys
 
 from . import __version__
-from ._cli import parse, scan
+from ._cli import parse, scan, verify
 from ._cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, print_error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: tuple[Command, ...] = (
     parse,
+    verify,
     scan,
 )
 """The registered commands, in the order ``--help`` lists them."""

@@ -86,6 +86,8 @@ class VerificationError(TdxQuoteError):
 
     code: str = "verification_failed"
     intel_error: str | None = None
+    #: The checks that passed before this one failed (set by the verifier).
+    checks_passed: tuple[str, ...] = ()
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         if code is not None:

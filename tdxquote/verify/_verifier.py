@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from .._quote import Quote, parse_quote
 from .._reports import SgxReport, TdReport15, TdReport15Ex
 from ..collateral import Collateral, TcbInfo, TcbStatus
-from ..errors import QuoteParseError
+from ..errors import QuoteParseError, VerificationError
 from ..pck import PckExtension, pck_extension_from_certificate
 from ..schema import INTEL_QE_VENDOR_ID
 from ._chains import check_crl, check_not_revoked, check_pck_chain, check_signing_chain
@@ -137,13 +137,19 @@ class Verifier:
         if collateral is None:
             raise TypeError("no collateral: pass one, or build the Verifier with collateral")
         when = to_datetime(now)
-        verified = self._verify(quote, collateral, when)
-        (policy if policy is not None else self.policy).apply(verified, when)
+        checks: list[str] = []
+        try:
+            verified = self._verify(quote, collateral, when, checks)
+            (policy if policy is not None else self.policy).apply(verified, when)
+        except VerificationError as error:
+            error.checks_passed = tuple(checks)
+            raise
         return verified
 
     # --- the pipeline ---------------------------------------------------------------
-    def _verify(self, quote: Quote, collateral: Collateral, now: datetime) -> VerifiedQuote:
-        checks: list[str] = []
+    def _verify(
+        self, quote: Quote, collateral: Collateral, now: datetime, checks: list[str]
+    ) -> VerifiedQuote:
         trust = self.trust_root
         cache = self.cache
         windows = _Windows()

@@ -1,0 +1,339 @@
+"""The parser's error contract, fuzzed.
+
+For any input, ``parse_quote`` returns a :class:`Quote` or raises
+:class:`QuoteParseError`, never anything else; a parsed quote's properties
+decode without error (the PCK chain and its extension may raise
+``QuoteParseError`` only); and the fast parser agrees with the plain
+``construct`` reference on accept/reject and on every field.
+
+Inputs: random bytes, hostile mutations of every real quote in the shared
+corpus and of generated quotes, and arbitrary hex text.  The "ci" profile keeps
+each test to a few hundred examples (the reference parse costs ~90 µs);
+``HYPOTHESIS_PROFILE=fuzz`` runs each test for 100,000 (see docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from conftest import shared_vectors_dir
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from tdxquote import Quote, QuoteParseError, SgxReport, parse_quote
+from tdxquote._build import build_quote
+from tdxquote._reference import reference_fields
+from tdxquote.schema import INTEL_QE_VENDOR_ID, TEE_TYPE_SGX, TEE_TYPE_TDX
+from tdxquote.testing import strategies as tq
+
+T = TypeVar("T")
+
+# --- the corpus -------------------------------------------------------------------------
+
+# Where real quotes live in the shared vectors; files there that are not quotes
+# (collateral JSON, READMEs, certificates) are left out by parsing them.
+_CORPUS_GLOBS = (
+    "dcap-qvl/**/*",
+    "go-tdx-guest/quotes/*",
+    "intel-dcap/qvl-sampleData/*/quote.dat",
+    "peers/**/*",
+    "dstack/upstream/*quote*.bin",
+    "dstack/upstream/*quote*.hex",
+)
+_HEX_SUFFIXES = (".hex", ".txt")
+
+
+def _load_quote(path: Path) -> bytes | None:
+    """The quote bytes in ``path`` (binary, or hex text), or None if it holds no quote."""
+    try:
+        if path.suffix in _HEX_SUFFIXES:
+            return Quote.from_hex(path.read_text(encoding="ascii")).to_bytes()
+        return parse_quote(path.read_bytes()).to_bytes()
+    except (QuoteParseError, UnicodeDecodeError):
+        return None
+
+
+def _corpus_paths() -> list[str]:
+    root = shared_vectors_dir()
+    if root is None:
+        return []
+    found = {
+        path.relative_to(root).as_posix()
+        for pattern in _CORPUS_GLOBS
+        for path in root.glob(pattern)
+        if path.is_file() and _load_quote(path) is not None
+    }
+    return sorted(found)
+
+
+CORPUS = _corpus_paths()
+
+
+def _corpus_quote(vectors: Path, relative: str) -> bytes:
+    data = _load_quote(vectors / relative)
+    assert data is not None, relative
+    return data
+
+
+# --- budgets ----------------------------------------------------------------------------
+
+# The ci profile is bounded; under the fuzz profile every test gets the profile's budget.
+_BOUNDED = settings.default.max_examples < 10_000
+
+
+def budget(ci_examples: int) -> Callable[[T], T]:
+    """Cap a test at ``ci_examples`` under a bounded profile; no cap under "fuzz"."""
+
+    def apply(test: T) -> T:
+        if _BOUNDED:
+            return settings(max_examples=ci_examples)(test)  # type: ignore[no-any-return]
+        return test
+
+    return apply
+
+
+# --- the contract -----------------------------------------------------------------------
+
+_CHAIN_PROPERTIES = frozenset({"pck_chain", "pck_extension"})
+_PROPERTIES = sorted(
+    name
+    for name, value in vars(Quote).items()
+    if isinstance(value, (property, cached_property)) and not name.startswith("_")
+)
+_REFERENCE_KEYS = {
+    "header",
+    "body_type",
+    "body",
+    "signed_bytes",
+    "signature",
+    "attestation_key",
+    "qe_report",
+    "qe_report_signature",
+    "qe_auth_data",
+    "qe_report_certification_type",
+    "certification_data",
+    "trailing_bytes",
+}
+
+
+def _outcome(what: str, call: Callable[[], T], data: object) -> T | QuoteParseError:
+    """Run ``call``; return its result or the QuoteParseError it raised; fail on anything else."""
+    try:
+        return call()
+    except QuoteParseError as exc:
+        return exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        pytest.fail(f"{what} raised {exc!r} (not QuoteParseError) on {data!r}")
+
+
+def _touch_report(report: Any) -> None:
+    report.to_bytes()
+    report._asdict()
+    report.is_debug
+    if isinstance(report, SgxReport):
+        report.attributes_flags
+    else:
+        report.rtmrs
+        report.td_attributes_flags
+        report.xfam_flags
+
+
+def _touch_everything(quote: Quote, data: bytes) -> None:
+    """Read every property: only the PCK chain and its extension may raise, and only
+    QuoteParseError (the parse already validated all structure)."""
+    for name in _PROPERTIES:
+        if name in _CHAIN_PROPERTIES:
+            _outcome(f"Quote.{name}", lambda name=name: getattr(quote, name), data)
+        else:
+            getattr(quote, name)
+    _touch_report(quote.body)
+    _touch_report(quote.qe_report)
+    assert bytes(quote) == quote.to_bytes() == data
+    assert len(quote) == len(data)
+    repr(quote)
+    assert pickle.loads(pickle.dumps(quote)) == quote
+    assert hash(quote) == hash(data)
+
+
+def _assert_matches_reference(quote: Quote, ref: dict[str, Any]) -> None:
+    assert set(ref) == _REFERENCE_KEYS
+    assert ref["header"] == quote.header._asdict()
+    assert ref["body_type"] == quote.body_type
+    assert ref["body"] == quote.body._asdict()
+    assert ref["signed_bytes"] == quote.signed_bytes
+    assert ref["signature"] == quote.signature
+    assert ref["attestation_key"] == quote.attestation_key
+    assert ref["qe_report"] == quote.qe_report._asdict()
+    assert ref["qe_report_signature"] == quote.qe_report_signature
+    assert ref["qe_auth_data"] == quote.qe_auth_data
+    assert ref["qe_report_certification_type"] == quote.qe_report_certification_type
+    assert ref["certification_data"] == tuple(quote.certification_data)
+    assert ref["trailing_bytes"] == quote.trailing_bytes
+
+
+def check_contract(data: bytes, *, reference: bool = True) -> Quote | None:
+    """Hold ``parse_quote`` (and every way in) to the contract on ``data``; return the quote."""
+    fast = _outcome("parse_quote", lambda: parse_quote(data), data)
+    for other, via in (
+        (lambda: parse_quote(bytearray(data)), "parse_quote(bytearray)"),
+        (lambda: parse_quote(memoryview(data)), "parse_quote(memoryview)"),
+        (lambda: Quote(data), "Quote()"),
+    ):
+        again = _outcome(via, other, data)
+        assert isinstance(again, QuoteParseError) == isinstance(fast, QuoteParseError), via
+    if reference:
+        ref = _outcome("reference_fields", lambda: reference_fields(data), data)
+        assert isinstance(ref, QuoteParseError) == isinstance(fast, QuoteParseError), (
+            f"fast parser: {fast!r}; construct reference: {ref!r}"
+        )
+        if isinstance(fast, Quote):
+            assert isinstance(ref, dict)
+            _assert_matches_reference(fast, ref)
+    if isinstance(fast, QuoteParseError):
+        assert 0 <= fast.offset <= len(data), fast
+        assert fast.field and fast.reason
+        return None
+    _touch_everything(fast, data)
+    return fast
+
+
+def rebuild(quote: Quote) -> bytes:
+    """``build_quote`` from every parsed field."""
+    header = quote.header
+    return build_quote(
+        body=quote.body,
+        signature=quote.signature,
+        attestation_key=quote.attestation_key,
+        qe_report=quote.qe_report,
+        qe_report_signature=quote.qe_report_signature,
+        qe_auth_data=quote.qe_auth_data,
+        certification_data=quote.certification_data,
+        version=quote.version,
+        qe_svn=header.qe_svn,
+        pce_svn=header.pce_svn,
+        qe_vendor_id=header.qe_vendor_id,
+        user_data=header.user_data,
+        attestation_key_type=header.attestation_key_type,
+        trailing_bytes=quote.trailing_bytes,
+    ).to_bytes()
+
+
+# --- random bytes -----------------------------------------------------------------------
+
+
+@budget(300)
+@given(st.binary(max_size=2048))
+@example(b"")
+@example(bytes(48))
+def test_random_bytes(data: bytes) -> None:
+    check_contract(data)
+
+
+def _header(version: int, tee: int) -> bytes:
+    return (
+        version.to_bytes(2, "little")
+        + (2).to_bytes(2, "little")
+        + tee.to_bytes(4, "little")
+        + bytes(4)
+        + INTEL_QE_VENDOR_ID
+        + bytes(20)
+    )
+
+
+# Valid headers (and v5 descriptors) followed by random bytes get past the first checks.
+_PLAUSIBLE_PREFIXES = [
+    _header(3, TEE_TYPE_SGX),
+    _header(4, TEE_TYPE_SGX),
+    _header(4, TEE_TYPE_TDX),
+    *(
+        _header(5, TEE_TYPE_SGX if body_type == 1 else TEE_TYPE_TDX)
+        + body_type.to_bytes(2, "little")
+        + size.to_bytes(4, "little")
+        for body_type, size in ((1, 384), (2, 584), (3, 648), (4, 885))
+    ),
+]
+
+
+@budget(300)
+@given(st.sampled_from(_PLAUSIBLE_PREFIXES), st.binary(max_size=4096))
+def test_plausible_header_then_random_bytes(prefix: bytes, rest: bytes) -> None:
+    check_contract(prefix + rest)
+
+
+# --- mutations --------------------------------------------------------------------------
+
+
+def test_corpus_is_found(vectors: Path) -> None:
+    """Guard against a silently empty corpus: every version of the real quotes is there."""
+    versions = {parse_quote(_corpus_quote(vectors, rel)).version for rel in CORPUS}
+    assert versions == {3, 4, 5}
+    assert len(CORPUS) >= 15, CORPUS
+
+
+@pytest.mark.parametrize("relative", CORPUS)
+def test_corpus_quote_round_trips(vectors: Path, relative: str) -> None:
+    data = _corpus_quote(vectors, relative)
+    quote = check_contract(data)
+    assert quote is not None
+    assert rebuild(quote) == data
+
+
+@pytest.mark.parametrize("relative", CORPUS)
+@budget(80)
+@given(data=st.data())
+def test_corpus_mutations(vectors: Path, relative: str, data: st.DataObject) -> None:
+    base = _corpus_quote(vectors, relative)
+    mutated = data.draw(tq.mutated_quotes(st.just(base)), label="mutated")
+    check_contract(mutated)
+
+
+@budget(400)
+@given(tq.mutated_quotes())
+def test_generated_mutations(data: bytes) -> None:
+    check_contract(data)
+
+
+# --- valid generated quotes -------------------------------------------------------------
+
+
+@budget(150)
+@given(tq.quotes())
+def test_generated_quotes_parse_and_round_trip(data: bytes) -> None:
+    quote = check_contract(data)
+    assert quote is not None, "a generated quote must parse"
+    assert quote.to_bytes() == data
+    assert rebuild(quote) == data
+
+
+# --- hex text ---------------------------------------------------------------------------
+
+_HEXISH = st.from_regex(r"\A\s*(0[xX])?[0-9a-fA-F\s]*\Z")
+
+
+@budget(300)
+@given(st.one_of(st.text(), _HEXISH, st.binary()))
+@example("0x")
+@example("zz")
+@example("\u0660\u0661")  # non-ASCII digits
+@example("0")
+@example(b"\xff")
+def test_from_hex_arbitrary_text(text: str | bytes) -> None:
+    _outcome("Quote.from_hex", lambda: Quote.from_hex(text), text)
+
+
+@budget(100)
+@given(tq.mutated_quotes(), st.sampled_from(["", "0x", "0X", "\n"]), st.booleans())
+def test_from_hex_matches_binary_parse(data: bytes, prefix: str, spaced: bool) -> None:
+    text = data.hex(" ", 16) if spaced else data.hex()
+    via_hex = _outcome("Quote.from_hex", lambda: Quote.from_hex(prefix + text), data)
+    direct = _outcome("parse_quote", lambda: parse_quote(data), data)
+    assert isinstance(via_hex, Quote) == isinstance(direct, Quote)
+    if isinstance(via_hex, Quote):
+        assert via_hex == direct
