@@ -30,6 +30,8 @@ __all__ = [
     "Case",
     "Result",
     "Stats",
+    "CLOCKS",
+    "CLOCK_NAMES",
     "add_common_arguments",
     "fmt_rate",
     "fmt_ratio",
@@ -194,7 +196,17 @@ def paired_ratio(numerator: Result, denominator: Result) -> tuple[float, float, 
     return (percentile(ratios, 50), percentile(ratios, 10), percentile(ratios, 90))
 
 
-def _time_batch(case: Case, calls: int) -> int:
+CLOCKS: dict[str, Callable[[], int]] = {
+    "perf": time.perf_counter_ns,
+    "thread": time.thread_time_ns,
+}
+CLOCK_NAMES = {
+    "perf": "time.perf_counter_ns (wall time)",
+    "thread": "time.thread_time_ns (CPU time of the benchmark thread)",
+}
+
+
+def _time_batch(case: Case, calls: int, clock: Callable[[], int] = time.perf_counter_ns) -> int:
     func = case.func
     args = case.args
     repeat = itertools.repeat(None, calls)
@@ -203,15 +215,15 @@ def _time_batch(case: Case, calls: int) -> int:
     try:
         if len(args) == 1:
             (arg,) = args
-            start = time.perf_counter_ns()
+            start = clock()
             for _ in repeat:
                 func(arg)
-            end = time.perf_counter_ns()
+            end = clock()
         else:
-            start = time.perf_counter_ns()
+            start = clock()
             for _ in repeat:
                 func(*args)
-            end = time.perf_counter_ns()
+            end = clock()
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -233,13 +245,18 @@ def run_interleaved(
     samples: int = DEFAULT_SAMPLES,
     batch: int = DEFAULT_BATCH,
     max_sample_ns: int = DEFAULT_MAX_SAMPLE_NS,
+    clock: str = "perf",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Result]:
     """Time ``cases`` in ``samples`` interleaved rounds; returns results keyed by case key.
 
+    ``clock`` is ``"perf"`` (:func:`time.perf_counter_ns`, wall time) or
+    ``"thread"`` (:func:`time.thread_time_ns`, the CPU time of this thread,
+    which leaves out the time other processes hold the CPU on a busy machine).
     A case that raises during its warm-up is recorded with its error and left
     out of the rounds; the others still run.
     """
+    read_clock = CLOCKS[clock]
     results: dict[str, Result] = {}
     live: list[Case] = []
     for case in cases:
@@ -254,7 +271,7 @@ def run_interleaved(
         shift = round_index % len(live) if live else 0
         for case in live[shift:] + live[:shift]:
             result = results[case.key]
-            result.samples_ns.append(_time_batch(case, result.batch) / result.batch)
+            result.samples_ns.append(_time_batch(case, result.batch, read_clock) / result.batch)
         if progress is not None:
             progress(round_index + 1, samples)
     return results
@@ -276,10 +293,12 @@ def _noop(_arg: object) -> None:
     return None
 
 
-def loop_overhead_ns(batch: int = DEFAULT_BATCH, samples: int = DEFAULT_SAMPLES) -> float:
+def loop_overhead_ns(
+    batch: int = DEFAULT_BATCH, samples: int = DEFAULT_SAMPLES, clock: str = "perf"
+) -> float:
     """Median per-call cost of the timing loop itself (a call to a Python no-op)."""
     case = Case("noop", "no-op", _noop, (None,))
-    result = run_interleaved([case], samples=samples, batch=batch)["noop"]
+    result = run_interleaved([case], samples=samples, batch=batch, clock=clock)["noop"]
     stats = result.stats
     return stats.median_ns if stats else 0.0
 
@@ -399,6 +418,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--samples", type=int, help=f"samples (rounds) per case (default {DEFAULT_SAMPLES})"
     )
     parser.add_argument("--batch", type=int, help=f"calls per sample (default {DEFAULT_BATCH})")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="perf",
+        help="perf: time.perf_counter_ns, wall time (default); thread: time.thread_time_ns, "
+        "CPU time of the benchmark thread, for a machine busy with other work",
+    )
 
 
 def samples_and_batch(args: argparse.Namespace) -> tuple[int, int]:

@@ -260,13 +260,20 @@ def cross_check(raw: bytes, dcap_qvl: Any) -> list[str]:
 
 
 def bench_kind(
-    kind: Kind, raw: bytes, dcap_qvl: Any, samples: int, batch: int, show_progress: bool
+    kind: Kind,
+    raw: bytes,
+    dcap_qvl: Any,
+    *,
+    samples: int,
+    batch: int,
+    clock: str,
+    show_progress: bool,
 ) -> dict[str, Any]:
     """Time every row of one kind, interleaved; a JSON-ready summary."""
     rows, plan = rows_for(raw, dcap_qvl)
     progress = timing.progress_printer(kind.key) if show_progress else None
     results = timing.run_interleaved(
-        [row.case for row in rows], samples=samples, batch=batch, progress=progress
+        [row.case for row in rows], samples=samples, batch=batch, clock=clock, progress=progress
     )
     out_rows = []
     for row in rows:
@@ -379,7 +386,7 @@ def render(report: dict[str, Any]) -> str:
     lines += timing.machine_lines(report["machine"])
     lines.append(
         f"Method:   {settings['samples']} interleaved samples per case of {settings['batch']} "
-        "calls each (GC paused), time.perf_counter_ns; loop + call overhead "
+        f"calls each (GC paused), {settings['clock']}; loop + call overhead "
         f"{report['loop_overhead_ns']:.0f} ns per call, included, not subtracted"
     )
     if report["dcap_qvl_missing"]:
@@ -431,9 +438,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {
         "benchmark": "parse",
         "machine": timing.machine_info(["tdxquote", "construct", "dcap-qvl", "cryptography"]),
-        "settings": {"samples": samples, "batch": batch, "gc": "paused during batches"},
+        "settings": {
+            "samples": samples,
+            "batch": batch,
+            "clock": timing.CLOCK_NAMES[args.clock],
+            "gc": "paused during batches",
+        },
         "dcap_qvl_missing": missing,
-        "loop_overhead_ns": timing.loop_overhead_ns(batch, samples),
+        "loop_overhead_ns": timing.loop_overhead_ns(batch, samples, args.clock),
         "kinds": [],
     }
     # tdxquote is imported from the checkout, which need not be installed.
@@ -441,7 +453,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for kind in kinds:
         raw = Path(vectors / kind.path).read_bytes()
         report["kinds"].append(
-            bench_kind(kind, raw, dcap_qvl, samples, batch, show_progress=not args.json)
+            bench_kind(
+                kind,
+                raw,
+                dcap_qvl,
+                samples=samples,
+                batch=batch,
+                clock=args.clock,
+                show_progress=not args.json,
+            )
         )
     report["goals"] = goals(report["kinds"])
     report["machine"]["load_average_at_end"] = timing.load_average()

@@ -251,6 +251,9 @@ def _results(entries: Iterator[_Entry], jobs: int, max_size: int) -> Iterator[li
         for chunk in _chunks(entries):
             yield _scan_chunk(chunk, max_size)
         return
+    # Import what the workers need before they start, so that forked workers share it.
+    from . import _pem_chain, pck  # noqa: F401
+
     pool = ProcessPoolExecutor(max_workers=jobs)
     try:
         pending: deque[Future[list[_FileResult]]] = deque()

@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tdxquote import Quote, QuoteParseError, __version__, parse_quote
+from tdxquote._cli.common import MAX_QUOTE_INPUT
 from tdxquote._input import decode_quote_input
 from tdxquote._json import quote_to_dict
 from tdxquote.cli import COMMANDS, build_parser, main
@@ -72,11 +73,13 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_lists_every_registered_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "--help")
     assert code == 0
-    for name in ("parse", "scan"):
-        assert f"    {name} " in out
     subparsers = build_parser()._subparsers
     assert subparsers is not None
-    assert [a.dest for a in subparsers._group_actions[0]._choices_actions] == ["parse", "scan"]
+    names = [action.dest for action in subparsers._group_actions[0]._choices_actions]
+    assert len(names) == len(COMMANDS)
+    assert {"parse", "scan"} <= set(names)
+    for name in names:
+        assert f"    {name} " in out
 
 
 def test_registry_modules_expose_add_parser_and_run() -> None:
@@ -467,3 +470,32 @@ def test_mutated_quotes_never_raise(vectors: Path, data: st.DataObject) -> None:
         assert code == 2
         assert result["error"]["code"] == "parse_error"
         assert isinstance(result["error"]["offset"], int)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_endless_input_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "parse", "--json", "/dev/zero")
+    assert (code, err) == (2, "")
+    assert json.loads(out)["error"] == {
+        "code": "input_error",
+        "field": None,
+        "offset": None,
+        "message": f"/dev/zero: more than {MAX_QUOTE_INPUT} bytes, too large for a quote",
+    }
+
+
+def _doc_example(command: str) -> str:
+    """The output shown under ``$ COMMAND`` in docs/cli.md (up to the next prompt or fence)."""
+    text = (REPO_ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    start = text.index(f"$ {command}\n") + len(command) + 3
+    end = min(text.index("\n```", start), text.find("\n$ ", start) % len(text))
+    return text[start:end]
+
+
+def test_docs_examples_are_real_output(capsys: pytest.CaptureFixture[str], vectors: Path) -> None:
+    _, out, _ = cli(capsys, "parse", str(vectors / V4))
+    assert _doc_example("tdxquote parse ../shared/vectors/dcap-qvl/tdx_quote") == out.rstrip("\n")
+    paths = ["go-tdx-guest/quotes", "dcap-qvl/near", "intel-dcap/qvl-sampleData/tdx/quote.dat"]
+    _, out, _ = cli(capsys, "scan", *(str(vectors / path) for path in paths))
+    shown = "tdxquote scan " + " ".join(f"../shared/vectors/{path}" for path in paths)
+    assert _doc_example(shown) == out.rstrip("\n").replace(str(vectors), "../shared/vectors")

@@ -86,7 +86,9 @@ def test_tdx_collateral_values(vectors: Path) -> None:
     assert collateral.tcb_info.fmspc == bytes.fromhex("B0C06F000000")
     assert collateral.tcb_info.id == "TDX"
     assert collateral.qe_identity.id == "TD_QE"
-    assert collateral.qe_identity.issue_date == datetime(2025, 6, 19, 10, 32, 27, tzinfo=timezone.utc)
+    assert collateral.qe_identity.issue_date == datetime(
+        2025, 6, 19, 10, 32, 27, tzinfo=timezone.utc
+    )
 
 
 def test_pck_certificate_chain_round_trip(vectors: Path) -> None:
@@ -155,7 +157,9 @@ def test_dcap_qvl_accepts_pck_certificate_chain_key(vectors: Path, dcap_qvl: Any
     quote_bytes = (vectors / "dcap-qvl/tdx_quote").read_bytes()
     data = json.loads(dcap_qvl_text(vectors))
     # dcap-qvl prefers this chain over the quote's own, so it must be the right one.
-    data["pck_certificate_chain"] = dcap_qvl.parse_quote(quote_bytes).cert_chain_pem_bytes().decode()
+    data["pck_certificate_chain"] = (
+        dcap_qvl.parse_quote(quote_bytes).cert_chain_pem_bytes().decode()
+    )
     collateral = Collateral.from_json(json.dumps(data))
     assert collateral.pck_certificate_chain is not None
     assert len(collateral.pck_certificate_chain) == 3
@@ -218,14 +222,18 @@ def test_from_pcs_responses_go_tdx_guest_2023(vectors: Path) -> None:
             (base / "sample_qeIdentity_response").read_bytes(),
             (base / "SGX-Enclave-Identity-Issuer-Chain.header.txt").read_bytes(),
         ),
-        pck_crl=((base / "pckcrl").read_bytes(), (base / "SGX-PCK-CRL-Issuer-Chain.header.txt").read_text()),
+        pck_crl=(
+            (base / "pckcrl").read_bytes(),
+            (base / "SGX-PCK-CRL-Issuer-Chain.header.txt").read_text(),
+        ),
         root_ca_crl=(base / "rootcrl.der").read_bytes(),
     )
     assert collateral.raw.tcb_info in tcb_body
     assert collateral.raw.pck_crl == (base / "pckcrl").read_bytes()
-    assert collateral.raw.qe_identity_issuer_chain == (
-        base / "SGX-Enclave-Identity-Issuer-Chain.pem"
-    ).read_text()
+    assert (
+        collateral.raw.qe_identity_issuer_chain
+        == (base / "SGX-Enclave-Identity-Issuer-Chain.pem").read_text()
+    )
     assert collateral.qe_identity == EnclaveIdentity.from_response(
         (base / "sample_qeIdentity_response").read_bytes()
     )
@@ -235,19 +243,48 @@ def test_from_pcs_responses_go_tdx_guest_2023(vectors: Path) -> None:
 def test_from_pcs_responses_errors_name_the_artifact(vectors: Path) -> None:
     base = vectors / "go-tdx-guest" / "collateral"
     good: dict[str, Any] = {
-        "tcb_info": ((base / "sample_tcbInfo_response").read_bytes(), (base / "TCB-Info-Issuer-Chain.pem").read_text()),
-        "qe_identity": ((base / "sample_qeIdentity_response").read_bytes(), (base / "SGX-Enclave-Identity-Issuer-Chain.pem").read_text()),
-        "pck_crl": ((base / "pckcrl").read_bytes(), (base / "SGX-PCK-CRL-Issuer-Chain.pem").read_text()),
+        "tcb_info": (
+            (base / "sample_tcbInfo_response").read_bytes(),
+            (base / "TCB-Info-Issuer-Chain.pem").read_text(),
+        ),
+        "qe_identity": (
+            (base / "sample_qeIdentity_response").read_bytes(),
+            (base / "SGX-Enclave-Identity-Issuer-Chain.pem").read_text(),
+        ),
+        "pck_crl": (
+            (base / "pckcrl").read_bytes(),
+            (base / "SGX-PCK-CRL-Issuer-Chain.pem").read_text(),
+        ),
         "root_ca_crl": (base / "rootcrl.der").read_bytes(),
     }
     Collateral.from_pcs_responses(**good)
     cases = [
-        ("tcb_info", (b"{}", good["tcb_info"][1]), "tcb_info_format", "SGX_QL_TCBINFO_UNSUPPORTED_FORMAT"),
-        ("tcb_info", (good["tcb_info"][0], "x"), "issuer_chain_format", "SGX_QL_TCBINFO_CHAIN_ERROR"),
+        (
+            "tcb_info",
+            (b"{}", good["tcb_info"][1]),
+            "tcb_info_format",
+            "SGX_QL_TCBINFO_UNSUPPORTED_FORMAT",
+        ),
+        (
+            "tcb_info",
+            (good["tcb_info"][0], "x"),
+            "issuer_chain_format",
+            "SGX_QL_TCBINFO_CHAIN_ERROR",
+        ),
         ("qe_identity", (good["tcb_info"][0], good["qe_identity"][1]), "qe_identity_format", None),
-        ("qe_identity", (good["qe_identity"][0], ""), "issuer_chain_format", "SGX_QL_QEIDENTITY_CHAIN_ERROR"),
+        (
+            "qe_identity",
+            (good["qe_identity"][0], ""),
+            "issuer_chain_format",
+            "SGX_QL_QEIDENTITY_CHAIN_ERROR",
+        ),
         ("pck_crl", (b"crl", good["pck_crl"][1]), "crl_format", "SGX_QL_CRL_UNSUPPORTED_FORMAT"),
-        ("pck_crl", (good["pck_crl"][0], "%"), "issuer_chain_format", "SGX_QL_PCK_CERT_CHAIN_ERROR"),
+        (
+            "pck_crl",
+            (good["pck_crl"][0], "%"),
+            "issuer_chain_format",
+            "SGX_QL_PCK_CERT_CHAIN_ERROR",
+        ),
         ("root_ca_crl", b"\x30\x00", "crl_format", None),
     ]
     for key, value, code, intel_error in cases:

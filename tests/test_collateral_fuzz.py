@@ -65,7 +65,9 @@ IDENTITY: dict[str, Any] = {
     "attributesMask": "FB" + "FF" * 7 + "00" * 8,
     "mrsigner": "DC" * 32,
     "isvprodid": 2,
-    "tcbLevels": [{"tcb": {"isvsvn": 4}, "tcbDate": "2024-03-13T00:00:00Z", "tcbStatus": "UpToDate"}],
+    "tcbLevels": [
+        {"tcb": {"isvsvn": 4}, "tcbDate": "2024-03-13T00:00:00Z", "tcbStatus": "UpToDate"}
+    ],
 }
 
 json_values = st.recursive(
@@ -74,9 +76,12 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**40), max_value=2**40)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20)
-    | st.sampled_from(["UpToDate", "Revoked", "SWHardeningNeeded", "2025-05-27T19:31:43Z", "00" * 6]),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    | st.sampled_from(
+        ["UpToDate", "Revoked", "SWHardeningNeeded", "2025-05-27T19:31:43Z", "00" * 6]
+    ),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -180,8 +185,15 @@ def test_corrupted_real_crl_and_chain(vectors: Path, patch: bytes, offset: int, 
 
 @given(
     st.sampled_from(
-        ["root_ca_crl", "pck_crl", "tcb_info", "tcb_info_signature", "qe_identity",
-         "qe_identity_issuer_chain", "pck_certificate_chain"]
+        [
+            "root_ca_crl",
+            "pck_crl",
+            "tcb_info",
+            "tcb_info_signature",
+            "qe_identity",
+            "qe_identity_issuer_chain",
+            "pck_certificate_chain",
+        ]
     ),
     json_values,
 )

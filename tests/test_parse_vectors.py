@@ -494,6 +494,8 @@ def test_dcap_qvl_source_fact_table(vectors: Path) -> None:
     source = (vectors / "dcap-qvl/SOURCE.md").read_text(encoding="utf-8")
     rows = _dcap_qvl_fact_table(source)
     assert len(rows) == 6
+    vendor_id = re.search(r"QE vendor ID\s+([0-9a-f]{32})", source)
+    assert vendor_id is not None
     for facts in rows:
         quote = parse_quote(BY_PATH[f"dcap-qvl/{facts.name}"].read(vectors))
         assert quote.version == facts.version, facts.name
@@ -518,11 +520,38 @@ def test_dcap_qvl_source_fact_table(vectors: Path) -> None:
         assert quote.qe_report.isv_svn == facts.qe_isv_svn
         # Facts stated for every quote of the table.
         assert quote.attestation_key_type == 2
-        assert quote.qe_vendor_id.hex() == re.search(r"QE vendor ID\s+([0-9a-f]{32})", source)[1]  # type: ignore[index]
+        assert quote.qe_vendor_id.hex() == vendor_id[1]
         assert quote.certification_data.type == 5
         assert quote.certification_data.data.endswith(b"-----\n\x00")
         assert len(quote.pck_chain) == 3
         assert len(quote.qe_auth_data) == 32
+
+
+def test_dcap_qvl_source_prose_facts(vectors: Path) -> None:
+    source = " ".join((vectors / "dcap-qvl/SOURCE.md").read_text(encoding="utf-8").split())
+    td_attributes = re.search(r"In all TDX quotes `td_attributes` = ([0-9a-f]{16})", source)
+    report_data = re.search(r'The `sgx_quote` report_data is ASCII "([^"]+)" padded', source)
+    svns = re.search(
+        r"`qe_svn`/`pce_svn`: (\d+)/(\d+) for the SGX quote, (\d+)/(\d+) for TDX", source
+    )
+    ppid = re.search(r"`tdx_quote` \+ `tdx_quote_collateral.json` \|.*?ppid ([0-9a-f]{32})", source)
+    assert td_attributes is not None
+    assert report_data is not None
+    assert svns is not None
+    assert ppid is not None
+    quotes = [parse_quote(e.read(vectors)) for e in QUOTE_FILES if e.path.startswith("dcap-qvl/")]
+    assert len(quotes) == 6
+    for quote in quotes:
+        if quote.is_tdx:
+            assert quote.body.td_attributes.hex() == td_attributes[1]  # type: ignore[union-attr]
+            assert quote.body.mr_signer_seam == bytes(48)  # type: ignore[union-attr]
+            assert (quote.qe_svn, quote.pce_svn) == (int(svns[3]), int(svns[4]))
+        else:
+            text = report_data[1].encode("ascii")
+            assert quote.body.report_data == text + bytes(64 - len(text))
+            assert (quote.qe_svn, quote.pce_svn) == (int(svns[1]), int(svns[2]))
+    tdx = parse_quote(BY_PATH["dcap-qvl/tdx_quote"].read(vectors))
+    assert tdx.pck_extension.ppid.hex() == ppid[1]
 
 
 def test_dcap_qvl_source_file_hashes(vectors: Path) -> None:

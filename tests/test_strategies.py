@@ -6,16 +6,20 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from _quote_files import QUOTE_FILES
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 import tdxquote.testing
 from tdxquote import (
+    CertificationData,
+    Quote,
     QuoteParseError,
     SgxReport,
     TdReport10,
@@ -52,6 +56,17 @@ def sample(strategy: st.SearchStrategy[T], count: int) -> list[T]:
     return drawn
 
 
+def first(strategy: st.SearchStrategy[T], condition: Callable[[T], bool]) -> T:
+    """The first generated example that satisfies ``condition`` (no shrinking)."""
+    return find(
+        strategy,
+        condition,
+        settings=settings(
+            max_examples=3000, phases=[Phase.generate], database=None, derandomize=True
+        ),
+    )
+
+
 # --- module hygiene ---------------------------------------------------------------------
 
 
@@ -71,7 +86,7 @@ def test_importing_tdxquote_testing_does_not_import_hypothesis() -> None:
 
 
 def test_testing_package_exports() -> None:
-    assert tdxquote.testing.__all__ == ["strategies"]
+    assert "strategies" in tdxquote.testing.__all__
     assert tdxquote.testing.strategies is tq
     with pytest.raises(AttributeError):
         _ = tdxquote.testing.no_such_module  # type: ignore[attr-defined]
@@ -118,19 +133,34 @@ def test_reports_union() -> None:
 # --- certification data -----------------------------------------------------------------
 
 
-def test_certification_data_default_is_a_pem_chain() -> None:
-    drawn = sample(tq.certification_data(), 80)
-    assert {cd.type for cd in drawn} == {5}
-    nul_endings = set()
-    block_counts = set()
-    for cd in drawn:
-        pem = cd.data[:-1] if cd.data.endswith(b"\x00") else cd.data
-        nul_endings.add(pem != cd.data)
-        blocks = _PEM_BLOCK.findall(pem)
-        assert b"".join(blocks) == pem, cd.data[:200]
-        block_counts.add(len(blocks))
-    assert nul_endings == {True, False}
-    assert block_counts == {1, 2, 3}
+def _pem_blocks(data: bytes) -> int:
+    """How many PEM certificate blocks ``data`` is made of (a trailing NUL allowed); -1 if
+    it holds anything else."""
+    pem = data[:-1] if data.endswith(b"\x00") else data
+    blocks = _PEM_BLOCK.findall(pem)
+    return len(blocks) if b"".join(blocks) == pem else -1
+
+
+@settings(max_examples=60)
+@given(tq.certification_data())
+def test_certification_data_default_is_a_pem_chain(cd: CertificationData) -> None:
+    assert cd.type == 5
+    assert 1 <= _pem_blocks(cd.data) <= 3, cd.data[:200]
+    assert b"-----BEGIN CERTIFICATE-----\nMII" in cd.data  # DER SEQUENCE, as real ones
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+@pytest.mark.parametrize("nul", [True, False])
+def test_certification_data_pem_chain_shapes(blocks: int, nul: bool) -> None:
+    first(
+        tq.certification_data(),
+        lambda cd: _pem_blocks(cd.data) == blocks and cd.data.endswith(b"\x00") == nul,
+    )
+
+
+def test_certification_data_pem_chain_reaches_certificate_sizes() -> None:
+    # Real PCK chain certificates are 0.6 to 1.3 kB of DER.
+    first(tq.certification_data(), lambda cd: len(cd.data) > 1000)
 
 
 @pytest.mark.parametrize(("cert_type", "ppid_size"), [(1, 16), (2, 256), (3, 384)])
@@ -170,35 +200,46 @@ def test_impossible_arguments_are_rejected_eagerly(bad: object) -> None:
 # --- quotes -----------------------------------------------------------------------------
 
 
-def test_quotes_reach_every_layout_and_certification_type() -> None:
-    layouts: Counter[tuple[int, int]] = Counter()
-    cert_types: Counter[int] = Counter()
-    auth_sizes = set()
-    trailing = set()
-    for data in sample(tq.quotes(), 200):
-        quote = parse_quote(data)
-        effective = quote.body_type or (2 if quote.is_tdx else 1)
-        layouts[(quote.version, effective)] += 1
-        cert_types[quote.certification_data.type] += 1
-        auth_sizes.add(len(quote.qe_auth_data))
-        trailing.add(
-            "none"
-            if not quote.trailing_bytes
-            else "zeros"
-            if not any(quote.trailing_bytes)
-            else "random"
-        )
-    assert set(layouts) == set(tq.QUOTE_LAYOUTS)
-    assert set(cert_types) == {1, 2, 3, 4, 5}
-    assert min(auth_sizes) == 0
-    assert max(auth_sizes) <= 64
-    assert len(auth_sizes) > 10
-    assert trailing == {"none", "zeros", "random"}
+def _layout(quote: Quote) -> tuple[int, int]:
+    return (quote.version, quote.body_type or (2 if quote.is_tdx else 1))
 
 
-def test_quotes_reach_the_largest_qe_auth_data() -> None:
-    sizes = {len(parse_quote(d).qe_auth_data) for d in sample(tq.quotes(), 400)}
-    assert 64 in sizes
+@pytest.mark.parametrize("layout", tq.QUOTE_LAYOUTS)
+def test_quotes_reach_every_layout(layout: tuple[int, int]) -> None:
+    assert _layout(parse_quote(first(tq.quotes(), lambda d: _layout(parse_quote(d)) == layout)))
+
+
+@pytest.mark.parametrize("cert_type", [1, 2, 3, 4, 5])
+def test_quotes_reach_every_certification_type(cert_type: int) -> None:
+    first(tq.quotes(), lambda d: parse_quote(d).certification_data.type == cert_type)
+
+
+@pytest.mark.parametrize("size", [0, 32, 64])
+def test_quotes_reach_qe_auth_data_sizes(size: int) -> None:
+    first(tq.quotes(), lambda d: len(parse_quote(d).qe_auth_data) == size)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        lambda t: t == b"",
+        lambda t: len(t) > 64 and not any(t),  # zero padding, as GCP quotes carry
+        lambda t: 0 < len(t) <= 64 and any(t),
+    ],
+    ids=["none", "zero-padding", "random"],
+)
+def test_quotes_reach_every_kind_of_trailing_bytes(kind: Callable[[bytes], bool]) -> None:
+    first(tq.quotes(), lambda d: kind(parse_quote(d).trailing_bytes))
+
+
+@settings(max_examples=60)
+@given(tq.quotes())
+def test_quotes_stay_within_their_ranges(data: bytes) -> None:
+    quote = parse_quote(data)
+    assert _layout(quote) in tq.QUOTE_LAYOUTS
+    assert len(quote.qe_auth_data) <= 64
+    assert quote.attestation_key_type == 2
+    assert quote.certification_data.type in (1, 2, 3, 4, 5)
 
 
 @settings(max_examples=40)
@@ -279,10 +320,8 @@ def test_structural_offsets_of_generated_quotes(data: bytes) -> None:
 
 
 def test_structural_offsets_of_real_quotes(vectors: Path) -> None:
-    from test_fuzz_parser import CORPUS, _corpus_quote
-
-    for relative in CORPUS:
-        check_offsets(_corpus_quote(vectors, relative))
+    for entry in QUOTE_FILES:
+        check_offsets(entry.read(vectors))
 
 
 def test_structural_offsets_reject_garbage() -> None:
@@ -293,7 +332,7 @@ def test_structural_offsets_reject_garbage() -> None:
 # --- mutations --------------------------------------------------------------------------
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(data=st.data())
 def test_mutated_quotes_differ_from_their_base(data: st.DataObject) -> None:
     base = data.draw(tq.quotes(), label="base")
@@ -307,64 +346,102 @@ def test_mutated_garbage_differs_too(base: bytes, data: st.DataObject) -> None:
     assert data.draw(tq.mutated_quotes(st.just(base))) != base
 
 
-def _touched_field(base: bytes, mutated: bytes, offsets: dict[str, int]) -> str | None:
-    """The one length/type field a same-size mutation rewrote, if that is all it did."""
+def _only_field_rewritten(base: bytes, mutated: bytes, at: int, width: int) -> bool:
     if len(base) != len(mutated):
-        return None
-    changed = [i for i, (a, b) in enumerate(zip(base, mutated, strict=True)) if a != b]
-    for name, at in offsets.items():
-        if (
-            name in tq.FIELD_WIDTHS
-            and at <= changed[0]
-            and changed[-1] < at + tq.FIELD_WIDTHS[name]
-        ):
-            return name
+        return False
+    return base[:at] == mutated[:at] and base[at + width :] == mutated[at + width :]
+
+
+@pytest.fixture(scope="module")
+def v5_base() -> bytes:
+    """A v5 quote: it has every length and type field."""
+    return sample(tq.quotes(versions=(5,), body_types=(3,)), 1)[0]
+
+
+@pytest.mark.parametrize("field", sorted(tq.FIELD_WIDTHS))
+def test_mutations_aim_at_each_field(v5_base: bytes, field: str) -> None:
+    at = tq.structural_offsets(v5_base)[field]
+    width = tq.FIELD_WIDTHS[field]
+    mutated = first(
+        tq.mutated_quotes(st.just(v5_base)),
+        lambda m: _only_field_rewritten(v5_base, m, at, width),
+    )
+    assert mutated[at : at + width] != v5_base[at : at + width]
+
+
+def _near_fields(base: bytes) -> set[int]:
+    return {
+        at + delta
+        for name, at in tq.structural_offsets(base).items()
+        for delta in (-1, 0, 1, tq.FIELD_WIDTHS.get(name, 0))
+    }
+
+
+def _is_truncation(base: bytes, mutated: bytes) -> bool:
+    return len(mutated) < len(base) and base.startswith(mutated)
+
+
+def test_mutations_truncate_at_deep_structural_boundaries(v5_base: bytes) -> None:
+    near = _near_fields(v5_base)
+    deep = tq.structural_offsets(v5_base)["qe_report"]
+    first(
+        tq.mutated_quotes(st.just(v5_base)),
+        lambda m: _is_truncation(v5_base, m) and len(m) in near and len(m) > deep,
+    )
+
+
+def test_mutations_truncate_at_random_points(v5_base: bytes) -> None:
+    near = _near_fields(v5_base)
+    first(
+        tq.mutated_quotes(st.just(v5_base)),
+        lambda m: _is_truncation(v5_base, m) and len(m) not in near,
+    )
+
+
+def test_mutations_insert_bytes(v5_base: bytes) -> None:
+    first(tq.mutated_quotes(st.just(v5_base)), lambda m: len(m) > len(v5_base))
+
+
+def test_mutations_delete_bytes(v5_base: bytes) -> None:
+    first(
+        tq.mutated_quotes(st.just(v5_base)),
+        lambda m: len(m) < len(v5_base) and not v5_base.startswith(m),
+    )
+
+
+def _rejected_at(data: bytes) -> str | None:
+    try:
+        parse_quote(data)
+    except QuoteParseError as exc:
+        return exc.field
     return None
 
 
-def test_mutations_aim_at_every_field() -> None:
-    pairs = sample(
-        tq.quotes().flatmap(
-            lambda base: st.tuples(st.just(base), tq.mutated_quotes(st.just(base)))
-        ),
-        400,
-    )
-    touched: Counter[str] = Counter()
-    shorter = longer = 0
-    for base, mutated in pairs:
-        assert mutated != base
-        field = _touched_field(base, mutated, tq.structural_offsets(base))
-        if field is not None:
-            touched[field] += 1
-        shorter += len(mutated) < len(base)
-        longer += len(mutated) > len(base)
-    assert set(touched) == set(tq.FIELD_WIDTHS), touched
-    assert shorter > 40
-    assert longer > 20
-
-
-def test_mutated_quotes_are_mostly_rejected_at_many_fields() -> None:
-    fields: Counter[str] = Counter()
-    for data in sample(tq.mutated_quotes(), 400):
-        try:
-            parse_quote(data)
-        except QuoteParseError as exc:
-            fields[exc.field] += 1
-        else:
-            fields["accepted"] += 1
-    assert fields["accepted"] < 0.2 * sum(fields.values())
-    expected = {
+@pytest.mark.parametrize(
+    "field",
+    [
         "header",
         "header.version",
         "header.attestation_key_type",
         "header.tee_type",
         "body_descriptor.body_type",
         "body_descriptor.body_size",
+        "body",
         "signed_data_size",
+        "certification_data_type",
         "qe_report_certification_data.size",
+        "qe_auth_data.size",
+        "certification_data.type",
         "certification_data.size",
-    }
-    assert expected <= set(fields), fields
+    ],
+)
+def test_mutated_quotes_are_rejected_at_every_check(field: str) -> None:
+    first(tq.mutated_quotes(), lambda data: _rejected_at(data) == field)
+
+
+def test_mutated_quotes_are_mostly_rejected() -> None:
+    outcomes = Counter(_rejected_at(data) is None for data in sample(tq.mutated_quotes(), 100))
+    assert outcomes[True] < 25, outcomes
 
 
 def test_structural_field_widths() -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "MAX_QUOTE_INPUT",
     "CliError",
     "Command",
     "ParsedInput",
@@ -43,6 +44,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 STDIN = "-"
+
+MAX_QUOTE_INPUT = 64 << 20
+"""Largest quote input read (64 MiB, hex included); real quotes are a few KiB."""
 
 
 class Command(Protocol):
@@ -107,7 +111,7 @@ def read_input(source: str, *, max_size: int | None = None) -> bytes:
     except OSError as exc:
         raise CliError(f"{name}: cannot read: {exc.strerror or exc}") from None
     if max_size is not None and len(data) > max_size:
-        raise CliError(f"{name}: larger than the {max_size}-byte limit")
+        raise CliError(f"{name}: more than {max_size} bytes, too large for a quote")
     return data
 
 
@@ -121,13 +125,13 @@ class ParsedInput:
         self.input_format = input_format
 
 
-def load_quote(source: str) -> ParsedInput:
+def load_quote(source: str, *, max_size: int = MAX_QUOTE_INPUT) -> ParsedInput:
     """Read ``source`` (a path or ``-``) and parse it as a binary or hex quote.
 
     Raises :class:`CliError` (code ``input_error`` or ``parse_error``, with
     the parse error's field and offset) instead of any other exception.
     """
-    data = read_input(source)
+    data = read_input(source, max_size=max_size)
     kind: InputFormat = "binary"
     try:
         raw, kind = decode_quote_input(data)

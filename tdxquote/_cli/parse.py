@@ -120,8 +120,8 @@ def format_summary(fields: dict[str, Any], *, input_format: str) -> str:
         f"{fields['size']} bytes, {input_format} input",
         "Header",
         _line(
-            "attestation key",
-            f"type {header['attestation_key_type']} "
+            "key type",
+            f"{header['attestation_key_type']} "
             f"({_KEY_TYPES.get(header['attestation_key_type'], 'unknown')})",
         ),
         _line("TEE type", f"0x{header['tee_type']:08x}"),

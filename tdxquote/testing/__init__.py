@@ -15,9 +15,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from . import strategies
+    from . import forge, pki, strategies
 
-__all__ = ["strategies"]
+__all__ = ["forge", "pki", "strategies"]
 
 _SUBMODULES = frozenset(__all__)
 

@@ -29,7 +29,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -73,6 +73,9 @@ from .pki import (
     tdx_module,
     tdx_module_identity,
 )
+
+if TYPE_CHECKING:
+    from tdxquote.collateral import Collateral
 
 __all__ = [
     "DEFAULT_MR_ENCLAVE",
@@ -625,6 +628,6 @@ class Scenario:
         """The collateral as ``QuoteCollateralV3`` JSON text."""
         return self.collateral.to_collateral_json()
 
-    def to_collateral(self) -> Any:
+    def to_collateral(self) -> Collateral:
         """The collateral as :class:`tdxquote.collateral.Collateral`."""
         return self.collateral.to_collateral()

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property, lru_cache
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -52,6 +52,9 @@ from tdxquote.pck import (
     SgxType,
     encode_pck_extension,
 )
+
+if TYPE_CHECKING:
+    from tdxquote.collateral import Collateral
 
 __all__ = [
     "DEFAULT_CRL_NEXT_UPDATE",
@@ -1040,8 +1043,8 @@ class SyntheticCollateral:
         """The ``QuoteCollateralV3`` JSON text (dcap-qvl ``QuoteCollateralV3.from_json``)."""
         return json.dumps(self.to_dict(), indent=2)
 
-    def to_collateral(self) -> Any:
+    def to_collateral(self) -> Collateral:
         """``tdxquote.collateral.Collateral.from_json(self.to_collateral_json())``."""
-        from tdxquote.collateral import Collateral  # type: ignore[attr-defined,unused-ignore]
+        from tdxquote.collateral import Collateral
 
         return Collateral.from_json(self.to_collateral_json())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -35,9 +35,27 @@ def _common_name(cert_name: x509.Name) -> str:
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     try:
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
+
+
+# What cryptography raises for a certificate whose names, extensions or key (decoded lazily,
+# after loading) are malformed or of an unsupported kind.
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, UnsupportedAlgorithm, x509.DuplicateExtension)
+
+
+def _require_decodable(chain: tuple[x509.Certificate, ...], code: str, what: str) -> None:
+    for index, cert in enumerate(chain):
+        try:
+            cert.subject  # noqa: B018
+            cert.issuer  # noqa: B018
+            cert.extensions  # noqa: B018
+            cert.public_key()
+        except _DECODE_ERRORS as exc:
+            raise CertificateChainError(
+                f"{what}: certificate {index} does not decode: {exc}", code=code
+            ) from None
 
 
 def _check_root(root: x509.Certificate, trust: TrustRoot, code: str, what: str) -> None:
@@ -84,6 +102,7 @@ def check_pck_chain(
 
 
 def _check_pck_chain(chain: tuple[x509.Certificate, ...], trust: TrustRoot) -> PckChain:
+    _require_decodable(chain, "pck_chain_invalid", "the PCK chain")
     roots = [c for c in chain if c.issuer == c.subject]
     leaves = [c for c in chain if "SGX PCK Certificate" in _common_name(c.subject)]
     if len(roots) != 1 or len(leaves) != 1:
@@ -125,6 +144,7 @@ def check_signing_chain(
 def _check_signing_chain(
     chain: tuple[x509.Certificate, ...], trust: TrustRoot, code: str, what: str
 ) -> x509.Certificate:
+    _require_decodable(chain, code, f"{what} issuer chain")
     roots = [c for c in chain if c.issuer == c.subject]
     signers = [c for c in chain if "SGX TCB Signing" in _common_name(c.subject)]
     if len(roots) != 1 or len(signers) != 1 or roots[0] is signers[0]:

@@ -64,10 +64,13 @@ class _Windows:
     def __init__(self) -> None:
         self.starts: list[tuple[datetime, str]] = []
         self.ends: list[tuple[datetime, str]] = []
+        self.not_before: list[datetime] = []
 
-    def add(self, start: datetime, end: datetime, what: str) -> None:
+    def add(self, start: datetime, end: datetime, what: str, *, start_checked: bool = True) -> None:
         self.starts.append((start, what))
         self.ends.append((end, what))
+        if start_checked:
+            self.not_before.append(start)
 
     def certs(self, certs: tuple[x509.Certificate, ...], what: str) -> None:
         for cert in certs:
@@ -80,8 +83,10 @@ class _Windows:
         self.add(crl.last_update_utc, end, what)
 
     def expired(self, now: datetime) -> bool:
-        # Intel's QvE: expired when earliest expiration <= now; not yet valid when issued later.
-        return any(end <= now for end, _ in self.ends) or any(s > now for s, _ in self.starts)
+        # Intel's QvE: expired when earliest expiration <= now.  A certificate's notBefore or a
+        # CRL's thisUpdate after now also counts; TCB Info / QE identity issueDate does not
+        # (QVL never checks it; it only feeds the supplemental issue dates).
+        return any(end <= now for end, _ in self.ends) or any(s > now for s in self.not_before)
 
 
 class Verifier:
@@ -192,7 +197,7 @@ class Verifier:
             )
             self._check_signed_json(signer, signed.signed_body, signed.signature, what)
             windows.certs(issuer_chain, f"{what} issuer chain")
-            windows.add(signed.issue_date, signed.next_update, what)
+            windows.add(signed.issue_date, signed.next_update, what, start_checked=False)
         checks += ["tcb_info_signature", "qe_identity_signature"]
 
         # The quote (sgxAttestationVerifyQuote)
@@ -268,6 +273,9 @@ class Verifier:
                 return quote.pck_chain
             except QuoteParseError as exc:
                 raise CertificateChainError(f"the quote's PCK chain: {exc.reason}") from None
+            except x509.InvalidVersion as exc:
+                # cryptography raises this outside ValueError; the parser does not wrap it.
+                raise CertificateChainError(f"the quote's PCK chain: {exc}") from None
         if collateral.pck_certificate_chain is not None:
             return collateral.pck_certificate_chain
         raise QuoteFormatError(
