@@ -372,7 +372,7 @@ def fmt_rate(per_second: float) -> str:
     return f"{per_second:,.0f}"
 
 
-def fmt_ratio(ratio: tuple[float, float, float] | None) -> str:
+def fmt_ratio(ratio: Sequence[float] | None) -> str:
     """A paired ratio as ``median (p10-p90)``."""
     if ratio is None:
         return "n/a"

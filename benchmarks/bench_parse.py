@@ -61,6 +61,9 @@ KINDS = (
 )
 
 
+_RATIO_KEYS = ("median", "p10", "p90")
+
+
 @dataclass(frozen=True)
 class Row:
     """A table row: the case, and the key of the dcap-qvl case its ratio is taken against."""
@@ -186,7 +189,7 @@ def rows_for(raw: bytes, dcap_qvl: Any) -> tuple[list[Row], dict[str, list[str]]
             timing.Case(
                 "validated", "tdxquote.parse_quote (validated)", tdxquote.parse_quote, args
             ),
-            "dcap_parse" if have_dcap else None,
+            "dcap_parse",
         ),
         Row(
             timing.Case(
@@ -195,11 +198,11 @@ def rows_for(raw: bytes, dcap_qvl: Any) -> tuple[list[Row], dict[str, list[str]]
                 make_materialize(plan),
                 args,
             ),
-            "dcap_fields" if have_dcap else None,
+            "dcap_fields",
         ),
         Row(
             timing.Case("construct", "tdxquote.schema.QUOTE.parse (construct)", QUOTE.parse, args),
-            "dcap_parse" if have_dcap else None,
+            "dcap_parse",
         ),
     ]
     if have_dcap:
@@ -217,11 +220,11 @@ def rows_for(raw: bytes, dcap_qvl: Any) -> tuple[list[Row], dict[str, list[str]]
     rows += [
         Row(
             timing.Case("pck_chain", "tdxquote parse + PCK chain decode", pck_chain_decode, args),
-            "dcap_fmspc" if have_dcap else None,
+            "dcap_fmspc",
         ),
         Row(
             timing.Case("pck_fmspc", "tdxquote parse + PCK chain + FMSPC", pck_fmspc, args),
-            "dcap_fmspc" if have_dcap else None,
+            "dcap_fmspc",
         ),
     ]
     if have_dcap:
@@ -285,17 +288,16 @@ def bench_kind(
         else:
             entry["stats"] = stats.to_json()
         if row.baseline is not None:
-            ratio = timing.paired_ratio(results[row.baseline], result)
             entry["ratio_vs"] = row.baseline
+            baseline = results.get(row.baseline)
+            ratio = None if baseline is None else timing.paired_ratio(baseline, result)
             entry["ratio"] = (
                 None
                 if ratio is None
-                else {
-                    "median": round(ratio[0], 3),
-                    "p10": round(ratio[1], 3),
-                    "p90": round(ratio[2], 3),
-                }
+                else {k: round(v, 3) for k, v in zip(_RATIO_KEYS, ratio, strict=True)}
             )
+            if baseline is None:
+                entry["ratio_missing"] = "dcap-qvl is not importable"
         out_rows.append(entry)
     return {
         "kind": kind.key,
@@ -356,13 +358,15 @@ def render_kind(kind: dict[str, Any]) -> str:
             continue
         spread = f"{timing.fmt_us(stats['p10_ns'])}-{timing.fmt_us(stats['p90_ns'])}"
         ratio = row.get("ratio")
-        ratio_text = (
-            ""
-            if "ratio_vs" not in row
-            else timing.fmt_ratio(
-                None if ratio is None else (ratio["median"], ratio["p10"], ratio["p90"])
+        if "ratio_vs" not in row:
+            ratio_text = ""
+        elif row.get("ratio_missing"):
+            ratio_text = "missing (no dcap-qvl)"
+        else:
+            ratio = row["ratio"]
+            ratio_text = timing.fmt_ratio(
+                None if ratio is None else [ratio[key] for key in _RATIO_KEYS]
             )
-        )
         table.append(
             [
                 row["label"],

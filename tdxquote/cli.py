@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import __version__
-from ._cli import parse, scan, verify
+from ._cli import demo, parse, scan, verify
 from ._cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, print_error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -22,6 +22,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: tuple[Command, ...] = (
     parse,
     verify,
+    demo,
     scan,
 )
 """The registered commands, in the order ``--help`` lists them."""

@@ -338,7 +338,7 @@ def test_intel_qvl_sample_miscselect_is_little_endian(vectors: Path) -> None:
 def test_intel_qvl_sample_tdx_tcb_info_svn_over_255_rejected(vectors: Path) -> None:
     base = vectors / "intel-dcap" / "qvl-sampleData" / "tdx"
     raw = (base / "tcbInfo.json").read_bytes()
-    with pytest.raises(CollateralFormatError, match="65473 is outside 0..255"):
+    with pytest.raises(CollateralFormatError, match=r"65473 is outside 0\.\.255"):
         TcbInfo.from_response(raw)
     # The slice is still exact: its signature verifies.
     start, end = value_span(raw, "tcbInfo")

@@ -102,4 +102,5 @@ def test_slice_matches_json_loads(
     assert json.loads(value_text) == members[key]
     # The slice is verbatim text of the document, starting at a value token.
     assert value_text in text
-    assert not value_text[0].isspace() and not value_text[-1].isspace()
+    assert not value_text[0].isspace()
+    assert not value_text[-1].isspace()

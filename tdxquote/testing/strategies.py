@@ -24,9 +24,9 @@ import base64
 import functools
 import random
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import construct as c
 from hypothesis import strategies as st
@@ -78,6 +78,8 @@ __all__ = [
     "td_report15",
     "td_report15ex",
 ]
+
+_T = TypeVar("_T")
 
 QUOTE_LAYOUTS: tuple[tuple[int, int], ...] = (
     (3, BODY_TYPE_SGX),
@@ -445,12 +447,25 @@ def _boundaries(offsets: dict[str, int], size: int) -> list[int]:
     return sorted(p for p in points if 0 <= p <= size)
 
 
+@functools.lru_cache(maxsize=4096)
+def _ints(low: int, high: int) -> st.SearchStrategy[int]:
+    # Mutations draw from many small ranges; building a strategy costs more than a draw.
+    return st.integers(low, high)
+
+
+_BOOLEANS = st.booleans()
+
+
+def _pick(draw: st.DrawFn, choices: Sequence[_T]) -> _T:
+    return choices[draw(_ints(0, len(choices) - 1))]
+
+
 def _position(draw: st.DrawFn, points: list[int], size: int) -> int:
-    """A structural boundary or a random point in ``[0, size]``."""
-    at_boundary = draw(st.booleans())
+    """A structural boundary (from ``points``) or a random point in ``[0, size]``."""
+    at_boundary = draw(_BOOLEANS)
     if points and at_boundary:
-        return draw(st.sampled_from(points))
-    return draw(st.integers(0, size))
+        return _pick(draw, points)
+    return draw(_ints(0, size))
 
 
 def _write(data: bytes, at: int, width: int, value: int) -> bytes:
@@ -465,52 +480,52 @@ def _fields_in(offsets: dict[str, int], names: tuple[str, ...], size: int) -> li
     return [n for n in names if n in offsets and offsets[n] + FIELD_WIDTHS[n] <= size]
 
 
-@st.composite
-def _mutate_once(draw: st.DrawFn, data: bytes, offsets: dict[str, int]) -> bytes:
-    size = len(data)
-    points = _boundaries(offsets, size)
-    lengths = _fields_in(offsets, _LENGTH_FIELDS, size)
-    types = _fields_in(offsets, _TYPE_FIELDS, size)
-    # Repeats weight the choice towards the mutations aimed at length and type fields.
-    kinds = ["insert"]
-    if size:
-        kinds += ["truncate", "truncate", "flip", "flip", "delete"]
-    if lengths:
-        kinds += ["length", "length", "length"]
-    if types:
-        kinds += ["type", "type"]
-    kind = draw(st.sampled_from(kinds))
-    if kind == "truncate":
-        cut = _position(draw, [p for p in points if p < size], size - 1)
-        return data[:cut]
-    if kind == "flip":
-        out = bytearray(data)
-        for _ in range(draw(st.integers(1, 4))):
-            at = _position(draw, [p for p in points if p < size], size - 1)
-            out[at] ^= draw(st.integers(1, 255))
-        return bytes(out)
-    if kind == "delete":
-        at = _position(draw, [p for p in points if p < size], size - 1)
-        count = draw(st.integers(1, max(1, min(64, size - at))))
-        return data[:at] + data[at + count :]
-    if kind == "insert":
-        at = _position(draw, points, size)
-        extra = draw(st.binary(min_size=1, max_size=16))
-        return data[:at] + extra + data[at:]
-    name = draw(st.sampled_from(lengths if kind == "length" else types))
+def _rewrite_field(draw: st.DrawFn, data: bytes, offsets: dict[str, int], name: str) -> bytes:
     at, width = offsets[name], FIELD_WIDTHS[name]
     current = _read(data, at, width)
     top = (1 << (8 * width)) - 1
-    if kind == "length":
-        candidates = [0, current - 1, current + 1, top, top - 1, current + size, current // 2]
-    else:
+    if name in _TYPE_VALUES:
         candidates = list(_TYPE_VALUES[name])
-    value = draw(st.sampled_from([v for v in candidates if 0 <= v <= top]) | st.integers(0, top))
+    else:
+        size = len(data)
+        candidates = [0, current - 1, current + 1, top, top - 1, current + size, current // 2]
+    candidates = [v for v in candidates if 0 <= v <= top]
+    use_candidate = draw(_BOOLEANS)
+    value = _pick(draw, candidates) if use_candidate else draw(_ints(0, top))
     if value == current:
         value = current ^ 1
     return _write(data, at, width, value)
 
 
+def _mutate_once(draw: st.DrawFn, data: bytes, offsets: dict[str, int]) -> bytes:
+    size = len(data)
+    points = _boundaries(offsets, size)
+    inner = [p for p in points if p < size]
+    # One entry per length or type field, so each is rewritten about as often as a
+    # truncation happens; blind edits come on top.
+    actions = ["insert"]
+    if size:
+        actions += ["truncate", "truncate", "flip", "flip", "delete"]
+    actions += _fields_in(offsets, _LENGTH_FIELDS + _TYPE_FIELDS, size)
+    action = _pick(draw, actions)
+    if action == "truncate":
+        return data[: _position(draw, inner, size - 1)]
+    if action == "flip":
+        out = bytearray(data)
+        for _ in range(draw(_ints(1, 4))):
+            out[_position(draw, inner, size - 1)] ^= draw(_ints(1, 255))
+        return bytes(out)
+    if action == "delete":
+        at = _position(draw, inner, size - 1)
+        count = draw(_ints(1, max(1, min(64, size - at))))
+        return data[:at] + data[at + count :]
+    if action == "insert":
+        at = _position(draw, points, size)
+        return data[:at] + draw(_INSERTED) + data[at:]
+    return _rewrite_field(draw, data, offsets, action)
+
+
+_INSERTED = st.binary(min_size=1, max_size=16)
 _MUTATION_COUNT = st.sampled_from((1, 1, 1, 2, 3))
 
 
@@ -524,7 +539,7 @@ def _mutated(draw: st.DrawFn, base: st.SearchStrategy[bytes]) -> bytes:
     data = original
     # Mostly one precise mutation (it reaches one check), sometimes a few stacked.
     for _ in range(draw(_MUTATION_COUNT)):
-        data = draw(_mutate_once(data, offsets))
+        data = _mutate_once(draw, data, offsets)
     if data == original:  # stacked mutations can cancel out
         data = data + b"\x00" if not data else bytes([data[0] ^ 0xFF]) + data[1:]
     return data
