@@ -27,7 +27,6 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -72,14 +71,20 @@ class Row:
     baseline: str | None = None
 
 
+def _is_attribute(value: object) -> bool:
+    """A descriptor read like a field: a property or any cached property, not a method."""
+    if callable(value) or isinstance(value, (classmethod, staticmethod)):
+        return False
+    return hasattr(type(value), "__get__")
+
+
 def _public_attributes(cls: type) -> list[str]:
     """Every public property, cached property and NamedTuple field of ``cls``."""
     fields = list(getattr(cls, "_fields", ()))
     derived = [
         name
         for name in dir(cls)
-        if not name.startswith("_")
-        and isinstance(inspect.getattr_static(cls, name), (property, cached_property))
+        if not name.startswith("_") and _is_attribute(inspect.getattr_static(cls, name))
     ]
     return fields + [name for name in derived if name not in fields]
 
@@ -330,7 +335,7 @@ def goals(kinds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "kind": kind["kind"],
-                "goal": "full materialization within 10 us per quote",
+                "goal": "full materialization within 10 µs per quote",
                 "value": None if stats is None else stats["median_ns"],
                 "status": "unknown"
                 if stats is None

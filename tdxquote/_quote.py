@@ -513,14 +513,30 @@ class Quote:
 
         Decoded on first access; malformed PEM raises :class:`QuoteParseError`.
         """
+        from cryptography.x509 import InvalidVersion
+
         from ._pem_chain import decode_pck_chain
 
-        return decode_pck_chain(self.pck_chain_pem, self._layout[9])
+        try:
+            return decode_pck_chain(self.pck_chain_pem, self._layout[9])
+        except InvalidVersion as exc:  # cryptography raises it outside ValueError
+            raise _fail(
+                f"a PCK chain certificate does not decode: {exc}", self._layout[9], "pck_chain"
+            ) from None
 
     @cached_property
     def pck_extension(self) -> PckExtension:
         """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...)."""
+        from cryptography.x509 import DuplicateExtension, UnsupportedGeneralNameType
+
         from ._pem_chain import leaf_of
         from .pck import pck_extension_from_certificate
 
-        return pck_extension_from_certificate(leaf_of(self.pck_chain, self._layout[9]))
+        leaf = leaf_of(self.pck_chain, self._layout[9])
+        try:
+            return pck_extension_from_certificate(leaf)
+        except (DuplicateExtension, UnsupportedGeneralNameType) as exc:
+            # cryptography raises these outside ValueError when it reads the extensions.
+            raise _fail(
+                f"the PCK leaf's extensions cannot be parsed: {exc}", 0, "pck_extension"
+            ) from None

@@ -151,7 +151,18 @@ DCAP_QVL_ERRORS: tuple[tuple[str, str | None], ...] = (
     ("Fmspc mismatch", "tcb_info_mismatch"),
     ("No matching TCB level found", "tcb_not_supported"),
     ("TCB status is invalid: Revoked", "tcb_revoked"),
+    ("TDX module identity check", "tdx_module_mismatch"),
+    # tdxquote's default policy refuses debug TDs and enclaves too.
+    ("Debug mode is enabled", "policy"),
+    # dcap-qvl's own rules, which QVL does not have (tdxquote: a caller's policy).
+    ("Invalid QE auth data length", None),
+    ("SEPT_VE_DISABLE is not enabled", None),
+    ("Invalid MR service TD", None),
 )
+
+# Codes naming the same refusal (Intel's SGX_QL_TCB_REVOKED): tdxquote says the QE's
+# level is the revoked one, dcap-qvl only that the converged status is Revoked.
+SAME_REFUSAL = frozenset({("qe_tcb_revoked", "tcb_revoked")})
 
 
 class UnmappedError(LookupError):
@@ -232,20 +243,23 @@ DIFFERENCES: dict[str, str] = {
         "dcap-qvl never reads pck_crl_issuer_chain; Intel's QvE parses it "
         "(empty: SGX_QL_PCK_CERT_CHAIN_ERROR)"
     ),
-    "tdx_components_from_index_2": (
-        "when TEE_TCB_SVN[1] > 0 QVL compares the TDX components from index 2 (0 and 1 "
-        "belong to the TDX module, judged by its identity); dcap-qvl compares all 16"
+    "qe_identity_v3": (
+        "dcap-qvl accepts a version 3 TD_QE identity; QVL requires version 2 "
+        "(tdxquote refuses other versions when parsing)"
     ),
-    "qe_status_convergence": (
-        "QVL converges a ConfigurationNeeded platform with an OutOfDate QE (or module) to "
-        "OutOfDateConfigurationNeeded; dcap-qvl takes the more severe status, OutOfDate"
+    "qe_auth_data_length": (
+        "dcap-qvl requires 32 bytes of QE authentication data; QVL accepts any length"
     ),
-    "td_relaunch": (
-        "QVL returns TDRelaunchAdvised for a TD 1.5 quote whose TEE_TCB_SVN2 meets the "
-        "newest level while TEE_TCB_SVN is out of date only through its module; dcap-qvl "
-        "has no such status and returns OutOfDate"
+    "td_attribute_policy": (
+        "dcap-qvl refuses TD attributes without SEPT_VE_DISABLE and a non-zero MRSERVICETD; "
+        "QVL has no such rule (tdxquote leaves it to Policy.td_attributes_rule / "
+        "expect_field)"
     ),
 }
+# Not differences with dcap-qvl 0.7.0, although the reference lists them from the 0.5.2
+# source: the TDX components compared from index 2 when TEE_TCB_SVN[1] > 0, Intel's
+# convergence of a ConfigurationNeeded platform with an OutOfDate QE or module, and the
+# TD relaunch statuses.  test_verify_differential.py asserts agreement on each.
 
 
 # --- real quotes and collateral -------------------------------------------------------
@@ -337,7 +351,11 @@ class Validity:
     end: int
 
     def intel_valid_at(self, now: int) -> bool:
-        """Whether Intel's QvE (and tdxquote) would not flag the collateral at ``now``."""
+        """Whether tdxquote leaves the collateral unflagged at ``now``.
+
+        That is Intel's QvE reading (nothing expired, no CRL issued later), plus
+        tdxquote's own flag for a certificate not yet valid, which QVL ignores.
+        """
         return self.checked_start <= now < self.end
 
 

@@ -151,6 +151,15 @@ def test_crl_structural_damage_rejected(vectors: Path) -> None:
             load_crl(bad)
 
 
+def test_crl_with_damaged_name_is_a_format_error(vectors: Path) -> None:
+    # Found by hypothesis: cryptography raises KeyError (not ValueError) here.
+    der = bytearray((vectors / "go-tdx-guest" / "collateral" / "pckcrl").read_bytes())
+    der[70:71] = b"\x00"
+    with pytest.raises(CollateralFormatError, match="malformed DER") as info:
+        load_crl(bytes(der))
+    assert info.value.code == "crl_format"
+
+
 # --------------------------------------------------------------------------- chains
 
 

@@ -15,18 +15,32 @@ each test to a few hundred examples (the reference parse costs ~90 µs);
 
 from __future__ import annotations
 
+import base64
 import pickle
+import re
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from _quote_files import QUOTE_FILES
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tdxquote import Quote, QuoteParseError, SgxReport, parse_quote
+from tdxquote import (
+    CertificationData,
+    Quote,
+    QuoteParseError,
+    SgxReport,
+    TdReport10,
+    parse_quote,
+)
 from tdxquote._build import build_quote
 from tdxquote._reference import reference_fields
 from tdxquote.schema import INTEL_QE_VENDOR_ID, TEE_TYPE_SGX, TEE_TYPE_TDX
@@ -272,6 +286,150 @@ def test_generated_quotes_parse_and_round_trip(data: bytes) -> None:
     assert quote is not None, "a generated quote must parse"
     assert quote.to_bytes() == data
     assert rebuild(quote) == data
+
+
+# --- the PCK chain: DER-level mutations and regressions -------------------------------------
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\n(.*?)-----END CERTIFICATE-----\n?", re.S)
+# Bytes worth writing into DER: tags, length forms, small integers.
+_DER_BYTES = (0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x0E, 0x0F, 0x30, 0x31, 0x7F, 0x80, 0x81)
+_DER_BYTES += (0x82, 0x83, 0x84, 0xA0, 0xA3, 0xA5, 0xFF)
+
+
+def _pem(der: bytes) -> bytes:
+    return (
+        b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+    )
+
+
+def _chain_ders(quote: Quote) -> list[bytes]:
+    pem = quote.pck_chain_pem
+    assert pem is not None
+    return [base64.b64decode(b"".join(block.split())) for block in _PEM_BLOCK.findall(pem)]
+
+
+def _with_chain(quote: Quote, ders: list[bytes], *, nul: bool = True) -> bytes:
+    """``quote`` rebuilt with a PEM chain of ``ders`` as its certification data."""
+    chain = b"".join(_pem(der) for der in ders) + (b"\x00" if nul else b"")
+    return build_quote(
+        body=quote.body,
+        signature=quote.signature,
+        attestation_key=quote.attestation_key,
+        qe_report=quote.qe_report,
+        qe_report_signature=quote.qe_report_signature,
+        qe_auth_data=quote.qe_auth_data,
+        certification_data=CertificationData(5, chain),
+        version=quote.version,
+    ).to_bytes()
+
+
+@st.composite
+def _der_edits(draw: st.DrawFn, der: bytes) -> bytes:
+    out = bytearray(der)
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(out) - 1))
+        out[at] = draw(st.sampled_from(_DER_BYTES) | st.integers(0, 255))
+    return bytes(out)
+
+
+_PEM_CHAIN_QUOTES = [entry.id for entry in QUOTE_FILES if entry.pck_chain == "pem"][:4]
+
+
+@pytest.mark.parametrize("entry_id", _PEM_CHAIN_QUOTES)
+@budget(40)
+@given(data=st.data())
+def test_pck_chain_der_mutations(vectors: Path, entry_id: str, data: st.DataObject) -> None:
+    """Edits inside the DER of the chain's certificates reach the certificate and
+    SGX extension decoders: they too may raise QuoteParseError only."""
+    quote = parse_quote(_corpus_quote(vectors, entry_id))
+    ders = _chain_ders(quote)
+    index = data.draw(st.sampled_from([0, 0, 0, *range(len(ders))]), label="certificate")
+    ders[index] = data.draw(_der_edits(ders[index]), label="der")
+    check_contract(_with_chain(quote, ders), reference=False)
+
+
+def _certificate(extensions: list[x509.ExtensionType]) -> bytes:
+    """A small self-signed DER certificate with ``extensions`` (deterministic key)."""
+    key = ec.derive_private_key(0x5EED, ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tdxquote regression")])
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=1))
+    )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+_TD10_SIZES = (16, 48, 48, 8, 8, 8, 48, 48, 48, 48, 48, 48, 48, 48, 64)
+_ZERO_QE_REPORT = SgxReport(
+    bytes(16), 0, bytes(28), bytes(16), bytes(32), bytes(32), bytes(32), bytes(96), 0, 0,
+    bytes(60), bytes(64),
+)  # fmt: skip
+
+
+def _quote_with_leaf(der: bytes) -> Quote:
+    return build_quote(
+        body=TdReport10(*(bytes(size) for size in _TD10_SIZES)),
+        signature=bytes(64),
+        attestation_key=bytes(64),
+        qe_report=_ZERO_QE_REPORT,
+        qe_report_signature=bytes(64),
+        qe_auth_data=b"",
+        certification_data=CertificationData(5, _pem(der) + b"\x00"),
+    )
+
+
+def _edit(der: bytes, old: bytes, new: bytes) -> bytes:
+    assert der.count(old) == 1, old
+    return der.replace(old, new)
+
+
+def test_regression_pck_chain_certificate_with_invalid_version() -> None:
+    """cryptography raises ``x509.InvalidVersion`` (not a ValueError) for an X.509
+    version other than v1 to v3; ``pck_chain`` leaked it."""
+    der = _edit(_certificate([]), b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x05")
+    quote = _quote_with_leaf(der)
+    with pytest.raises(QuoteParseError) as caught:
+        _ = quote.pck_chain
+    assert caught.value.field == "pck_chain"
+    check_contract(quote.to_bytes())
+
+
+def test_regression_pck_extension_of_a_leaf_with_a_duplicate_extension() -> None:
+    """A leaf carrying the same extension twice makes cryptography raise
+    ``x509.DuplicateExtension``; ``pck_extension`` leaked it."""
+    der = _certificate(
+        [
+            x509.SubjectKeyIdentifier(bytes(20)),
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+        ]
+    )
+    der = _edit(der, b"\x06\x03\x55\x1d\x0e", b"\x06\x03\x55\x1d\x0f")  # SKI -> KU
+    quote = _quote_with_leaf(der)
+    assert len(quote.pck_chain) == 1
+    with pytest.raises(QuoteParseError) as caught:
+        _ = quote.pck_extension
+    assert caught.value.field == "pck_extension"
+    check_contract(quote.to_bytes())
+
+
+def test_regression_pck_extension_of_a_leaf_with_an_x400_address() -> None:
+    """A general name of an unsupported kind (x400Address) makes cryptography raise
+    ``x509.UnsupportedGeneralNameType``; ``pck_extension`` leaked it."""
+    der = _certificate([x509.SubjectAlternativeName([x509.DNSName("ab")])])
+    der = _edit(der, b"\x82\x02ab", b"\xa3\x02ab")  # dNSName -> [3] x400Address
+    quote = _quote_with_leaf(der)
+    with pytest.raises(QuoteParseError) as caught:
+        _ = quote.pck_extension
+    assert caught.value.field == "pck_extension"
+    check_contract(quote.to_bytes())
 
 
 # --- hex text ---------------------------------------------------------------------------

@@ -458,3 +458,17 @@ def test_structural_field_widths() -> None:
         "certification_data.type": 2,
         "certification_data.size": 4,
     }
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+
+
+def test_docs_example_runs() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    start = text.index("## Hypothesis strategies")
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end != -1 else len(text)]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert blocks, "the section has no python example"
+    for block in blocks:
+        exec(compile(block, str(DOCS), "exec"), {})

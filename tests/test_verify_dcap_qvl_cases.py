@@ -114,7 +114,7 @@ def _difference(expected: Outcome, theirs: Outcome, named: str | None) -> str | 
         return None
     if named is not None:
         return named
-    if theirs.code == NO_EQUIVALENT:
+    if theirs.code == NO_EQUIVALENT and "issue date is in the future" in theirs.detail:
         return "issue_date_unchecked"
     if theirs.verified and expected.code == "collateral_expired":
         return "expiry_at_next_update"

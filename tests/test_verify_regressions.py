@@ -341,6 +341,27 @@ def test_crl_not_yet_issued_is_still_flagged(vectors: Path) -> None:
     )
 
 
+def test_pck_crl_issuer_chain_dates_count(vectors: Path) -> None:
+    # Bug: the verifier ignored pck_crl_issuer_chain when dating the collateral; Intel's
+    # QvE takes its certificates' notBefore / notAfter into the issue and expiration dates.
+    # Here it holds the 2018 TCB Signing certificate, expired 2025-05-21.
+    path, collateral_name, now = TDX
+    expired_chain = (vectors / "go-tdx-guest/collateral/TCB-Info-Issuer-Chain.pem").read_text(
+        encoding="ascii"
+    )
+    collateral = _collateral_with(vectors, collateral_name, pck_crl_issuer_chain=expired_chain)
+    quote = read_quote(vectors, path)
+    assert ours(quote, collateral, now) == Outcome.error("collateral_expired")
+    relaxed = ours(quote, collateral, now, policy=ALLOW_ALL_EXPIRED)
+    assert relaxed == Outcome.ok(S.UP_TO_DATE)
+    assert relaxed.collateral_expired
+    verified = Verifier(policy=ALLOW_ALL_EXPIRED).verify(
+        quote, Collateral.from_json(collateral), now=now
+    )
+    signer_2018 = Collateral.from_json(collateral).pck_crl_issuer_chain[0]
+    assert verified.supplemental.earliest_expiration_date == signer_2018.not_valid_after_utc
+
+
 def _pck_chain_byte_variants(data: bytes) -> list[bytes]:
     start = data.index(b"-----BEGIN CERTIFICATE-----")
     end = data.rindex(b"-----END CERTIFICATE-----")

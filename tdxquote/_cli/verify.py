@@ -6,7 +6,15 @@ import argparse
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .common import EXIT_FAILED, EXIT_OK, CliError, load_quote, read_input, write_json
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    load_quote,
+    read_input,
+    report_error,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from ..verify import Policy
@@ -98,7 +106,7 @@ def parse_time(text: str | None) -> datetime:
         return datetime.now(timezone.utc)
     try:
         return datetime.fromtimestamp(float(text), tz=timezone.utc)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a number, or out of datetime's range
         pass
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -134,7 +142,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``verify``."""
+    """Run ``verify``; unusable input is reported (as JSON with ``--json``) with exit 2."""
+    try:
+        return _run(args)
+    except CliError as error:
+        return report_error(error, as_json=args.json)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..collateral import Collateral
     from ..errors import VerificationError
     from ..verify import Verifier

@@ -56,15 +56,8 @@ class RawCollateral:
         As in dcap-qvl, every field but ``pck_certificate_chain`` is required
         and unknown members are ignored.
         """
-        top = Obj(
-            load_json(
-                as_bytes(text, code=_CODE, what="collateral JSON"),
-                code=_CODE,
-                what="collateral JSON",
-            ),
-            "collateral",
-            _CODE,
-        )
+        raw = as_bytes(text, code=_CODE, what="collateral JSON")
+        top = Obj(load_json(raw, code=_CODE, what="collateral JSON"), "collateral", _CODE)
         chain = None
         if top.has("pck_certificate_chain") and top.get("pck_certificate_chain") is not None:
             chain = top.string("pck_certificate_chain")

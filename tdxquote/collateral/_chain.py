@@ -58,9 +58,13 @@ def load_chain(data: bytes | str) -> tuple[x509.Certificate, ...]:
             certificate.subject  # noqa: B018 - force parsing
             certificate.issuer  # noqa: B018
             certificate.extensions  # noqa: B018
-        except ValueError as exc:
+            certificate.not_valid_after_utc  # noqa: B018
+            certificate.public_key()
+        except Exception as exc:
+            # Not only ValueError: cryptography also raises KeyError and its own
+            # classes on some damaged encodings.
             raise CollateralFormatError(
-                f"issuer chain certificate {index}: malformed: {exc}", code=_CODE
+                f"issuer chain certificate {index}: malformed: {exc!r}", code=_CODE
             ) from exc
         certificates.append(certificate)
     return tuple(certificates)

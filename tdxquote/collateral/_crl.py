@@ -63,14 +63,17 @@ def load_crl(data: bytes | str) -> x509.CertificateRevocationList:
     try:
         crl = x509.load_der_x509_crl(der)
         crl.issuer  # noqa: B018 - force parsing
+        crl.last_update_utc  # noqa: B018
         crl.extensions  # noqa: B018
         for revoked in crl:
             revoked.serial_number  # noqa: B018
             revoked.revocation_date_utc  # noqa: B018
             revoked.extensions  # noqa: B018
         next_update = crl.next_update_utc
-    except ValueError as exc:
-        raise CollateralFormatError(f"CRL: malformed DER: {exc}", code=_CODE) from exc
+    except Exception as exc:
+        # cryptography raises ValueError mostly, but also KeyError, TypeError and
+        # its own classes on some damaged encodings; all mean "malformed".
+        raise CollateralFormatError(f"CRL: malformed DER: {exc!r}", code=_CODE) from exc
     if next_update is None:
         raise CollateralFormatError("CRL: no nextUpdate", code=_CODE)
     return crl

@@ -23,7 +23,8 @@ _WS = frozenset(b" \t\n\r")
 # A string token; escapes are only skipped here, json.loads checks them.
 _STRING = re.compile(rb'"[^"\\\x00-\x1f]*(?:\\[\x20-\xff][^"\\\x00-\x1f]*)*"')
 _SCALAR = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null")
-_STRUCTURAL = re.compile(rb'["{}\[\]]')
+# Inside containers: a whole string, a bracket, or (error) an unterminated string.
+_CONTAINER_TOKEN = re.compile(_STRING.pattern + rb'|[{}\[\]]|"')
 _CLOSER = {ord("}"): ord("{"), ord("]"): ord("[")}
 
 
@@ -42,24 +43,22 @@ def _string_end(doc: bytes, i: int) -> int:
 
 
 def _container_end(doc: bytes, i: int) -> int:
-    stack = [doc[i]]
-    i += 1
-    while stack:
-        match = _STRUCTURAL.search(doc, i)
-        if match is None:
-            raise JsonSliceError("unterminated object or array")
-        i = match.start()
-        c = doc[i]
+    stack: list[int] = []
+    for match in _CONTAINER_TOKEN.finditer(doc, i):
+        token = match.group()
+        c = token[0]
         if c == ord('"'):
-            i = _string_end(doc, i)
+            if len(token) == 1:
+                raise JsonSliceError(f"malformed string at byte {match.start()}")
             continue
         if c in _CLOSER:
-            if stack.pop() != _CLOSER[c]:
-                raise JsonSliceError(f"mismatched bracket at byte {i}")
+            if not stack or stack.pop() != _CLOSER[c]:
+                raise JsonSliceError(f"mismatched bracket at byte {match.start()}")
+            if not stack:
+                return match.end()
         else:
             stack.append(c)
-        i += 1
-    return i
+    raise JsonSliceError("unterminated object or array")
 
 
 def _value_end(doc: bytes, i: int) -> int:

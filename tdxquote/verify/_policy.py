@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .._reports import SgxReport
 from ..collateral import TcbStatus
 from ._errors import CollateralExpiredError, PolicyError
+from ._qe import qe_status_of
 
 if TYPE_CHECKING:
     from ._result import VerifiedQuote
@@ -260,12 +261,17 @@ class Policy:
     def _apply_tcb(self, verified: VerifiedQuote, now: datetime) -> None:
         status = verified.status
         if status not in self.accepted_statuses:
-            graced = False
-            if self.platform_grace is not None and verified.platform_status in _OUT_OF_DATE:
-                graced = now <= verified.tcb_level.tcb_date + self.platform_grace
-            if self.qe_grace is not None and verified.qe_status in _OUT_OF_DATE:
-                qe_ok = now <= verified.qe_tcb_level.tcb_date + self.qe_grace
-                graced = qe_ok and (graced or verified.platform_status not in _OUT_OF_DATE)
+            # Each out-of-date part needs its own grace: a platform grace never excuses the QE.
+            platform_late = verified.platform_status in _OUT_OF_DATE
+            qe_late = qe_status_of(verified.qe_tcb_level) is TcbStatus.OUT_OF_DATE
+            platform_ok = not platform_late or (
+                self.platform_grace is not None
+                and now <= verified.tcb_level.tcb_date + self.platform_grace
+            )
+            qe_ok = not qe_late or (
+                self.qe_grace is not None and now <= verified.qe_tcb_level.tcb_date + self.qe_grace
+            )
+            graced = (platform_late or qe_late) and platform_ok and qe_ok
             if not graced:
                 accepted = sorted(str(s) for s in self.accepted_statuses)
                 raise _refuse(

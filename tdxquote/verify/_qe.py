@@ -11,13 +11,30 @@ from ..collateral import EnclaveIdentity, EnclaveIdentityTcbLevel, TcbStatus
 from ._crypto import verify_p256
 from ._errors import QeIdentityError, QeReportError
 
-__all__ = ["check_qe_identity", "check_qe_report", "qe_tcb_level"]
+__all__ = [
+    "check_qe_identity",
+    "check_qe_report",
+    "check_qe_report_data",
+    "check_qe_report_signature",
+    "qe_status_of",
+    "qe_tcb_level",
+]
 
 
 def check_qe_report(quote: Quote, pck_leaf: x509.Certificate) -> None:
     """Steps 4.1.2.4.12-13: the PCK key signs the QE report, which binds the attestation key."""
+    check_qe_report_signature(quote, pck_leaf)
+    check_qe_report_data(quote)
+
+
+def check_qe_report_signature(quote: Quote, pck_leaf: x509.Certificate) -> None:
+    """Step 4.1.2.4.12: the PCK leaf key signs the QE report."""
     if not verify_p256(pck_leaf.public_key(), quote.qe_report_signature, quote.qe_report_bytes):
         raise QeReportError("the QE report signature does not verify with the PCK leaf key")
+
+
+def check_qe_report_data(quote: Quote) -> None:
+    """Step 4.1.2.4.13: QE REPORTDATA[0:32] = SHA-256(attestation key || QE auth data)."""
     expected = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
     if quote.qe_report.report_data[:32] != expected:
         raise QeReportError(

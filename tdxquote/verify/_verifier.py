@@ -27,7 +27,13 @@ from ._errors import (
 )
 from ._memo import VerifiedCache, digest
 from ._policy import Policy
-from ._qe import check_qe_identity, check_qe_report, qe_status_of, qe_tcb_level
+from ._qe import (
+    check_qe_identity,
+    check_qe_report_data,
+    check_qe_report_signature,
+    qe_status_of,
+    qe_tcb_level,
+)
 from ._result import Supplemental, VerifiedQuote
 from ._tcb import check_tdx_module_identity, evaluate_tcb
 from ._trust import TrustRoot, load_trust_root
@@ -168,16 +174,22 @@ class Verifier:
 
         # PCK certificate (sgxAttestationVerifyPCKCertificate)
         pck = check_pck_chain(chain, trust, cache)
+        checks.append("pck_chain")
+        # PckCertVerifier's order: both CRLs, then the intermediate, then the leaf.
         root_revoked = check_crl(collateral.root_ca_crl, pck.root, cache, what="root CA CRL")
+        pck_revoked = check_crl(collateral.pck_crl, pck.intermediate, cache, what="PCK CRL")
+        windows.crl(collateral.root_ca_crl, "root CA CRL")
+        windows.crl(collateral.pck_crl, "PCK CRL")
+        checks.append("crls")
         check_not_revoked(
             pck.intermediate, root_revoked, code="intermediate_revoked", what="PCK CA certificate"
         )
-        pck_revoked = check_crl(collateral.pck_crl, pck.intermediate, cache, what="PCK CRL")
         check_not_revoked(pck.leaf, pck_revoked, code="pck_revoked", what="PCK leaf certificate")
         windows.certs((pck.leaf, pck.intermediate, pck.root), "PCK chain")
-        windows.crl(collateral.root_ca_crl, "root CA CRL")
-        windows.crl(collateral.pck_crl, "PCK CRL")
-        checks += ["pck_chain", "crls", "pck_not_revoked"]
+        # The QvE counts this chain's dates too (qve_get_collateral_dates), though it does not
+        # verify it: the CRLs are checked against the PCK chain's own certificates.
+        windows.certs(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain")
+        checks.append("pck_not_revoked")
 
         # TCB Info and QE identity (sgxAttestationVerifyTCBInfo / VerifyEnclaveIdentity)
         tcb_info = collateral.tcb_info
@@ -198,7 +210,7 @@ class Verifier:
             self._check_signed_json(signer, signed.signed_body, signed.signature, what)
             windows.certs(issuer_chain, f"{what} issuer chain")
             windows.add(signed.issue_date, signed.next_update, what, start_checked=False)
-        checks += ["tcb_info_signature", "qe_identity_signature"]
+            checks.append("tcb_info_signature" if signed is tcb_info else "qe_identity_signature")
 
         # The quote (sgxAttestationVerifyQuote)
         extension = self._pck_extension(pck.leaf)
@@ -210,8 +222,10 @@ class Verifier:
                 tcb_info, body.tee_tcb_svn, body.mr_signer_seam, body.seam_attributes
             )
             checks.append("tdx_module_identity")
-        check_qe_report(quote, pck.leaf)
-        checks += ["qe_report_signature", "qe_report_data"]
+        check_qe_report_signature(quote, pck.leaf)
+        checks.append("qe_report_signature")
+        check_qe_report_data(quote)
+        checks.append("qe_report_data")
         check_qe_identity(quote, identity)
         checks.append("qe_identity")
         qe_level = qe_tcb_level(quote, identity)
