@@ -1,0 +1,687 @@
+"""Collateral sources: "the collateral for this quote at this time".
+
+A :class:`CollateralSource` is what a :class:`~tdxquote.verify.Verifier` asks
+when it is given a quote without collateral.  Two kinds exist:
+
+* :class:`PcsSource` / :class:`AsyncPcsSource`: a PCS or PCCS client and an
+  optional :class:`~tdxquote.collateral.cache.CollateralCache`.  Each artifact
+  (TCB Info, QE identity, PCK CRL, Root CA CRL) is taken from the cache while
+  it is valid at ``now``, else fetched.  Every response, fresh or cached, is
+  parsed and its signatures checked against the verifier's trust root before
+  use; a fresh one is cached only then, and only if it has not expired.
+* :class:`OfflineSource`: bundles (``QuoteCollateralV3`` JSON) on disk,
+  picked by TEE, FMSPC and CA type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tdxquote.errors import CollateralFetchError, CollateralFormatError, VerificationError
+
+from ._bundle import Collateral, RawCollateral
+from ._chain import chain_pem_text, load_chain
+from ._crl import crl_der, load_crl
+from ._identity import EnclaveIdentity
+from ._tcb_info import TcbInfo
+from .pcs import (
+    ARTIFACTS,
+    Artifact,
+    AsyncPcsClient,
+    CaType,
+    CollateralParameters,
+    PcsClient,
+    PcsResponse,
+    Tee,
+)
+
+if TYPE_CHECKING:
+    from tdxquote._quote import Quote
+    from tdxquote.verify._memo import VerifiedCache
+    from tdxquote.verify._trust import TrustRoot
+
+    from .cache import CollateralCache
+
+__all__ = [
+    "ArtifactValidator",
+    "AsyncPcsSource",
+    "CollateralSource",
+    "FetchedArtifact",
+    "OfflineSource",
+    "PcsSource",
+    "bundle_expiry",
+    "bundle_parameters",
+    "load_bundles",
+    "parse_response",
+]
+
+_SHA256 = hashes.SHA256()
+_PARSED_MEMO = 256
+_WHAT: dict[Artifact, str] = {
+    "tcb_info": "TCB Info",
+    "qe_identity": "QE identity",
+    "pck_crl": "PCK CRL",
+    "root_ca_crl": "Root CA CRL",
+}
+
+
+def _when(now: datetime | int | float) -> datetime:
+    from tdxquote.verify._verifier import to_datetime
+
+    return to_datetime(now)
+
+
+def _cn(name: x509.Name) -> str:
+    values = name.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    return str(values[0].value) if values else ""
+
+
+def _crl_ca(crl: x509.CertificateRevocationList) -> CaType:
+    return "processor" if "Processor" in _cn(crl.issuer) else "platform"
+
+
+# --- one parsed response ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchedArtifact:
+    """A response parsed: the artifact, its issuer chain and when it stops being usable.
+
+    ``expires`` is the earliest of the artifact's ``nextUpdate`` and its
+    issuer chain's ``notAfter`` dates.  Exactly one of ``tcb_info``,
+    ``qe_identity`` and ``crl`` is set.
+    """
+
+    response: PcsResponse
+    chain: tuple[x509.Certificate, ...]
+    chain_pem: str
+    expires: datetime
+    tcb_info: TcbInfo | None = None
+    qe_identity: EnclaveIdentity | None = None
+    crl: x509.CertificateRevocationList | None = None
+    crl_der: bytes = b""
+
+    @property
+    def artifact(self) -> Artifact:
+        """Which artifact this is."""
+        return self.response.artifact
+
+
+def parse_response(response: PcsResponse) -> FetchedArtifact:
+    """Parse a response body and its issuer-chain header; nothing is verified here.
+
+    A malformed body or header raises :class:`CollateralFetchError` naming the
+    URL and Intel's ``Request-ID``.
+    """
+    artifact = response.artifact
+    try:
+        chain: tuple[x509.Certificate, ...] = ()
+        chain_pem = ""
+        if response.issuer_chain is not None:
+            chain_pem = chain_pem_text(response.issuer_chain)
+            chain = load_chain(chain_pem)
+        ends = [cert.not_valid_after_utc for cert in chain]
+        if artifact == "tcb_info":
+            info = TcbInfo.from_response(response.body)
+            return FetchedArtifact(
+                response, chain, chain_pem, min([info.next_update, *ends]), tcb_info=info
+            )
+        if artifact == "qe_identity":
+            identity = EnclaveIdentity.from_response(response.body)
+            return FetchedArtifact(
+                response,
+                chain,
+                chain_pem,
+                min([identity.next_update, *ends]),
+                qe_identity=identity,
+            )
+        der = crl_der(response.body)
+        crl = load_crl(der)
+        next_update = crl.next_update_utc
+        assert next_update is not None  # load_crl refuses CRLs without one
+        return FetchedArtifact(
+            response, chain, chain_pem, min([next_update, *ends]), crl=crl, crl_der=der
+        )
+    except CollateralFormatError as exc:
+        what = "issuer-chain header" if exc.code == "issuer_chain_format" else "body"
+        raise CollateralFetchError(
+            f"malformed {_WHAT[artifact]} response ({what}): {exc.message}",
+            url=response.url,
+            request_id=response.request_id,
+        ) from exc
+
+
+def _check_matches(
+    fetched: FetchedArtifact, params: CollateralParameters, evaluation_number: int | None
+) -> None:
+    """A well-formed response for something else than what was asked is a fetch failure."""
+    problem = None
+    if fetched.tcb_info is not None:
+        info = fetched.tcb_info
+        if info.id != params.tee.upper():
+            problem = f"TCB Info id {info.id}, expected {params.tee.upper()}"
+        elif info.fmspc.hex().upper() != params.fmspc:
+            problem = f"TCB Info for FMSPC {info.fmspc.hex().upper()}, asked {params.fmspc}"
+        elif evaluation_number is not None and info.tcb_evaluation_data_number != evaluation_number:
+            problem = (
+                f"TCB Info evaluation data number {info.tcb_evaluation_data_number}, "
+                f"asked {evaluation_number}"
+            )
+    elif fetched.qe_identity is not None:
+        identity = fetched.qe_identity
+        expected = "TD_QE" if params.tee == "tdx" else "QE"
+        if identity.id != expected:
+            problem = f"enclave identity id {identity.id}, expected {expected}"
+        elif (
+            evaluation_number is not None
+            and identity.tcb_evaluation_data_number != evaluation_number
+        ):
+            problem = (
+                f"QE identity evaluation data number {identity.tcb_evaluation_data_number}, "
+                f"asked {evaluation_number}"
+            )
+    elif fetched.artifact == "pck_crl":
+        assert fetched.crl is not None
+        if _crl_ca(fetched.crl) != params.ca:
+            problem = f"a PCK CRL issued by {_cn(fetched.crl.issuer)!r}, asked the {params.ca} CA's"
+    if problem is not None:
+        raise CollateralFetchError(
+            f"the server answered with {problem}",
+            url=fetched.response.url,
+            request_id=fetched.response.request_id,
+        )
+
+
+# --- signatures ------------------------------------------------------------------------
+
+
+class ArtifactValidator:
+    """Checks one artifact's chain and signature against a trust root.
+
+    ``cache`` is a :class:`~tdxquote.verify.VerifiedCache`; give the
+    verifier's (as :class:`~tdxquote.verify.Verifier` does) and the
+    verifier's own checks of the same bytes become cache hits.  Revocation
+    and time are not judged here: the verifier does that with the whole
+    collateral.
+    """
+
+    def __init__(
+        self,
+        trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
+        cache: VerifiedCache | None = None,
+    ) -> None:
+        from tdxquote.verify._memo import VerifiedCache
+        from tdxquote.verify._trust import load_trust_root
+
+        self.trust_root = load_trust_root(trust_root)
+        self.cache = cache if cache is not None else VerifiedCache()
+
+    def check(self, fetched: FetchedArtifact) -> None:
+        """Raise a :class:`~tdxquote.VerificationError` unless ``fetched`` verifies."""
+        from tdxquote.verify._chains import check_crl, check_signing_chain
+
+        trust, cache = self.trust_root, self.cache
+        if fetched.tcb_info is not None or fetched.qe_identity is not None:
+            signed = fetched.tcb_info if fetched.tcb_info is not None else fetched.qe_identity
+            assert signed is not None
+            what = "TCB Info" if fetched.tcb_info is not None else "QE identity"
+            code = (
+                "tcb_signing_chain_invalid"
+                if fetched.tcb_info is not None
+                else "qe_identity_chain_invalid"
+            )
+            signer = check_signing_chain(fetched.chain, trust, cache, code=code, what=what)
+            self._check_signed_json(signer, signed.signed_body, signed.signature, what)
+            return
+        assert fetched.crl is not None
+        if fetched.artifact == "root_ca_crl":
+            check_crl(fetched.crl, trust.certificate, cache, what="root CA CRL")
+            return
+        key = ("pck_crl_chain", *(c.fingerprint(_SHA256) for c in fetched.chain), trust.sha256)
+        issuer = cache.get_or_compute(key, lambda: self._pck_crl_issuer(fetched.chain))
+        check_crl(fetched.crl, issuer, cache, what="PCK CRL")
+
+    def _pck_crl_issuer(self, chain: tuple[x509.Certificate, ...]) -> x509.Certificate:
+        from tdxquote.verify._errors import CertificateChainError
+
+        roots = [c for c in chain if c.issuer == c.subject]
+        others = [c for c in chain if c.issuer != c.subject]
+        if len(chain) != 2 or len(roots) != 1 or len(others) != 1:
+            raise CertificateChainError(
+                "the PCK CRL issuer chain must hold the PCK CA and the root", code="crl_invalid"
+            )
+        root, issuer = roots[0], others[0]
+        key = root.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        if key != self.trust_root.public_key_bytes:
+            raise CertificateChainError(
+                "the PCK CRL issuer chain's root is not the trusted root", code="crl_invalid"
+            )
+        try:
+            root.verify_directly_issued_by(root)
+            issuer.verify_directly_issued_by(root)
+        except Exception as exc:  # noqa: BLE001 - any failure is the same verdict
+            raise CertificateChainError(
+                f"the PCK CRL issuer chain does not verify: {exc}", code="crl_invalid"
+            ) from None
+        return issuer
+
+    def _check_signed_json(
+        self, signer: x509.Certificate, body: bytes, signature: bytes, what: str
+    ) -> None:
+        from tdxquote.verify._crypto import verify_p256
+        from tdxquote.verify._errors import CollateralSignatureError
+        from tdxquote.verify._memo import digest
+
+        code = (
+            "tcb_info_signature_invalid" if what == "TCB Info" else "qe_identity_signature_invalid"
+        )
+
+        def check() -> bool:
+            if not verify_p256(signer.public_key(), signature, body):
+                raise CollateralSignatureError(
+                    f"the {what} signature does not verify over its exact bytes", code=code
+                )
+            return True
+
+        # The same key as Verifier._check_signed_json, so that the verifier's own check of
+        # these bytes is a cache hit (tests/test_cache_verified.py asserts it).
+        key = ("signed_json", digest(body), digest(signature), signer.fingerprint(_SHA256))
+        self.cache.get_or_compute(key, check)
+
+
+# --- the protocol ----------------------------------------------------------------------
+
+
+class CollateralSource(Protocol):
+    """Collateral for a quote at a time: what a :class:`~tdxquote.verify.Verifier` asks."""
+
+    def collateral_for(
+        self,
+        quote: Quote,
+        *,
+        now: datetime | int | float,
+        validator: ArtifactValidator | None = None,
+        allow_expired: bool = False,
+    ) -> Collateral:
+        """The collateral to verify ``quote`` with at ``now``.
+
+        ``validator`` checks fetched or cached artifacts (the verifier passes
+        its trust root and verified cache).  With ``allow_expired`` a response
+        already expired at ``now`` is returned (never cached) instead of
+        raising.  Fetch failures raise :class:`CollateralFetchError`.
+        """
+        ...
+
+
+def assemble(artifacts: dict[Artifact, FetchedArtifact]) -> Collateral:
+    """A :class:`Collateral` from the four parsed artifacts (no re-parsing)."""
+    tcb, identity = artifacts["tcb_info"], artifacts["qe_identity"]
+    pck, root = artifacts["pck_crl"], artifacts["root_ca_crl"]
+    assert tcb.tcb_info is not None and identity.qe_identity is not None
+    assert pck.crl is not None and root.crl is not None
+    raw = RawCollateral(
+        pck_crl_issuer_chain=pck.chain_pem,
+        root_ca_crl=root.crl_der,
+        pck_crl=pck.crl_der,
+        tcb_info_issuer_chain=tcb.chain_pem,
+        tcb_info=tcb.tcb_info.signed_body,
+        tcb_info_signature=tcb.tcb_info.signature,
+        qe_identity_issuer_chain=identity.chain_pem,
+        qe_identity=identity.qe_identity.signed_body,
+        qe_identity_signature=identity.qe_identity.signature,
+    )
+    return Collateral(
+        pck_crl_issuer_chain=pck.chain,
+        root_ca_crl=root.crl,
+        pck_crl=pck.crl,
+        tcb_info_issuer_chain=tcb.chain,
+        tcb_info=tcb.tcb_info,
+        qe_identity_issuer_chain=identity.chain,
+        qe_identity=identity.qe_identity,
+        pck_certificate_chain=None,
+        raw=raw,
+    )
+
+
+# --- PCS / PCCS with a cache -----------------------------------------------------------
+
+
+class _FetchingSource:
+    """The cache and acceptance logic shared by the sync and async sources."""
+
+    def __init__(
+        self,
+        client: PcsClient | AsyncPcsClient,
+        cache: CollateralCache | None,
+        validator: ArtifactValidator | None,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.validator = validator
+        self._parsed: OrderedDict[bytes, FetchedArtifact] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _validator(self, validator: ArtifactValidator | None) -> ArtifactValidator:
+        if validator is not None:
+            return validator
+        if self.validator is None:
+            self.validator = ArtifactValidator()
+        return self.validator
+
+    def cache_key(self, artifact: Artifact, params: CollateralParameters) -> str:
+        """The cache key: artifact and full request URL (source and every parameter)."""
+        return f"{artifact} {self.client.url(artifact, params)}"
+
+    def _parse(self, response: PcsResponse) -> FetchedArtifact:
+        # Parsing is memoized by the exact response bytes, like verification is.
+        digest = hashlib.sha256()
+        for part in (response.artifact, response.url, response.issuer_chain or ""):
+            data = part.encode()
+            digest.update(len(data).to_bytes(8, "big") + data)
+        digest.update(response.body)
+        key = digest.digest()
+        with self._lock:
+            found = self._parsed.get(key)
+            if found is not None:
+                self._parsed.move_to_end(key)
+                return found if found.response == response else dataclasses.replace(
+                    found, response=response
+                )
+        fetched = parse_response(response)
+        with self._lock:
+            self._parsed[key] = fetched
+            if len(self._parsed) > _PARSED_MEMO:
+                self._parsed.popitem(last=False)
+        return fetched
+
+    def _accept(
+        self,
+        response: PcsResponse,
+        params: CollateralParameters,
+        validator: ArtifactValidator,
+    ) -> FetchedArtifact:
+        """Parse, check it is what was asked, check its signatures."""
+        fetched = self._parse(response)
+        _check_matches(fetched, params, self.client.endpoints.tcb_evaluation_data_number)
+        try:
+            validator.check(fetched)
+        except VerificationError as exc:
+            raise CollateralFetchError(
+                f"the {_WHAT[response.artifact]} response does not verify ({exc.code}): {exc}",
+                url=response.url,
+                request_id=response.request_id,
+            ) from exc
+        return fetched
+
+    def _cached(
+        self,
+        artifact: Artifact,
+        params: CollateralParameters,
+        now: datetime,
+        validator: ArtifactValidator,
+    ) -> FetchedArtifact | None:
+        """A cached artifact valid at ``now``; bad entries are evicted."""
+        if self.cache is None:
+            return None
+        key = self.cache_key(artifact, params)
+        response = self.cache.load(key)
+        if response is None or response.artifact != artifact:
+            return None
+        try:
+            fetched = self._accept(response, params, validator)
+        except CollateralFetchError:
+            # Corrupt or tampered: forget it and fetch again.
+            self.cache.evict(key)
+            return None
+        return fetched if now < fetched.expires else None
+
+    def _fresh(
+        self,
+        response: PcsResponse,
+        params: CollateralParameters,
+        now: datetime,
+        validator: ArtifactValidator,
+        allow_expired: bool,
+    ) -> FetchedArtifact:
+        fetched = self._accept(response, params, validator)
+        if fetched.expires <= now:
+            if allow_expired:
+                return fetched
+            raise CollateralFetchError(
+                f"the {_WHAT[response.artifact]} served is already expired at "
+                f"{now.isoformat()} (it expires {fetched.expires.isoformat()})",
+                url=response.url,
+                request_id=response.request_id,
+            )
+        if self.cache is not None:
+            self.cache.store(self.cache_key(response.artifact, params), response, fetched.expires)
+        return fetched
+
+
+class PcsSource(_FetchingSource):
+    """Collateral from a PCS or PCCS :class:`~tdxquote.collateral.pcs.PcsClient`, cached.
+
+    ``cache`` (a :class:`~tdxquote.collateral.cache.CollateralCache`) keeps raw
+    responses between runs; without one every call fetches.  ``validator``
+    is used when :meth:`collateral_for` is not given one (default: Intel's
+    root).
+    """
+
+    client: PcsClient
+
+    def __init__(
+        self,
+        client: PcsClient,
+        cache: CollateralCache | None = None,
+        *,
+        validator: ArtifactValidator | None = None,
+    ) -> None:
+        super().__init__(client, cache, validator)
+
+    def collateral_for(
+        self,
+        quote: Quote,
+        *,
+        now: datetime | int | float,
+        validator: ArtifactValidator | None = None,
+        allow_expired: bool = False,
+    ) -> Collateral:
+        """See :meth:`CollateralSource.collateral_for`."""
+        params = CollateralParameters.from_quote(quote)
+        return self.collateral(params, now=now, validator=validator, allow_expired=allow_expired)
+
+    def collateral(
+        self,
+        params: CollateralParameters,
+        *,
+        now: datetime | int | float,
+        validator: ArtifactValidator | None = None,
+        allow_expired: bool = False,
+    ) -> Collateral:
+        """The collateral for ``params``: cached artifacts valid at ``now``, the rest fetched."""
+        when = _when(now)
+        checker = self._validator(validator)
+        artifacts: dict[Artifact, FetchedArtifact] = {}
+        for artifact in ARTIFACTS:
+            fetched = self._cached(artifact, params, when, checker)
+            if fetched is None:
+                response = self.client.get(artifact, params)
+                fetched = self._fresh(response, params, when, checker, allow_expired)
+            artifacts[artifact] = fetched
+        return assemble(artifacts)
+
+    def close(self) -> None:
+        """Close the client."""
+        self.client.close()
+
+
+class AsyncPcsSource(_FetchingSource):
+    """The asynchronous twin of :class:`PcsSource`: missing artifacts are fetched concurrently."""
+
+    client: AsyncPcsClient
+
+    def __init__(
+        self,
+        client: AsyncPcsClient,
+        cache: CollateralCache | None = None,
+        *,
+        validator: ArtifactValidator | None = None,
+    ) -> None:
+        super().__init__(client, cache, validator)
+
+    async def collateral_for(
+        self,
+        quote: Quote,
+        *,
+        now: datetime | int | float,
+        validator: ArtifactValidator | None = None,
+        allow_expired: bool = False,
+    ) -> Collateral:
+        """As :meth:`PcsSource.collateral_for`, awaited."""
+        params = CollateralParameters.from_quote(quote)
+        return await self.collateral(
+            params, now=now, validator=validator, allow_expired=allow_expired
+        )
+
+    async def collateral(
+        self,
+        params: CollateralParameters,
+        *,
+        now: datetime | int | float,
+        validator: ArtifactValidator | None = None,
+        allow_expired: bool = False,
+    ) -> Collateral:
+        """As :meth:`PcsSource.collateral`; the missing artifacts are fetched concurrently."""
+        when = _when(now)
+        checker = self._validator(validator)
+        artifacts: dict[Artifact, FetchedArtifact] = {}
+        missing: list[Artifact] = []
+        for artifact in ARTIFACTS:
+            fetched = self._cached(artifact, params, when, checker)
+            if fetched is None:
+                missing.append(artifact)
+            else:
+                artifacts[artifact] = fetched
+        responses = await self.client.fetch_many([(artifact, params) for artifact in missing])
+        for response in responses:
+            artifacts[response.artifact] = self._fresh(
+                response, params, when, checker, allow_expired
+            )
+        return assemble(artifacts)
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        await self.client.aclose()
+
+
+# --- offline bundles -------------------------------------------------------------------
+
+
+def bundle_parameters(collateral: Collateral) -> CollateralParameters:
+    """What a bundle is for: TEE and FMSPC of its TCB Info, CA of its PCK CRL."""
+    tee: Tee = "tdx" if collateral.tcb_info.id == "TDX" else "sgx"
+    return CollateralParameters(
+        tee=tee, fmspc=collateral.tcb_info.fmspc.hex().upper(), ca=_crl_ca(collateral.pck_crl)
+    )
+
+
+def bundle_expiry(collateral: Collateral) -> datetime:
+    """The earliest nextUpdate / notAfter of everything in the bundle."""
+    ends = [collateral.tcb_info.next_update, collateral.qe_identity.next_update]
+    for crl in (collateral.pck_crl, collateral.root_ca_crl):
+        if crl.next_update_utc is not None:
+            ends.append(crl.next_update_utc)
+    for chain in (
+        collateral.tcb_info_issuer_chain,
+        collateral.qe_identity_issuer_chain,
+        collateral.pck_crl_issuer_chain,
+    ):
+        ends.extend(cert.not_valid_after_utc for cert in chain)
+    return min(ends)
+
+
+def load_bundles(path: str | os.PathLike[str]) -> list[tuple[Path, Collateral]]:
+    """Bundles (``QuoteCollateralV3`` JSON) from a file, or every ``*.json`` of a directory.
+
+    A file that is not a bundle raises :class:`~tdxquote.errors.CollateralFormatError`
+    naming it; an unreadable path raises :class:`OSError`.
+    """
+    where = Path(path)
+    files = sorted(where.glob("*.json")) if where.is_dir() else [where]
+    bundles = []
+    for file in files:
+        data = file.read_bytes()
+        try:
+            bundles.append((file, Collateral.from_json(data)))
+        except CollateralFormatError as exc:
+            raise CollateralFormatError(
+                f"{file}: {exc.message}", code=exc.code, intel_error=exc.intel_error
+            ) from exc
+    return bundles
+
+
+class OfflineSource:
+    """Collateral from bundles: a :class:`Collateral`, several, or a file or directory of them.
+
+    For each quote the bundle for its TEE, FMSPC and PCK CA is chosen;
+    among several, one valid at ``now`` with the highest TCB evaluation data
+    number.  No network, no cache.
+    """
+
+    def __init__(
+        self,
+        bundles: Collateral | Iterable[Collateral] | str | os.PathLike[str],
+    ) -> None:
+        if isinstance(bundles, Collateral):
+            found: list[Collateral] = [bundles]
+            self.where = "the given collateral"
+        elif isinstance(bundles, (str, os.PathLike)):
+            found = [collateral for _, collateral in load_bundles(bundles)]
+            self.where = os.fspath(bundles)
+        else:
+            found = list(bundles)
+            self.where = "the given collateral"
+        self.bundles = tuple(found)
+        self._index = [(bundle_parameters(b), bundle_expiry(b), b) for b in self.bundles]
+
+    def collateral_for(
+        self,
+        quote: Quote,
+        *,
+        now: datetime | int | float,
+        validator: ArtifactValidator | None = None,
+        allow_expired: bool = False,
+    ) -> Collateral:
+        """See :meth:`CollateralSource.collateral_for`; the verifier checks the bundle."""
+        params = CollateralParameters.from_quote(quote)
+        when = _when(now)
+        candidates = [(expiry, b) for p, expiry, b in self._index if p == params]
+        if not candidates:
+            raise CollateralFetchError(
+                f"no offline collateral for {params.tee.upper()} FMSPC {params.fmspc} "
+                f"({params.ca} CA) in {self.where}"
+            )
+
+        def rank(item: tuple[datetime, Collateral]) -> tuple[bool, int, datetime]:
+            expiry, bundle = item
+            number = min(
+                bundle.tcb_info.tcb_evaluation_data_number,
+                bundle.qe_identity.tcb_evaluation_data_number,
+            )
+            return (when < expiry, number, expiry)
+
+        return max(candidates, key=rank)[1]
+

@@ -1,0 +1,241 @@
+"""SCALE (parity-scale-codec 3.x) building blocks as ``construct`` constructs.
+
+Only what dstack's attestation envelope needs, with the decoder's rules:
+
+* ``Compact<u32>`` (:class:`Compact`): four modes selected by the low two bits
+  of the first byte; the decoder rejects any value that a shorter mode could
+  hold ("out of range" in Rust), and in big-integer mode accepts only the
+  4-byte form of a value >= 2**30.
+* ``Vec<T>`` (:func:`Vec`), ``Vec<u8>`` (:data:`ByteVec`) and ``String``
+  (:data:`String`, valid UTF-8 only): a compact length, then the elements.
+* ``bool`` (:data:`Bool`, ``00``/``01`` only), ``Option<T>`` (:class:`Option`,
+  ``00`` = None, ``01`` + T = Some), enums as a variant byte
+  (:func:`Enum`): one tag byte in declaration order, then the variant's fields.
+
+Every violation raises :class:`ScaleError`, a ``construct.ConstructError``
+with a reason; callers turn it into a parse error with the stream offset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import construct as c
+
+__all__ = [
+    "Bool",
+    "ByteVec",
+    "Compact",
+    "Enum",
+    "Option",
+    "ScaleError",
+    "String",
+    "Vec",
+    "compact_bytes",
+]
+
+_MAX_U32 = 0xFFFF_FFFF
+
+
+class ScaleError(c.ConstructError):  # type: ignore[misc]
+    """Bytes that break a SCALE decoding rule; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def compact_bytes(value: int) -> bytes:
+    """The canonical (shortest) SCALE encoding of the ``Compact<u32>`` ``value``."""
+    if not 0 <= value <= _MAX_U32:
+        raise ValueError(f"Compact<u32> holds 0 to 2**32-1, not {value}")
+    if value < 1 << 6:
+        return bytes((value << 2,))
+    if value < 1 << 14:
+        return ((value << 2) | 1).to_bytes(2, "little")
+    if value < 1 << 30:
+        return ((value << 2) | 2).to_bytes(4, "little")
+    return b"\x03" + value.to_bytes(4, "little")
+
+
+class Compact(c.Construct):  # type: ignore[misc]
+    """``Compact<u32>``; parsing rejects non-canonical encodings."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> int:
+        first = c.stream_read(stream, 1, path)[0]
+        mode = first & 3
+        if mode == 0:
+            return first >> 2
+        if mode == 1:
+            value = int.from_bytes(bytes((first,)) + c.stream_read(stream, 1, path), "little") >> 2
+            if value < 1 << 6:
+                raise ScaleError(f"non-canonical compact integer: {value} in the 2-byte mode")
+            return value
+        if mode == 2:
+            value = int.from_bytes(bytes((first,)) + c.stream_read(stream, 3, path), "little") >> 2
+            if value < 1 << 14:
+                raise ScaleError(f"non-canonical compact integer: {value} in the 4-byte mode")
+            return value
+        extra = first >> 2
+        if extra != 0:
+            raise ScaleError(
+                f"compact integer of {extra + 4} bytes: a Compact<u32> allows only 4 in "
+                "big-integer mode"
+            )
+        value = int.from_bytes(c.stream_read(stream, 4, path), "little")
+        if value < 1 << 30:
+            raise ScaleError(f"non-canonical compact integer: {value} in big-integer mode")
+        return value
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> int:
+        if not isinstance(obj, int) or isinstance(obj, bool):
+            raise ScaleError(f"a compact integer must be an int, not {type(obj).__name__}")
+        try:
+            data = compact_bytes(obj)
+        except ValueError as exc:
+            raise ScaleError(str(exc)) from None
+        c.stream_write(stream, data, len(data), path)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise c.SizeofError("a compact integer has no fixed size", path=path)
+
+
+class _Utf8(c.Adapter):  # type: ignore[misc]
+    """Bytes <-> str; decoding rejects invalid UTF-8 as Rust's ``String`` does."""
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> str:
+        try:
+            return obj.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ScaleError(f"invalid UTF-8 at byte {exc.start} of the string") from None
+
+    def _encode(self, obj: str, context: Any, path: str) -> bytes:
+        if not isinstance(obj, str):
+            raise ScaleError(f"a string must be str, not {type(obj).__name__}")
+        return obj.encode("utf-8")
+
+
+class _Bool(c.Construct):  # type: ignore[misc]
+    def _parse(self, stream: Any, context: Any, path: str) -> bool:
+        octet = c.stream_read(stream, 1, path)[0]
+        if octet > 1:
+            raise ScaleError(f"a bool must be 0x00 or 0x01, found 0x{octet:02x}")
+        return octet == 1
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> bool:
+        c.stream_write(stream, b"\x01" if obj else b"\x00", 1, path)
+        return bool(obj)
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return 1
+
+
+class Option(c.Subconstruct):  # type: ignore[misc]
+    """``Option<T>``: ``00`` is None, ``01`` followed by ``T`` is Some; other tags are errors."""
+
+    def _parse(self, stream: Any, context: Any, path: str) -> Any:
+        tag = c.stream_read(stream, 1, path)[0]
+        if tag == 0:
+            return None
+        if tag != 1:
+            raise ScaleError(f"an Option tag must be 0x00 or 0x01, found 0x{tag:02x}")
+        return self.subcon._parsereport(stream, context, path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        if obj is None:
+            c.stream_write(stream, b"\x00", 1, path)
+            return None
+        c.stream_write(stream, b"\x01", 1, path)
+        return self.subcon._build(obj, stream, context, path)
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise c.SizeofError("an Option has no fixed size", path=path)
+
+
+Bool = _Bool()
+"""SCALE ``bool``."""
+
+ByteVec = c.Prefixed(Compact(), c.GreedyBytes)
+"""SCALE ``Vec<u8>``: a compact length, then the bytes."""
+
+String = c.Prefixed(Compact(), _Utf8(c.GreedyBytes))
+"""SCALE ``String``: a compact byte length, then valid UTF-8."""
+
+
+def Vec(subcon: c.Construct) -> c.Construct:
+    """SCALE ``Vec<T>``: a compact element count, then the elements."""
+    return c.PrefixedArray(Compact(), subcon)
+
+
+class _Refuse(c.Construct):  # type: ignore[misc]
+    """Parses nothing: raises the error its factory makes (an unsupported enum variant)."""
+
+    def __init__(self, error: type[c.ConstructError], *error_args: Any) -> None:
+        super().__init__()
+        self.error = error
+        self.error_args = error_args
+        self.flagbuildnone = True
+
+    def _parse(self, stream: Any, context: Any, path: str) -> None:
+        raise self.error(*self.error_args)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> None:
+        raise self.error(*self.error_args)
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return 0
+
+
+class _UnknownVariant(c.Construct):  # type: ignore[misc]
+    """The default case of an enum: an undeclared tag."""
+
+    def __init__(self, enum: str) -> None:
+        super().__init__()
+        self.enum = enum
+        self.flagbuildnone = True
+
+    def _parse(self, stream: Any, context: Any, path: str) -> None:
+        raise ScaleError(f"unknown {self.enum} variant tag {int(context.variant)}")
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> None:
+        raise ScaleError(f"unknown {self.enum} variant {context.variant!r}")
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return 0
+
+
+class UnsupportedVariant(c.ConstructError):  # type: ignore[misc]
+    """A known enum variant whose payload the schema does not decode."""
+
+    def __init__(self, enum: str, variant: str, tag: int) -> None:
+        super().__init__(f"{enum}::{variant} (tag {tag}) is not supported")
+        self.enum = enum
+        self.variant = variant
+        self.tag = tag
+
+
+def Enum(
+    name: str,
+    variants: dict[str, int],
+    payloads: dict[str, c.Construct],
+) -> c.Construct:
+    """A SCALE enum: a tag byte (declaration index) and the payload of that variant.
+
+    ``variants`` maps every declared variant name to its tag; ``payloads``
+    gives the schema of the variants this decoder reads.  A declared variant
+    without a payload schema raises :class:`UnsupportedVariant`; an undeclared
+    tag raises :class:`ScaleError`.
+    """
+    cases: dict[str, c.Construct] = {}
+    for variant, tag in variants.items():
+        cases[variant] = payloads.get(variant, _Refuse(UnsupportedVariant, name, variant, tag))
+    return c.Struct(
+        "variant" / c.Enum(c.Int8ul, **variants),
+        "value"
+        / c.Switch(
+            c.this.variant,
+            cases,
+            default=_UnknownVariant(name),
+        ),
+    )
