@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import __version__
-from ._cli import demo, parse, scan, verify
+from ._cli import cache, cert, collateral, demo, parse, probe, scan, verify
 from ._cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, print_error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -22,8 +22,12 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: tuple[Command, ...] = (
     parse,
     verify,
+    cert,
+    probe,
     demo,
     scan,
+    collateral,
+    cache,
 )
 """The registered commands, in the order ``--help`` lists them."""
 

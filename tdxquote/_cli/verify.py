@@ -1,11 +1,13 @@
-"""``tdxquote verify QUOTE --collateral FILE``: Intel's verdict, each check, and the policy's."""
+"""``tdxquote verify QUOTE --collateral FILE|--pccs URL|--intel-pcs``: the verdict, each check."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from .collateral import add_source_arguments, fetch_failed, pcs_source_from_args
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -17,6 +19,8 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..collateral import Collateral
+    from ..collateral._source import CollateralSource
     from ..verify import Policy
     from .common import Subparsers
 
@@ -81,7 +85,9 @@ def policy_from_args(args: argparse.Namespace) -> Policy:
         if args.expect_mr_td:
             policy = policy.expect_mr_td(*args.expect_mr_td)
         for spec in args.expect_rtmr:
-            index, _, value = spec.partition(":")
+            index, colon, value = spec.partition(":")
+            if not colon or not value or not index.isdecimal():
+                raise ValueError(f"--expect-rtmr {spec!r}: expected I:HEX, I from 0 to 3")
             policy = policy.expect_rtmr(int(index), value)
         if args.expect_report_data:
             policy = policy.expect_report_data(args.expect_report_data)
@@ -128,11 +134,12 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("quote", metavar="QUOTE", help="quote file (binary or hex), or - for stdin")
-    parser.add_argument(
+    sources = add_source_arguments(parser)
+    sources.required = True
+    sources.add_argument(
         "--collateral",
-        required=True,
-        metavar="FILE",
-        help="collateral as dcap-qvl QuoteCollateralV3 JSON",
+        metavar="FILE|DIR",
+        help="collateral as dcap-qvl QuoteCollateralV3 JSON, or a directory of such bundles",
     )
     parser.add_argument("--at", metavar="TIME", help="verification time (default: now)")
     parser.add_argument("--trust-root", metavar="PEM", help="trust this root instead of Intel's")
@@ -149,19 +156,35 @@ def run(args: argparse.Namespace) -> int:
         return report_error(error, as_json=args.json)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _collateral_source(
+    args: argparse.Namespace,
+) -> tuple[Collateral | None, CollateralSource | None]:
+    """``--collateral FILE`` gives a bundle; a directory or ``--pccs``/``--intel-pcs`` a source."""
     from ..collateral import Collateral
+    from ..collateral._source import OfflineSource
     from ..errors import VerificationError
+
+    if args.collateral is None:
+        return None, pcs_source_from_args(args, default_intel=False)
+    try:
+        if os.path.isdir(args.collateral):
+            return None, OfflineSource(args.collateral)
+        return Collateral.from_json(read_input(args.collateral)), None
+    except VerificationError as exc:
+        raise CliError(f"{args.collateral}: {exc}", code=exc.code) from None
+    except OSError as exc:
+        raise CliError(f"{args.collateral}: cannot read: {exc.strerror or exc}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..errors import CollateralFetchError, VerificationError
     from ..verify import Verifier
 
     quote = load_quote(args.quote).quote
-    try:
-        collateral = Collateral.from_json(read_input(args.collateral))
-    except VerificationError as exc:
-        raise CliError(f"{args.collateral}: {exc}", code=exc.code) from None
+    collateral, source = _collateral_source(args)
     trust_root = None if args.trust_root is None else read_input(args.trust_root)
     try:
-        verifier = Verifier(trust_root=trust_root, policy=policy_from_args(args))
+        verifier = Verifier(trust_root=trust_root, policy=policy_from_args(args), source=source)
     except ValueError as exc:
         raise CliError(f"--trust-root: not a certificate: {exc}") from None
     when = parse_time(args.at)
@@ -169,6 +192,8 @@ def _run(args: argparse.Namespace) -> int:
         verified = verifier.verify(quote, collateral, now=when)
     except VerificationError as error:
         return _refused(error, args.json)
+    except CollateralFetchError as error:
+        return fetch_failed(error, args.json)
     if args.json:
         write_json(verified.to_dict())
         return EXIT_OK

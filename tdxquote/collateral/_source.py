@@ -272,7 +272,7 @@ class ArtifactValidator:
         try:
             root.verify_directly_issued_by(root)
             issuer.verify_directly_issued_by(root)
-        except Exception as exc:  # noqa: BLE001 - any failure is the same verdict
+        except Exception as exc:
             raise CertificateChainError(
                 f"the PCK CRL issuer chain does not verify: {exc}", code="crl_invalid"
             ) from None
@@ -330,8 +330,10 @@ def assemble(artifacts: dict[Artifact, FetchedArtifact]) -> Collateral:
     """A :class:`Collateral` from the four parsed artifacts (no re-parsing)."""
     tcb, identity = artifacts["tcb_info"], artifacts["qe_identity"]
     pck, root = artifacts["pck_crl"], artifacts["root_ca_crl"]
-    assert tcb.tcb_info is not None and identity.qe_identity is not None
-    assert pck.crl is not None and root.crl is not None
+    assert tcb.tcb_info is not None
+    assert identity.qe_identity is not None
+    assert pck.crl is not None
+    assert root.crl is not None
     raw = RawCollateral(
         pck_crl_issuer_chain=pck.chain_pem,
         root_ca_crl=root.crl_der,
@@ -397,8 +399,10 @@ class _FetchingSource:
             found = self._parsed.get(key)
             if found is not None:
                 self._parsed.move_to_end(key)
-                return found if found.response == response else dataclasses.replace(
-                    found, response=response
+                return (
+                    found
+                    if found.response == response
+                    else dataclasses.replace(found, response=response)
                 )
         fetched = parse_response(response)
         with self._lock:
@@ -684,4 +688,3 @@ class OfflineSource:
             return (when < expiry, number, expiry)
 
         return max(candidates, key=rank)[1]
-

@@ -183,9 +183,7 @@ class _Endpoints:
             # Intel PCS has no Root CA CRL route: the CRL lives at the root's distribution
             # point.  A PCCS serves it (as hex) under its own base URL.
             root_ca_crl_url = (
-                INTEL_ROOT_CA_CRL_URL
-                if self.is_intel
-                else f"{base}/sgx/certification/v4/rootcacrl"
+                INTEL_ROOT_CA_CRL_URL if self.is_intel else f"{base}/sgx/certification/v4/rootcacrl"
             )
         self.root_ca_crl_url = root_ca_crl_url
         self.update = update
@@ -222,9 +220,7 @@ def _header(headers: httpx.Headers, name: str) -> str | None:
     return value if value else None
 
 
-def _error(
-    message: str, url: str, response: httpx.Response | None = None
-) -> CollateralFetchError:
+def _error(message: str, url: str, response: httpx.Response | None = None) -> CollateralFetchError:
     if response is None:
         return CollateralFetchError(message, url=url)
     headers = response.headers
@@ -347,7 +343,9 @@ class _ClientBase:
         """The URL of ``artifact`` for ``params``."""
         return self.endpoints.url(artifact, params)
 
-    def _success(self, artifact: Artifact, url: str, response: httpx.Response, body: bytes) -> PcsResponse:
+    def _success(
+        self, artifact: Artifact, url: str, response: httpx.Response, body: bytes
+    ) -> PcsResponse:
         chain = None
         names = ISSUER_CHAIN_HEADERS[artifact]
         if names:
@@ -364,9 +362,7 @@ class _ClientBase:
 
     def _check_length(self, url: str, response: httpx.Response, size: int) -> None:
         if size > self.max_response_size:
-            raise _error(
-                f"response larger than {self.max_response_size} bytes", url, response
-            )
+            raise _error(f"response larger than {self.max_response_size} bytes", url, response)
 
     @staticmethod
     def _transport_message(exc: httpx.HTTPError) -> str:

@@ -15,6 +15,7 @@ from ..errors import QuoteParseError, VerificationError
 __all__ = [
     "RATLS_ERROR_CODES",
     "BindingMismatchError",
+    "BindingUnavailableError",
     "NoAttestationError",
     "RaTlsError",
     "RaTlsFormatError",
@@ -24,9 +25,12 @@ __all__ = [
 
 RATLS_ERROR_CODES: dict[str, str] = {
     "ratls_no_attestation": "the certificate carries no dstack attestation",
-    "ratls_unsupported_attestation": "the attestation is well formed but not a TDX form tdxquote verifies",
-    "ratls_binding_mismatch": "REPORTDATA is not SHA-512(\"ratls-cert:\" || the certificate's SPKI)",
+    "ratls_unsupported_attestation": (
+        "the attestation is well formed but not a TDX form tdxquote verifies"
+    ),
+    "ratls_binding_mismatch": 'REPORTDATA is not SHA-512("ratls-cert:" || the certificate\'s SPKI)',
     "ratls_rtmr_mismatch": "replaying the event log does not give the quoted RTMR",
+    "ratls_binding_unavailable": "only a quote was given: nothing binds it to the TLS key",
 }
 """Every ``code`` an RA-TLS refusal can carry, with its meaning."""
 
@@ -180,3 +184,13 @@ class RtmrMismatchError(RaTlsError):
 
 def _rebuild_rtmr(message: str, index: int, quoted: bytes, replayed: bytes) -> RtmrMismatchError:
     return RtmrMismatchError(message, index=index, quoted=quoted, replayed=replayed)
+
+
+class BindingUnavailableError(RaTlsError):
+    """Only a quote was given, so nothing ties it to the TLS key: refused by default.
+
+    Raised by :class:`~tdxquote.ratls.DcapVerifier` for a bare quote; pass the
+    certificate, or set ``require_key_binding=False`` in the options.
+    """
+
+    code = "ratls_binding_unavailable"

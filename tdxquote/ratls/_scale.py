@@ -26,6 +26,7 @@ __all__ = [
     "Bool",
     "ByteVec",
     "Compact",
+    "End",
     "Enum",
     "Option",
     "ScaleError",
@@ -40,8 +41,8 @@ _MAX_U32 = 0xFFFF_FFFF
 class ScaleError(c.ConstructError):  # type: ignore[misc]
     """Bytes that break a SCALE decoding rule; ``reason`` says which."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, path: str | None = None) -> None:
+        super().__init__(reason, path=path)
         self.reason = reason
 
 
@@ -62,38 +63,39 @@ class Compact(c.Construct):  # type: ignore[misc]
     """``Compact<u32>``; parsing rejects non-canonical encodings."""
 
     def _parse(self, stream: Any, context: Any, path: str) -> int:
-        first = c.stream_read(stream, 1, path)[0]
+        first: int = c.stream_read(stream, 1, path)[0]
         mode = first & 3
         if mode == 0:
             return first >> 2
         if mode == 1:
             value = int.from_bytes(bytes((first,)) + c.stream_read(stream, 1, path), "little") >> 2
             if value < 1 << 6:
-                raise ScaleError(f"non-canonical compact integer: {value} in the 2-byte mode")
+                raise ScaleError(f"non-canonical compact integer: {value} in the 2-byte mode", path)
             return value
         if mode == 2:
             value = int.from_bytes(bytes((first,)) + c.stream_read(stream, 3, path), "little") >> 2
             if value < 1 << 14:
-                raise ScaleError(f"non-canonical compact integer: {value} in the 4-byte mode")
+                raise ScaleError(f"non-canonical compact integer: {value} in the 4-byte mode", path)
             return value
         extra = first >> 2
         if extra != 0:
             raise ScaleError(
                 f"compact integer of {extra + 4} bytes: a Compact<u32> allows only 4 in "
-                "big-integer mode"
+                "big-integer mode",
+                path,
             )
         value = int.from_bytes(c.stream_read(stream, 4, path), "little")
         if value < 1 << 30:
-            raise ScaleError(f"non-canonical compact integer: {value} in big-integer mode")
+            raise ScaleError(f"non-canonical compact integer: {value} in big-integer mode", path)
         return value
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> int:
         if not isinstance(obj, int) or isinstance(obj, bool):
-            raise ScaleError(f"a compact integer must be an int, not {type(obj).__name__}")
+            raise ScaleError(f"a compact integer must be an int, not {type(obj).__name__}", path)
         try:
             data = compact_bytes(obj)
         except ValueError as exc:
-            raise ScaleError(str(exc)) from None
+            raise ScaleError(str(exc), path) from None
         c.stream_write(stream, data, len(data), path)
         return obj
 
@@ -108,19 +110,19 @@ class _Utf8(c.Adapter):  # type: ignore[misc]
         try:
             return obj.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ScaleError(f"invalid UTF-8 at byte {exc.start} of the string") from None
+            raise ScaleError(f"invalid UTF-8 at byte {exc.start} of the string", path) from None
 
     def _encode(self, obj: str, context: Any, path: str) -> bytes:
         if not isinstance(obj, str):
-            raise ScaleError(f"a string must be str, not {type(obj).__name__}")
+            raise ScaleError(f"a string must be str, not {type(obj).__name__}", path)
         return obj.encode("utf-8")
 
 
 class _Bool(c.Construct):  # type: ignore[misc]
     def _parse(self, stream: Any, context: Any, path: str) -> bool:
-        octet = c.stream_read(stream, 1, path)[0]
+        octet: int = c.stream_read(stream, 1, path)[0]
         if octet > 1:
-            raise ScaleError(f"a bool must be 0x00 or 0x01, found 0x{octet:02x}")
+            raise ScaleError(f"a bool must be 0x00 or 0x01, found 0x{octet:02x}", path)
         return octet == 1
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> bool:
@@ -139,7 +141,7 @@ class Option(c.Subconstruct):  # type: ignore[misc]
         if tag == 0:
             return None
         if tag != 1:
-            raise ScaleError(f"an Option tag must be 0x00 or 0x01, found 0x{tag:02x}")
+            raise ScaleError(f"an Option tag must be 0x00 or 0x01, found 0x{tag:02x}", path)
         return self.subcon._parsereport(stream, context, path)
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
@@ -153,8 +155,32 @@ class Option(c.Subconstruct):  # type: ignore[misc]
         raise c.SizeofError("an Option has no fixed size", path=path)
 
 
+class _End(c.Construct):  # type: ignore[misc]
+    """Zero bytes; parsing fails when bytes remain (the offset stays at the first of them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flagbuildnone = True
+
+    def _parse(self, stream: Any, context: Any, path: str) -> None:
+        here = stream.tell()
+        end = stream.seek(0, 2)
+        stream.seek(here)
+        if end != here:
+            raise ScaleError(f"{end - here} trailing byte(s) after the value", path)
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> None:
+        return None
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        return 0
+
+
 Bool = _Bool()
 """SCALE ``bool``."""
+
+End = _End()
+"""Nothing may follow (parity-scale-codec's ``decode_all``)."""
 
 ByteVec = c.Prefixed(Compact(), c.GreedyBytes)
 """SCALE ``Vec<u8>``: a compact length, then the bytes."""
@@ -196,10 +222,10 @@ class _UnknownVariant(c.Construct):  # type: ignore[misc]
         self.flagbuildnone = True
 
     def _parse(self, stream: Any, context: Any, path: str) -> None:
-        raise ScaleError(f"unknown {self.enum} variant tag {int(context.variant)}")
+        raise ScaleError(f"unknown {self.enum} variant tag {int(context.variant)}", path)
 
     def _build(self, obj: Any, stream: Any, context: Any, path: str) -> None:
-        raise ScaleError(f"unknown {self.enum} variant {context.variant!r}")
+        raise ScaleError(f"unknown {self.enum} variant {context.variant!r}", path)
 
     def _sizeof(self, context: Any, path: str) -> int:
         return 0

@@ -328,6 +328,18 @@ class Policy:
         if isinstance(body, SgxReport):
             if body.is_debug and not self.debug_allowed:
                 raise _refuse("debug", "the enclave is a debug enclave", False, True)
+            # An enclave has no XFAM or TD_ATTRIBUTES: a rule about them cannot hold.
+            for name, required, forbidden in (
+                ("xfam", self.xfam_required, self.xfam_forbidden),
+                ("td_attributes", self.td_attributes_required, self.td_attributes_forbidden),
+            ):
+                if required or forbidden:
+                    raise _refuse(
+                        f"{name}_rule",
+                        f"the quote is an SGX enclave's: it has no {name.upper()}",
+                        {"required": required, "forbidden": forbidden},
+                        None,
+                    )
             return
         if body.is_debug and not self.debug_allowed:
             raise _refuse("debug", "the TD is a debug TD (TD_ATTRIBUTES.DEBUG is set)", False, True)

@@ -39,7 +39,13 @@ from ._tcb import check_tdx_module_identity, evaluate_tcb
 from ._trust import TrustRoot, load_trust_root
 
 if TYPE_CHECKING:
+    import os
+
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+
+    from ..collateral._source import ArtifactValidator, CollateralSource
+    from ..collateral.cache import CollateralCache
+    from ..collateral.pcs import UpdateType
 
 __all__ = ["Verifier", "to_datetime", "verify"]
 
@@ -111,22 +117,116 @@ class Verifier:
         policy: Policy | None = None,
         collateral: Collateral | None = None,
         cache: VerifiedCache | None = None,
+        source: CollateralSource | None = None,
     ) -> None:
         self.trust_root = load_trust_root(trust_root)
         self.policy = policy if policy is not None else _DEFAULT_POLICY
         self.collateral = collateral
         self.cache = cache if cache is not None else VerifiedCache()
+        #: Where :meth:`verify` gets collateral when given none (see :mod:`tdxquote.collateral`).
+        self.source = source
+        self._artifact_validator: ArtifactValidator | None = None
 
     @classmethod
     def offline(
         cls,
-        collateral: Collateral,
+        collateral: Collateral | str | os.PathLike[str],
         *,
         trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
         policy: Policy | None = None,
     ) -> Verifier:
-        """A verifier that uses the given collateral for every quote."""
-        return cls(trust_root=trust_root, policy=policy, collateral=collateral)
+        """A verifier that never fetches: the given collateral, a bundle file or a directory.
+
+        A :class:`Collateral` or a bundle file (``QuoteCollateralV3`` JSON) is
+        used for every quote; from a directory of bundles the one for each
+        quote's TEE, FMSPC and PCK CA is chosen.
+        """
+        if isinstance(collateral, Collateral):
+            return cls(trust_root=trust_root, policy=policy, collateral=collateral)
+        from pathlib import Path
+
+        from ..collateral._source import OfflineSource
+
+        if Path(collateral).is_dir():
+            return cls(trust_root=trust_root, policy=policy, source=OfflineSource(collateral))
+        bundle = Collateral.from_json(Path(collateral).read_bytes())
+        return cls(trust_root=trust_root, policy=policy, collateral=bundle)
+
+    @classmethod
+    def intel_pcs(
+        cls,
+        *,
+        cache: CollateralCache | str | os.PathLike[str] | None = None,
+        api_key: str | None = None,
+        update: UpdateType | None = None,
+        tcb_evaluation_data_number: int | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
+        policy: Policy | None = None,
+    ) -> Verifier:
+        """A verifier that fetches collateral from Intel's PCS, cached in ``cache``.
+
+        ``cache``: a :class:`~tdxquote.collateral.cache.CollateralCache`, a
+        directory, or ``None`` for the default directory
+        (:func:`~tdxquote.collateral.cache.default_cache_dir`);
+        ``CollateralCache.memory()`` keeps nothing on disk.
+        """
+        return cls.pccs(
+            None,
+            cache=cache,
+            api_key=api_key,
+            update=update,
+            tcb_evaluation_data_number=tcb_evaluation_data_number,
+            timeout=timeout,
+            retries=retries,
+            trust_root=trust_root,
+            policy=policy,
+        )
+
+    @classmethod
+    def pccs(
+        cls,
+        url: str | None,
+        *,
+        cache: CollateralCache | str | os.PathLike[str] | None = None,
+        api_key: str | None = None,
+        update: UpdateType | None = None,
+        tcb_evaluation_data_number: int | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        root_ca_crl_url: str | None = None,
+        trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
+        policy: Policy | None = None,
+    ) -> Verifier:
+        """A verifier that fetches collateral from the PCCS at ``url`` (``None``: Intel's PCS).
+
+        The Root CA CRL comes from ``{url}/sgx/certification/v4/rootcacrl``
+        unless ``root_ca_crl_url`` says otherwise; ``cache`` as for
+        :meth:`intel_pcs`.
+        """
+        from ..collateral._source import PcsSource
+        from ..collateral.cache import CollateralCache
+        from ..collateral.pcs import PcsClient
+
+        client = PcsClient(
+            url,
+            root_ca_crl_url=root_ca_crl_url,
+            api_key=api_key,
+            update=update,
+            tcb_evaluation_data_number=tcb_evaluation_data_number,
+            timeout=timeout,
+            retries=retries,
+        )
+        store = cache if isinstance(cache, CollateralCache) else CollateralCache(cache)
+        return cls(trust_root=trust_root, policy=policy, source=PcsSource(client, store))
+
+    def _validator(self) -> ArtifactValidator:
+        if self._artifact_validator is None:
+            from ..collateral._source import ArtifactValidator
+
+            self._artifact_validator = ArtifactValidator(self.trust_root, self.cache)
+        return self._artifact_validator
 
     def verify(
         self,
@@ -138,20 +238,34 @@ class Verifier:
     ) -> VerifiedQuote:
         """Verify ``quote`` against ``collateral`` at ``now``, then apply the policy.
 
+        Without ``collateral`` the verifier's own is used, or its
+        :attr:`source` is asked for the quote's collateral at ``now`` (cached
+        artifacts still valid then, the rest fetched).
+
         Raises a :class:`~tdxquote.VerificationError` subclass naming the
-        failing check, or :class:`~tdxquote.QuoteParseError` for bytes that
-        are not a quote.
+        failing check, :class:`~tdxquote.QuoteParseError` for bytes that are
+        not a quote, or :class:`~tdxquote.CollateralFetchError` when the
+        source cannot provide collateral (never a verdict on the quote).
         """
         if not isinstance(quote, Quote):
             quote = parse_quote(quote)
         collateral = collateral if collateral is not None else self.collateral
-        if collateral is None:
+        if collateral is None and self.source is None:
             raise TypeError("no collateral: pass one, or build the Verifier with collateral")
         when = to_datetime(now)
+        active = policy if policy is not None else self.policy
         checks: list[str] = []
         try:
+            if collateral is None:
+                assert self.source is not None
+                collateral = self.source.collateral_for(
+                    quote,
+                    now=when,
+                    validator=self._validator(),
+                    allow_expired=active.expired_collateral_allowed,
+                )
             verified = self._verify(quote, collateral, when, checks)
-            (policy if policy is not None else self.policy).apply(verified, when)
+            active.apply(verified, when)
         except VerificationError as error:
             error.checks_passed = tuple(checks)
             raise

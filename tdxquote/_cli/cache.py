@@ -1,0 +1,98 @@
+"""``tdxquote cache info|clear``: the collateral cache directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from .common import EXIT_OK, EXIT_USAGE, CliError, write_json
+
+if TYPE_CHECKING:
+    from ..collateral.cache import CollateralCache
+    from .common import Subparsers
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Register ``cache``."""
+    parser = subparsers.add_parser(
+        "cache",
+        help="show or clear the collateral cache",
+        description=(
+            "The collateral cache holds raw PCS/PCCS responses until they expire "
+            "(directory: --cache-dir, else $TDXQUOTE_CACHE_DIR, else "
+            "$XDG_CACHE_HOME/tdxquote/collateral)."
+        ),
+    )
+    parser.add_argument("action", nargs="?", choices=("info", "clear"), metavar="info|clear")
+    parser.add_argument("--cache-dir", metavar="DIR", help="the cache directory")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(_parser=parser)
+    return parser
+
+
+def _open(directory: str | None) -> CollateralCache:
+    from ..collateral.cache import CollateralCache
+
+    try:
+        return CollateralCache(directory)
+    except OSError as exc:
+        raise CliError(f"cache directory: {exc.strerror or exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cache``."""
+    if args.action is None:
+        args._parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    cache = _open(args.cache_dir)
+    try:
+        if args.action == "clear":
+            removed = cache.clear()
+            if args.json:
+                write_json({"directory": str(cache.directory), "removed": removed})
+            else:
+                print(f"removed {removed} entries from {cache.directory}")
+            return EXIT_OK
+        entries = sorted(cache.entries(), key=lambda e: (e.url or "", e.key))
+        volume = cache.volume()
+    finally:
+        cache.close()
+    if args.json:
+        write_json(
+            {
+                "directory": str(cache.directory),
+                "entries": [
+                    {
+                        "artifact": e.artifact,
+                        "url": e.url,
+                        "size": e.size,
+                        "valid": e.valid,
+                        "expires": None if e.expires is None else _iso(e.expires),
+                        "stored_at": None if e.stored_at is None else _iso(e.stored_at),
+                    }
+                    for e in entries
+                ],
+                "volume": volume,
+                "size_limit": cache.size_limit,
+            }
+        )
+        return EXIT_OK
+    print(f"directory: {cache.directory}")
+    print(f"entries: {len(entries)}, {volume} bytes on disk (limit {cache.size_limit})")
+    for entry in entries:
+        if not entry.valid:
+            print(f"  corrupt entry ({entry.size} bytes): {entry.key[:80]}")
+            continue
+        expires = "?" if entry.expires is None else _iso(entry.expires)
+        print(f"  {entry.artifact:<12} expires {expires}  {entry.url}")
+    return EXIT_OK
+
+
+def _iso(value: object) -> str:
+    from datetime import datetime
+
+    assert isinstance(value, datetime)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")

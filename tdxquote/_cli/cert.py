@@ -1,0 +1,206 @@
+"""``tdxquote cert FILE``: what a dstack RA-TLS certificate carries, and its verdict.
+
+The flags and the output are shared with the other commands that verify an
+RA-TLS certificate: :func:`add_certificate_arguments` registers them,
+:func:`report_options` turns them into :func:`tdxquote.ratls.certificate_report`
+keyword arguments, and :func:`emit_report` prints a report and returns the
+exit code (0 verified, or in simulator mode binding and replay hold; 1
+refused; 2 unusable input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .collateral import add_source_arguments, pcs_source_from_args
+from .common import CliError, read_input, report_error, write_json
+from .verify import add_policy_arguments, parse_time, policy_from_args
+
+if TYPE_CHECKING:
+    from ..collateral import Collateral
+    from ..collateral._source import CollateralSource
+    from .common import Subparsers
+
+__all__ = ["add_certificate_arguments", "add_parser", "emit_report", "report_options", "run"]
+
+MAX_CERTIFICATE_INPUT = 16 << 20
+"""Largest certificate file read (16 MiB; real RA-TLS chains are a few tens of KiB)."""
+
+_NAMED_PINS = (
+    ("expect_app_id", "app-id"),
+    ("expect_compose_hash", "compose-hash"),
+    ("expect_instance_id", "instance-id"),
+    ("expect_os_image_hash", "os-image-hash"),
+)
+
+
+def add_certificate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the flags every RA-TLS verifying command shares (all but the input).
+
+    Collateral comes from ``--collateral FILE|DIR``, ``--pccs URL`` or
+    ``--intel-pcs`` (with the cache and fetch options of ``verify``); without
+    any, the certificate is shown and the verdict is ``no_collateral``.
+    """
+    sources = add_source_arguments(parser)
+    sources.add_argument(
+        "--collateral",
+        metavar="FILE|DIR",
+        help="collateral as dcap-qvl QuoteCollateralV3 JSON, or a directory of such bundles",
+    )
+    parser.add_argument("--at", metavar="TIME", help="verification time (default: now)")
+    parser.add_argument(
+        "--trust-root", metavar="PEM", help="trust this root instead of Intel's (synthetic PKI)"
+    )
+    parser.add_argument(
+        "--unsafe-simulator",
+        action="store_true",
+        help=(
+            "dstack simulator development mode: check the key binding and the event log only; "
+            "the quote is NOT verified and NOTHING is attested"
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_policy_arguments(parser)
+    pins = parser.add_argument_group("runtime events (attested through RTMR3)")
+    for dest, name in _NAMED_PINS:
+        pins.add_argument(
+            "--" + dest.replace("_", "-"),
+            dest=dest,
+            action="append",
+            default=[],
+            metavar="HEX",
+            help=f"the {name} event must be one of these (repeatable)",
+        )
+    pins.add_argument(
+        "--expect-event",
+        action="append",
+        default=[],
+        metavar="NAME=HEX",
+        help="runtime event NAME must have payload HEX (repeatable; any of, per name)",
+    )
+
+
+def _pins(args: argparse.Namespace) -> dict[str, list[str]]:
+    pins: dict[str, list[str]] = {}
+    for dest, name in _NAMED_PINS:
+        for value in getattr(args, dest):
+            pins.setdefault(name, []).append(value)
+    for spec in args.expect_event:
+        name, sep, value = spec.partition("=")
+        if not sep or not name:
+            raise CliError(f"--expect-event {spec!r}: expected NAME=HEX", code="usage_error")
+        pins.setdefault(name, []).append(value)
+    for name, values in pins.items():
+        for value in values:
+            try:
+                bytes.fromhex(value.removeprefix("0x"))
+            except ValueError:
+                raise CliError(
+                    f"expected {name}: {value!r} is not hex", code="usage_error"
+                ) from None
+    return pins
+
+
+def _collateral_source(
+    args: argparse.Namespace,
+) -> tuple[Collateral | None, CollateralSource | None]:
+    from ..collateral import Collateral
+    from ..collateral._source import OfflineSource
+    from ..errors import VerificationError
+
+    if args.collateral is None:
+        return None, pcs_source_from_args(args, default_intel=False)
+    try:
+        if os.path.isdir(args.collateral):
+            return None, OfflineSource(args.collateral)
+        return Collateral.from_json(read_input(args.collateral)), None
+    except VerificationError as exc:
+        raise CliError(f"{args.collateral}: {exc}", code=exc.code) from None
+    except OSError as exc:
+        raise CliError(f"{args.collateral}: cannot read: {exc.strerror or exc}") from None
+
+
+def _uses_source(args: argparse.Namespace) -> bool:
+    return bool(args.collateral or args.pccs or args.intel_pcs)
+
+
+def report_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for :func:`tdxquote.ratls.certificate_report` from the flags.
+
+    Raises :class:`~tdxquote._cli.common.CliError` for unusable flags or files.
+    """
+    from ..verify import Policy, Verifier
+
+    policy = policy_from_args(args)
+    pins = _pins(args)
+    options: dict[str, Any] = {"now": parse_time(args.at), "expect_events": pins or None}
+    if args.unsafe_simulator:
+        if _uses_source(args) or args.trust_root or policy != Policy():
+            raise CliError(
+                "--unsafe-simulator verifies no quote: it takes no collateral source, "
+                "--trust-root or policy flag",
+                code="usage_error",
+            )
+        options["unsafe_simulator"] = True
+        return options
+    collateral, source = _collateral_source(args)
+    trust_root = None if args.trust_root is None else read_input(args.trust_root)
+    try:
+        options["verifier"] = Verifier(trust_root=trust_root, policy=policy, source=source)
+    except ValueError as exc:
+        raise CliError(f"--trust-root: not a certificate: {exc}") from None
+    options["collateral"] = collateral
+    return options
+
+
+def emit_report(report: dict[str, Any], *, as_json: bool) -> int:
+    """Print ``report`` (JSON or text) and return the exit code it calls for."""
+    from ..ratls import format_report, report_exit_code
+
+    verdict = report.get("verdict") or {}
+    if verdict.get("mode") == "unsafe-simulator":
+        print(
+            "tdxquote: WARNING: --unsafe-simulator: the quote's signature, PCK chain and TCB "
+            "were NOT verified; NOTHING is attested",
+            file=sys.stderr,
+        )
+    if as_json:
+        write_json(report)
+    else:
+        print(format_report(report))
+    return report_exit_code(report)
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Register ``cert``."""
+    parser = subparsers.add_parser(
+        "cert",
+        help="show and verify a dstack RA-TLS certificate",
+        description=(
+            "Read a dstack RA-TLS certificate (PEM or DER, one certificate or a chain, leaf "
+            "first), decode its attestation, check that it binds the certificate's key, "
+            "replay its event log into the RTMRs, and verify the quote against the "
+            "collateral. Exit 0 verified (or, with --unsafe-simulator, binding and replay "
+            "hold), 1 refused, 2 bad input or usage."
+        ),
+    )
+    parser.add_argument(
+        "certificate", metavar="FILE", help="certificate or chain (PEM or DER), or - for stdin"
+    )
+    add_certificate_arguments(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cert``."""
+    from ..ratls import certificate_report
+
+    try:
+        data = read_input(args.certificate, max_size=MAX_CERTIFICATE_INPUT)
+        options = report_options(args)
+    except CliError as error:
+        return report_error(error, as_json=args.json)
+    return emit_report(certificate_report(data, **options), as_json=args.json)

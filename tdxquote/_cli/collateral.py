@@ -1,0 +1,419 @@
+"""``tdxquote collateral fetch|show|serve``: an offline mirror of PCS / PCCS collateral.
+
+Also the collateral-source options that ``verify`` shares
+(:func:`add_source_arguments`, :func:`pcs_source_from_args`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .common import EXIT_OK, EXIT_USAGE, CliError, print_error, read_input, write_json
+
+if TYPE_CHECKING:
+    from ..collateral import Collateral
+    from ..collateral._source import PcsSource
+    from ..errors import CollateralFetchError
+    from .common import Subparsers
+
+__all__ = [
+    "add_parser",
+    "add_source_arguments",
+    "fetch_failed",
+    "pcs_source_from_args",
+    "run",
+]
+
+_API_KEY_ENV = "TDXQUOTE_PCS_API_KEY"
+_DEFAULT_PORT = 8081
+
+
+# --- options shared with verify -------------------------------------------------------
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """``--pccs``/``--intel-pcs`` and the fetch and cache options; returns the source group."""
+    group = parser.add_argument_group("collateral source")
+    sources = group.add_mutually_exclusive_group()
+    sources.add_argument("--pccs", metavar="URL", help="fetch collateral from this PCCS")
+    sources.add_argument(
+        "--intel-pcs", action="store_true", help="fetch collateral from Intel's PCS"
+    )
+    group.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="collateral cache directory (default: $TDXQUOTE_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/tdxquote/collateral)",
+    )
+    group.add_argument("--no-cache", action="store_true", help="keep no collateral on disk")
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"Intel PCS subscription key (default: ${_API_KEY_ENV})",
+    )
+    group.add_argument("--update", choices=("standard", "early"), help="TCB Info generation")
+    group.add_argument(
+        "--tcb-eval", type=int, metavar="N", help="fetch TCB evaluation data number N"
+    )
+    group.add_argument(
+        "--root-ca-crl-url", metavar="URL", help="fetch the Root CA CRL from this URL"
+    )
+    group.add_argument(
+        "--fetch-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="per request to the PCS/PCCS (default 30)",
+    )
+    group.add_argument(
+        "--fetch-retries",
+        type=int,
+        default=3,
+        metavar="N",
+        help="retries on 429, 5xx, timeouts and dropped connections (default 3)",
+    )
+    return sources
+
+
+def pcs_source_from_args(args: argparse.Namespace, *, default_intel: bool) -> PcsSource | None:
+    """The source ``--pccs``/``--intel-pcs`` describe (Intel's PCS when ``default_intel``)."""
+    from ..collateral._source import PcsSource
+    from ..collateral.cache import CollateralCache
+    from ..collateral.pcs import PcsClient
+
+    if args.pccs is None and not args.intel_pcs and not default_intel:
+        return None
+    if args.no_cache and args.cache_dir:
+        raise CliError("--no-cache and --cache-dir exclude each other", code="usage_error")
+    api_key = args.api_key or os.environ.get(_API_KEY_ENV) or None
+    try:
+        client = PcsClient(
+            args.pccs,
+            root_ca_crl_url=args.root_ca_crl_url,
+            api_key=api_key,
+            update=args.update,
+            tcb_evaluation_data_number=args.tcb_eval,
+            timeout=args.fetch_timeout,
+            retries=args.fetch_retries,
+        )
+    except ValueError as exc:
+        raise CliError(f"bad collateral source option: {exc}", code="usage_error") from None
+    try:
+        cache = CollateralCache.memory() if args.no_cache else CollateralCache(args.cache_dir)
+    except OSError as exc:
+        client.close()
+        raise CliError(f"cache directory: {exc}") from None
+    return PcsSource(client, cache)
+
+
+def fetch_failed(error: CollateralFetchError, as_json: bool) -> int:
+    """Report a fetch failure (no traceback; JSON on stdout with ``as_json``); return 2."""
+    if as_json:
+        write_json(
+            {
+                "error": {
+                    "code": "collateral_fetch_failed",
+                    "message": str(error),
+                    "url": error.url,
+                    "status": error.status,
+                    "request_id": error.request_id,
+                    "error_code": error.error_code,
+                }
+            }
+        )
+    else:
+        print_error(f"collateral fetch failed: {error}")
+    return EXIT_USAGE
+
+
+def _trust_root(args: argparse.Namespace) -> bytes | None:
+    return None if args.trust_root is None else read_input(args.trust_root)
+
+
+# --- the command ----------------------------------------------------------------------
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    """Register ``collateral`` and its subcommands."""
+    parser = subparsers.add_parser(
+        "collateral",
+        help="fetch, inspect and serve collateral bundles (offline mirror)",
+        description=(
+            "Fetch a quote's collateral into a bundle on a connected host, inspect it, and "
+            "serve bundles as a PCCS on loopback for air-gapped verification."
+        ),
+    )
+    commands = parser.add_subparsers(title="subcommands", metavar="SUBCOMMAND")
+
+    fetch = commands.add_parser(
+        "fetch",
+        help="fetch a quote's (or an FMSPC's) collateral into a bundle",
+        description=(
+            "Fetch TCB Info, QE identity, PCK CRL and Root CA CRL from Intel's PCS (default) "
+            "or a PCCS, check their signatures, and write a QuoteCollateralV3 JSON bundle. "
+            "Exit 0 written, 2 bad input or fetch failure."
+        ),
+    )
+    fetch.add_argument("quote", nargs="?", metavar="QUOTE", help="quote file (binary or hex)")
+    fetch.add_argument("--fmspc", metavar="HEX", help="12 hex digits, instead of a quote")
+    fetch.add_argument("--tee", choices=("tdx", "sgx"), default="tdx", help="with --fmspc")
+    fetch.add_argument(
+        "--ca", choices=("platform", "processor"), default="platform", help="with --fmspc"
+    )
+    fetch.add_argument("--out", required=True, metavar="FILE", help="bundle file, - for stdout")
+    fetch.add_argument("--at", metavar="TIME", help="must be valid at TIME (default: now)")
+    fetch.add_argument("--trust-root", metavar="PEM", help="trust this root instead of Intel's")
+    fetch.add_argument("--json", action="store_true", help="print what was fetched as JSON")
+    add_source_arguments(fetch)
+    fetch.set_defaults(_collateral=_fetch)
+
+    show = commands.add_parser(
+        "show",
+        help="what a bundle (or a directory of bundles) holds and when it is valid",
+        description="Show each bundle's platform, artifacts, evaluation numbers and validity.",
+    )
+    show.add_argument("path", metavar="BUNDLE|DIR")
+    show.add_argument("--at", metavar="TIME", help="say whether valid at TIME (default: now)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(_collateral=_show)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve bundles as a PCCS on loopback",
+        description=(
+            "Serve the bundles of a file or directory with the PCS v4 / PCCS routes on "
+            "127.0.0.1 (verify with --pccs http://127.0.0.1:PORT). Stop with Ctrl-C."
+        ),
+    )
+    serve.add_argument("--from", dest="source", required=True, metavar="DIR|BUNDLE")
+    serve.add_argument(
+        "--port", type=int, default=_DEFAULT_PORT, help=f"default {_DEFAULT_PORT}; 0: any"
+    )
+    serve.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    serve.set_defaults(_collateral=_serve)
+    parser.set_defaults(_collateral=None, _parser=parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``collateral``."""
+    if args._collateral is None:
+        args._parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    code: int = args._collateral(args)
+    return code
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from ..collateral._source import ArtifactValidator
+    from ..collateral.pcs import CollateralParameters
+    from ..errors import CollateralFetchError, VerificationError
+    from .common import load_quote
+    from .verify import parse_time
+
+    if (args.quote is None) == (args.fmspc is None):
+        raise CliError("give a QUOTE or --fmspc (one of them)", code="usage_error")
+    when = parse_time(args.at)
+    try:
+        if args.quote is not None:
+            params = CollateralParameters.from_quote(load_quote(args.quote).quote)
+        else:
+            params = CollateralParameters(tee=args.tee, fmspc=args.fmspc, ca=args.ca)
+    except ValueError as exc:
+        raise CliError(f"--fmspc: {exc}", code="usage_error") from None
+    except VerificationError as exc:
+        raise CliError(f"{args.quote}: cannot tell which collateral it needs: {exc}") from None
+    try:
+        validator = ArtifactValidator(_trust_root(args))
+    except ValueError as exc:
+        raise CliError(f"--trust-root: not a certificate: {exc}") from None
+    source = pcs_source_from_args(args, default_intel=True)
+    assert source is not None
+    try:
+        collateral = source.collateral(params, now=when, validator=validator)
+    except CollateralFetchError as exc:
+        return fetch_failed(exc, args.json)
+    finally:
+        source.close()
+    text = collateral.to_json() + "\n"
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        try:
+            with open(args.out, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise CliError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    summary = describe(collateral, when)
+    if args.out == "-":
+        return EXIT_OK
+    if args.json:
+        write_json({"out": args.out, **summary})
+    else:
+        print(f"wrote {args.out}")
+        _print_summary(summary)
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from ..collateral._source import load_bundles
+    from ..errors import CollateralFormatError
+    from .verify import parse_time
+
+    when = parse_time(args.at)
+    try:
+        bundles = load_bundles(args.path)
+    except FileNotFoundError:
+        raise CliError(f"{args.path}: no such file") from None
+    except OSError as exc:
+        raise CliError(f"{args.path}: cannot read: {exc.strerror or exc}") from None
+    except CollateralFormatError as exc:
+        raise CliError(f"not a collateral bundle: {exc}", code=exc.code) from None
+    if not bundles:
+        raise CliError(f"{args.path}: no *.json bundle in this directory")
+    described = [{"file": str(path), **describe(bundle, when)} for path, bundle in bundles]
+    if args.json:
+        write_json(described if os.path.isdir(args.path) else described[0])
+        return EXIT_OK
+    for index, summary in enumerate(described):
+        if index:
+            print()
+        print(summary["file"])
+        _print_summary(summary)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..errors import CollateralFormatError
+    from ..testing.pccs import PccsServer
+
+    try:
+        server = PccsServer.from_path(args.source, port=args.port)
+    except FileNotFoundError:
+        raise CliError(f"{args.source}: no such file") from None
+    except CollateralFormatError as exc:
+        raise CliError(f"not a collateral bundle: {exc}", code=exc.code) from None
+    except OSError as exc:
+        raise CliError(f"cannot serve on port {args.port}: {exc.strerror or exc}") from None
+    server.verbose = args.verbose
+    routes = server.routes()
+    platforms = sorted({" ".join(r[1:3]) for r in routes if r[0] == "tcb"})
+    print(f"serving {', '.join(platforms) or 'nothing'} at {server.url}", flush=True)
+    print(f"verify with: tdxquote verify QUOTE --pccs {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+# --- describing a bundle --------------------------------------------------------------
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(collateral: Collateral, now: datetime) -> dict[str, Any]:
+    """What a bundle holds and its validity window, as a JSON-able dict."""
+    from cryptography import x509
+
+    from ..collateral._source import bundle_expiry, bundle_parameters
+
+    params = bundle_parameters(collateral)
+    tcb, identity = collateral.tcb_info, collateral.qe_identity
+    starts = [
+        cert.not_valid_before_utc
+        for chain in (
+            collateral.tcb_info_issuer_chain,
+            collateral.qe_identity_issuer_chain,
+            collateral.pck_crl_issuer_chain,
+        )
+        for cert in chain
+    ]
+    starts += [tcb.issue_date, identity.issue_date]
+
+    def crl(item: x509.CertificateRevocationList) -> dict[str, Any]:
+        try:
+            number: int | None = item.extensions.get_extension_for_class(
+                x509.CRLNumber
+            ).value.crl_number
+        except x509.ExtensionNotFound:
+            number = None
+        starts.append(item.last_update_utc)
+        next_update = item.next_update_utc
+        return {
+            "issuer": item.issuer.rfc4514_string(),
+            "this_update": _iso(item.last_update_utc),
+            "next_update": None if next_update is None else _iso(next_update),
+            "crl_number": number,
+            "revoked": sum(1 for _ in item),
+        }
+
+    pck_crl, root_crl = crl(collateral.pck_crl), crl(collateral.root_ca_crl)
+    start, end = max(starts), bundle_expiry(collateral)
+    state = "valid" if start <= now < end else ("expired" if now >= end else "not yet valid")
+    return {
+        "tee": params.tee,
+        "fmspc": params.fmspc,
+        "pce_id": tcb.pce_id.hex(),
+        "ca": params.ca,
+        "tcb_info": {
+            "id": tcb.id,
+            "version": tcb.version,
+            "tcb_evaluation_data_number": tcb.tcb_evaluation_data_number,
+            "issue_date": _iso(tcb.issue_date),
+            "next_update": _iso(tcb.next_update),
+            "tcb_levels": len(tcb.tcb_levels),
+        },
+        "qe_identity": {
+            "id": identity.id,
+            "version": identity.version,
+            "tcb_evaluation_data_number": identity.tcb_evaluation_data_number,
+            "issue_date": _iso(identity.issue_date),
+            "next_update": _iso(identity.next_update),
+        },
+        "pck_crl": pck_crl,
+        "root_ca_crl": root_crl,
+        "signing_certificate_not_after": _iso(
+            min(c.not_valid_after_utc for c in collateral.tcb_info_issuer_chain)
+        ),
+        "valid_from": _iso(start),
+        "valid_until": _iso(end),
+        "at": _iso(now),
+        "state": state,
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    tcb, identity = summary["tcb_info"], summary["qe_identity"]
+    print(
+        f"  platform:    {summary['tee'].upper()} FMSPC {summary['fmspc']}, "
+        f"PCE ID {summary['pce_id']}, {summary['ca']} CA"
+    )
+    print(
+        f"  TCB Info:    {tcb['id']} v{tcb['version']}, eval {tcb['tcb_evaluation_data_number']}, "
+        f"{tcb['issue_date']} .. {tcb['next_update']}, {tcb['tcb_levels']} levels"
+    )
+    print(
+        f"  QE identity: {identity['id']} v{identity['version']}, "
+        f"eval {identity['tcb_evaluation_data_number']}, "
+        f"{identity['issue_date']} .. {identity['next_update']}"
+    )
+    for name, label in (("pck_crl", "PCK CRL:    "), ("root_ca_crl", "Root CA CRL:")):
+        item = summary[name]
+        print(
+            f"  {label} {item['this_update']} .. {item['next_update']}, "
+            f"CRL number {item['crl_number']}, {item['revoked']} revoked"
+        )
+    print(f"  TCB Signing certificate valid until {summary['signing_certificate_not_after']}")
+    print(
+        f"  valid:       {summary['valid_from']} .. {summary['valid_until']} "
+        f"({summary['state']} at {summary['at']})"
+    )

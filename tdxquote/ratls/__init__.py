@@ -1,0 +1,140 @@
+"""dstack RA-TLS certificates: decode, bind, replay, verify (see ``docs/ra-tls.md``).
+
+A TeeSQL/dstack server presents a certificate whose extensions carry a TDX
+attestation.  This package reads it (PEM or DER, one certificate or a chain,
+leaf first), checks that the attestation binds the certificate's key
+(REPORTDATA = SHA-512(``"ratls-cert:"`` || SubjectPublicKeyInfo)), replays
+the event log into the quoted RTMRs, and verifies the quote with
+:class:`tdxquote.Verifier`::
+
+    from tdxquote import Collateral
+    from tdxquote.ratls import verify_certificate
+
+    verified = verify_certificate(peer_der_chain, collateral=collateral, now=now)
+    verified.verified_quote.status, verified.events.compose_hash.hex()
+
+:func:`certificate_report` is the same as one JSON-ready dict (``tdxquote
+cert --json``); :class:`DcapVerifier` serves the TeeSQL clients' verifier
+interface; :func:`unsafe_check_simulator_certificate` is the dstack
+simulator's development mode, which attests nothing.
+"""
+
+from __future__ import annotations
+
+from ._attestation import Attestation, AttestationFormat
+from ._binding import RATLS_CERT_TAG, KeyBinding, expected_report_data
+from ._certificate import RaTlsCertificate, parse_certificate
+from ._chain import CertificateInput, chain_links_verify, load_chain
+from ._envelope import (
+    ATTESTATION_QUOTE_VARIANTS,
+    VERSIONED_ATTESTATION_V0,
+    AttestationV0,
+    decode_attestation,
+    encode_attestation_v0,
+)
+from ._errors import (
+    RATLS_ERROR_CODES,
+    BindingMismatchError,
+    BindingUnavailableError,
+    NoAttestationError,
+    RaTlsError,
+    RaTlsFormatError,
+    RtmrMismatchError,
+    UnsupportedAttestationError,
+)
+from ._eventlog import (
+    RUNTIME_EVENT_TYPE,
+    RuntimeEvent,
+    TdxEvent,
+    parse_event_log_json,
+    runtime_event_digest,
+)
+from ._events import DstackEvents
+from ._extensions import (
+    DSTACK_OID_ARC,
+    OID_APP_ID,
+    OID_APP_INFO,
+    OID_ATTESTATION,
+    OID_CERT_USAGE,
+    OID_EVENT_LOG,
+    OID_TDX_QUOTE,
+    RaTlsExtensions,
+    read_extensions,
+)
+from ._replay import RtmrReplay, replay, replay_rtmrs
+from ._report import certificate_report, format_report, report_exit_code
+from ._teesql import (
+    DEFAULT_TCB_STATUSES,
+    DcapVerifier,
+    VerificationResult,
+    VerifyOptions,
+    extract_attested_certificate,
+    extract_tdx_quote,
+)
+from ._verify import (
+    EventPins,
+    UnattestedWarning,
+    VerifiedCertificate,
+    attestation_checks,
+    unsafe_check_simulator_certificate,
+    verify_certificate,
+)
+
+__all__ = [
+    "ATTESTATION_QUOTE_VARIANTS",
+    "DEFAULT_TCB_STATUSES",
+    "DSTACK_OID_ARC",
+    "OID_APP_ID",
+    "OID_APP_INFO",
+    "OID_ATTESTATION",
+    "OID_CERT_USAGE",
+    "OID_EVENT_LOG",
+    "OID_TDX_QUOTE",
+    "RATLS_CERT_TAG",
+    "RATLS_ERROR_CODES",
+    "RUNTIME_EVENT_TYPE",
+    "VERSIONED_ATTESTATION_V0",
+    "Attestation",
+    "AttestationFormat",
+    "AttestationV0",
+    "BindingMismatchError",
+    "BindingUnavailableError",
+    "CertificateInput",
+    "DcapVerifier",
+    "DstackEvents",
+    "EventPins",
+    "KeyBinding",
+    "NoAttestationError",
+    "RaTlsCertificate",
+    "RaTlsError",
+    "RaTlsExtensions",
+    "RaTlsFormatError",
+    "RtmrMismatchError",
+    "RtmrReplay",
+    "RuntimeEvent",
+    "TdxEvent",
+    "UnattestedWarning",
+    "UnsupportedAttestationError",
+    "VerificationResult",
+    "VerifiedCertificate",
+    "VerifyOptions",
+    "attestation_checks",
+    "certificate_report",
+    "chain_links_verify",
+    "decode_attestation",
+    "encode_attestation_v0",
+    "expected_report_data",
+    "extract_attested_certificate",
+    "extract_tdx_quote",
+    "format_report",
+    "load_chain",
+    "parse_certificate",
+    "parse_event_log_json",
+    "read_extensions",
+    "replay",
+    "replay_rtmrs",
+    "report_exit_code",
+    "runtime_event_digest",
+    "unsafe_check_simulator_certificate",
+    "verify_certificate",
+]

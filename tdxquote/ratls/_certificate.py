@@ -1,0 +1,104 @@
+"""An RA-TLS certificate read and measured, before any verdict: :class:`RaTlsCertificate`."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from .._quote import Quote
+from .._reports import TdReport
+from ._attestation import Attestation, attestation_from_extensions
+from ._binding import KeyBinding
+from ._chain import CertificateInput, chain_links_verify, load_chain
+from ._events import DstackEvents
+from ._extensions import RaTlsExtensions, certificate_parts, extensions_of_parts
+from ._replay import RtmrReplay, replay_rtmrs
+
+__all__ = ["RaTlsCertificate", "parse_certificate"]
+
+
+@dataclass(frozen=True)
+class RaTlsCertificate:
+    """What an RA-TLS certificate carries, and whether its parts agree.
+
+    Nothing here is verified against Intel: :attr:`binding` and :attr:`replay`
+    say whether the attestation binds this certificate's key and whether its
+    event log replays to the quote's RTMRs.  Use
+    :func:`~tdxquote.ratls.verify_certificate` for a verdict.
+    """
+
+    chain: tuple[x509.Certificate, ...]
+    der: bytes
+    """The leaf certificate's DER."""
+    spki: bytes
+    """The leaf's SubjectPublicKeyInfo DER, as the binding hashes it."""
+    extensions: RaTlsExtensions
+    attestation: Attestation
+    binding: KeyBinding
+    replay: RtmrReplay
+    events: DstackEvents
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        """The certificate that carries the attestation (the first of the chain)."""
+        return self.chain[0]
+
+    @property
+    def chain_root(self) -> x509.Certificate:
+        """The last certificate of the chain (the leaf itself when it is alone)."""
+        return self.chain[-1]
+
+    @property
+    def chain_links_verify(self) -> bool:
+        """Each certificate is signed by the next, the last by itself (informational)."""
+        return chain_links_verify(self.chain)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the leaf's DER, lowercase hex."""
+        return hashlib.sha256(self.der).hexdigest()
+
+    @property
+    def format(self) -> str:
+        """``"1.8-v0"`` or ``"1.1-legacy"``."""
+        return self.attestation.format
+
+    @property
+    def quote(self) -> Quote:
+        """The attestation's quote (not verified by this object)."""
+        return self.attestation.quote
+
+    @property
+    def body(self) -> TdReport:
+        """The quote's TD report."""
+        return self.attestation.body
+
+
+def parse_certificate(cert_or_chain: CertificateInput) -> RaTlsCertificate:
+    """Read an RA-TLS certificate (or chain, leaf first) and measure its attestation.
+
+    Decodes the attestation, computes the key binding and replays the event
+    log, but refuses nothing that is well formed: check :attr:`binding` and
+    :attr:`replay`, or call :func:`~tdxquote.ratls.verify_certificate`.
+    Raises :class:`~tdxquote.ratls.RaTlsFormatError` (a ``QuoteParseError``)
+    for malformed input, :class:`~tdxquote.ratls.NoAttestationError` and
+    :class:`~tdxquote.ratls.UnsupportedAttestationError`.
+    """
+    chain = load_chain(cert_or_chain)
+    leaf = chain[0]
+    parts = certificate_parts(leaf)
+    extensions = extensions_of_parts(parts)
+    attestation = attestation_from_extensions(extensions)
+    body = attestation.body
+    return RaTlsCertificate(
+        chain=chain,
+        der=parts.der,
+        spki=parts.spki,
+        extensions=extensions,
+        attestation=attestation,
+        binding=KeyBinding.of(parts.spki, body.report_data, attestation.report_data),
+        replay=replay_rtmrs(attestation.event_log, attestation.runtime_events, body.rtmrs),
+        events=DstackEvents(attestation.runtime_events),
+    )

@@ -1,0 +1,182 @@
+"""dstack event-log entries, the runtime-event digest, and the JSON event log.
+
+A :class:`TdxEvent` is one entry of the TD's event log (``imr`` is 0-based:
+RTMR0 to RTMR3); a :class:`RuntimeEvent` is one RTMR3 event dstack extends at
+runtime (``app-id``, ``compose-hash``, ...).  Runtime digests are recomputed
+from name and payload (:func:`runtime_event_digest`), because certificates
+carry them stripped.
+
+The JSON form (legacy extension ``.1.2``, GetQuote's ``event_log``) is a list
+of ``{"imr", "event_type", "digest", "event", "event_payload"}`` objects with
+hex byte strings; :func:`parse_event_log_json` reads it strictly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, NamedTuple
+
+from ._errors import RaTlsFormatError, UnsupportedAttestationError
+
+__all__ = [
+    "DIGEST_SIZE",
+    "RUNTIME_EVENT_TYPE",
+    "RuntimeEvent",
+    "TdxEvent",
+    "parse_event_log_json",
+    "runtime_event_digest",
+]
+
+RUNTIME_EVENT_TYPE = 0x08000001
+"""``DSTACK_RUNTIME_EVENT_TYPE``: the event type of RTMR3 runtime events."""
+DIGEST_SIZE = 48
+"""SHA-384: the size of every RTMR and every digest extended into one."""
+
+_RUNTIME_PREFIX = RUNTIME_EVENT_TYPE.to_bytes(4, "little") + b":"
+_MAX_U32 = 0xFFFF_FFFF
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
+
+
+def runtime_event_digest(name: str, payload: bytes) -> bytes:
+    """SHA-384(le32(0x08000001) || ":" || name || ":" || payload): the V1 runtime digest."""
+    return hashlib.sha384(_RUNTIME_PREFIX + name.encode("utf-8") + b":" + payload).digest()
+
+
+class TdxEvent(NamedTuple):
+    """One event-log entry: RTMR index (0-based), type, digest, name and payload.
+
+    Stripped logs (as certificates embed them) keep the payload of runtime
+    events and empty their digest; boot events keep the digest and lose the
+    payload.
+    """
+
+    imr: int
+    event_type: int
+    digest: bytes
+    event: str
+    event_payload: bytes
+
+    @property
+    def is_runtime(self) -> bool:
+        """True for a dstack runtime event (type 0x08000001)."""
+        return self.event_type == RUNTIME_EVENT_TYPE
+
+    def replay_digest(self) -> bytes | None:
+        """The digest to extend: the one carried, else the recomputed runtime digest.
+
+        None for a boot event whose digest was stripped: it cannot be replayed.
+        """
+        if self.digest:
+            return self.digest
+        if self.is_runtime:
+            return runtime_event_digest(self.event, self.event_payload)
+        return None
+
+
+class RuntimeEvent(NamedTuple):
+    """One RTMR3 runtime event: name and payload (event-log version 1)."""
+
+    event: str
+    payload: bytes
+
+    @property
+    def digest(self) -> bytes:
+        """The digest dstack extended into RTMR3 for this event."""
+        return runtime_event_digest(self.event, self.payload)
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def _fail(reason: str, field: str, offset: int = 0) -> RaTlsFormatError:
+    return RaTlsFormatError(reason, offset=offset, field=field)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _u32(entry: dict[str, Any], key: str, field: str) -> int:
+    if key not in entry:
+        raise _fail(f"missing {key!r}", field)
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(f"{key!r} must be an integer, not {type(value).__name__}", f"{field}.{key}")
+    if not 0 <= value <= _MAX_U32:
+        raise _fail(f"{key!r} {value} is outside 0..2**32-1", f"{field}.{key}")
+    return value
+
+
+def _hex(entry: dict[str, Any], key: str, field: str, *, default: str | None = None) -> bytes:
+    value = entry.get(key, default)
+    if value is None:
+        raise _fail(f"missing {key!r}", field)
+    if not isinstance(value, str):
+        raise _fail(f"{key!r} must be a hex string, not {type(value).__name__}", f"{field}.{key}")
+    if _HEX.fullmatch(value) is None:
+        raise _fail(f"{key!r} is not an even-length hex string", f"{field}.{key}")
+    return bytes.fromhex(value)
+
+
+def _entry(raw: object, index: int, field: str) -> TdxEvent:
+    where = f"{field}[{index}]"
+    if not isinstance(raw, dict):
+        raise _fail(f"an event must be a JSON object, not {type(raw).__name__}", where)
+    version = raw.get("version", 1)
+    if version == 2:
+        raise UnsupportedAttestationError(
+            f"{where} is an event-log version 2 event (JCS digest); tdxquote verifies "
+            "version 1 runtime events only",
+            found="event-log version 2",
+        )
+    if version != 1 or isinstance(version, bool):
+        raise _fail(f"unknown event-log version {version!r}", f"{where}.version")
+    imr = _u32(raw, "imr", where)
+    event_type = _u32(raw, "event_type", where)
+    digest = _hex(raw, "digest", where, default="")
+    if len(digest) not in (0, DIGEST_SIZE):
+        raise _fail(
+            f"a digest must be empty or {DIGEST_SIZE} bytes (SHA-384), not {len(digest)}",
+            f"{where}.digest",
+        )
+    name = raw.get("event")
+    if not isinstance(name, str):
+        raise _fail("'event' must be a string", f"{where}.event")
+    payload = _hex(raw, "event_payload", where)
+    if "preimage" in raw:
+        _hex(raw, "preimage", where)
+    return TdxEvent(imr, event_type, digest, name, payload)
+
+
+def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tuple[TdxEvent, ...]:
+    """Parse a dstack JSON event log (UTF-8 bytes or text) into events, in order.
+
+    Each entry needs ``imr``, ``event_type`` (unsigned 32-bit), ``event`` (a
+    string) and ``event_payload`` (hex); ``digest`` (hex, empty or 48 bytes)
+    defaults to empty.  Unknown members are ignored, duplicates refused.
+    Raises :class:`~tdxquote.ratls.RaTlsFormatError` for anything else, and
+    :class:`~tdxquote.ratls.UnsupportedAttestationError` for version 2 events.
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _fail("the event log is not UTF-8", field, exc.start) from None
+    else:
+        text = data
+    try:
+        document = json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"the event log is not JSON: {exc.msg}", field, exc.pos) from None
+    except (ValueError, RecursionError) as exc:
+        raise _fail(f"the event log is not acceptable JSON: {exc}", field) from None
+    if not isinstance(document, list):
+        raise _fail(f"the event log must be a JSON array, not {type(document).__name__}", field)
+    return tuple(_entry(raw, index, field) for index, raw in enumerate(document))

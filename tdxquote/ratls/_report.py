@@ -1,0 +1,469 @@
+"""What a certificate carries and the verdict, as one JSON-ready dict (``cert --json``).
+
+:func:`certificate_report` never raises for anything about the certificate:
+whatever can be read is reported, and the first failure is the verdict's
+error with its ``code``.  :func:`report_exit_code` maps a report to the CLI's
+exit code and :func:`format_report` renders it as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from .._reports import SgxReport
+from ..errors import CollateralFetchError, QuoteParseError, VerificationError
+from ..verify import Verifier
+from ._attestation import parse_tdx_quote
+from ._binding import expected_report_data
+from ._certificate import RaTlsCertificate, parse_certificate
+from ._chain import CertificateInput, chain_links_verify, load_chain
+from ._errors import UnsupportedAttestationError
+from ._extensions import (
+    EXTENSION_NAMES,
+    OID_ATTESTATION,
+    OID_TDX_QUOTE,
+    RaTlsExtensions,
+    certificate_parts,
+    extensions_of_parts,
+)
+from ._verify import (
+    SIMULATOR_WARNING,
+    EventPins,
+    attestation_checks,
+    has_collateral,
+    verify_certificate,
+)
+
+if TYPE_CHECKING:
+    from ..collateral import Collateral
+    from ..verify import Policy, TrustRoot
+
+__all__ = ["certificate_report", "format_report", "report_exit_code"]
+
+USAGE_ERROR_CODES = frozenset(
+    {"parse_error", "no_collateral", "collateral_fetch_failed", "input_error", "usage_error"}
+)
+"""Verdict error codes that mean unusable input or no verdict (exit 2), not a refusal (exit 1)."""
+
+_MODE_DCAP = "dcap"
+_MODE_SIMULATOR = "unsafe-simulator"
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _cert_summary(cert: x509.Certificate) -> dict[str, Any]:
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "sha256": hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
+        "not_before": _iso(cert.not_valid_before_utc),
+        "not_after": _iso(cert.not_valid_after_utc),
+    }
+
+
+def _empty() -> dict[str, Any]:
+    return {
+        "format": None,
+        "sha256": None,
+        "subject": None,
+        "issuer": None,
+        "not_before": None,
+        "not_after": None,
+        "chain": [],
+        "chain_root": None,
+        "chain_links_verify": None,
+        "extensions": {},
+        "usage": None,
+        "issuer_app_id": None,
+        "expected_report_data": None,
+        "quote_report_data": None,
+        "envelope_report_data": None,
+        "report_data_binding": None,
+        "rtmr_replay": {f"rtmr{i}": None for i in range(4)},
+        "replayed_rtmrs": {f"rtmr{i}": None for i in range(4)},
+        "quote": None,
+        "mr_td": None,
+        "mr_config_id": None,
+        "td_attributes": None,
+        "is_debug": None,
+        "rtmrs": None,
+        "app_id": None,
+        "compose_hash": None,
+        "instance_id": None,
+        "os_image_hash": None,
+        "key_provider": None,
+        "runtime_events": None,
+        "event_log_entries": None,
+        "config": None,
+        "verdict": None,
+    }
+
+
+def _failure(mode: str, error: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": False, "attested": False, "mode": mode, "error": error}
+
+
+def _parse_failure(mode: str, exc: QuoteParseError) -> dict[str, Any]:
+    return _failure(
+        mode,
+        {
+            "code": "parse_error",
+            "field": exc.field,
+            "offset": exc.offset,
+            "message": str(exc),
+            "checks_passed": [],
+        },
+    )
+
+
+def _refusal(mode: str, error: VerificationError) -> dict[str, Any]:
+    to_dict = getattr(error, "to_dict", None)
+    payload: dict[str, Any] = to_dict() if callable(to_dict) else {"code": error.code}
+    payload.setdefault("message", str(error))
+    payload["checks_passed"] = list(error.checks_passed)
+    return _failure(mode, payload)
+
+
+def _text(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.hex()
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else value.hex()
+
+
+def _fill_extensions(report: dict[str, Any], extensions: RaTlsExtensions) -> None:
+    sizes = {
+        "tdx_quote": extensions.tdx_quote,
+        "event_log": extensions.event_log,
+        "app_id": extensions.app_id,
+        "attestation": extensions.attestation,
+        "app_info": extensions.app_info,
+    }
+    for oid in extensions.oids:
+        name = EXTENSION_NAMES[oid]
+        entry: dict[str, Any] = {"name": name}
+        if name == "usage":
+            entry["value"] = extensions.usage
+        else:
+            payload = sizes[name]
+            entry["size"] = None if payload is None else len(payload)
+        report["extensions"][oid] = entry
+    for oid in extensions.unknown:
+        report["extensions"][oid] = {"name": None}
+    report["usage"] = extensions.usage
+    report["issuer_app_id"] = _hex(extensions.app_id)
+
+
+def _fill_certificate(report: dict[str, Any], certificate: RaTlsCertificate) -> None:
+    attestation = certificate.attestation
+    body = certificate.body
+    quote = certificate.quote
+    events = certificate.events
+    replay = certificate.replay
+    report.update(
+        format=attestation.format,
+        quote_report_data=body.report_data.hex(),
+        envelope_report_data=attestation.report_data.hex(),
+        report_data_binding=certificate.binding.ok,
+        rtmr_replay=replay.to_dict(),
+        replayed_rtmrs={f"rtmr{i}": _hex(v) for i, v in enumerate(replay.replayed)},
+        quote={
+            "version": quote.version,
+            "body_type": quote.body_type,
+            "size": len(quote),
+            "tee_tcb_svn": body.tee_tcb_svn.hex(),
+        },
+        mr_td=body.mr_td.hex(),
+        mr_config_id=body.mr_config_id.hex(),
+        td_attributes=body.td_attributes.hex(),
+        is_debug=body.is_debug,
+        rtmrs={f"rtmr{i}": v.hex() for i, v in enumerate(body.rtmrs)},
+        app_id=_hex(events.app_id),
+        compose_hash=_hex(events.compose_hash),
+        instance_id=_hex(events.instance_id),
+        os_image_hash=_hex(events.os_image_hash),
+        key_provider=_text(events.key_provider),
+        runtime_events=[{"event": e.event, "payload": e.payload.hex()} for e in events.events],
+        event_log_entries=len(attestation.event_log),
+        config=attestation.config,
+    )
+
+
+def _fill_legacy_quote(report: dict[str, Any], extensions: RaTlsExtensions, spki: bytes) -> None:
+    """When a legacy certificate fails to decode, still report its quote and binding."""
+    if extensions.attestation is not None or extensions.tdx_quote is None:
+        return
+    report["format"] = "1.1-legacy"
+    try:
+        quote = parse_tdx_quote(extensions.tdx_quote, field=OID_TDX_QUOTE)
+    except (QuoteParseError, VerificationError):
+        return
+    body = quote.body
+    assert not isinstance(body, SgxReport)
+    report.update(
+        quote_report_data=body.report_data.hex(),
+        report_data_binding=body.report_data == expected_report_data(spki),
+        mr_td=body.mr_td.hex(),
+        mr_config_id=body.mr_config_id.hex(),
+        td_attributes=body.td_attributes.hex(),
+        is_debug=body.is_debug,
+        rtmrs={f"rtmr{i}": v.hex() for i, v in enumerate(body.rtmrs)},
+    )
+
+
+def _unsupported_format(report: dict[str, Any], error: UnsupportedAttestationError) -> None:
+    if error.found == "V1 msgpack":
+        report["format"] = "1.8-v1"
+    elif report["extensions"].get(OID_ATTESTATION) is not None:
+        report["format"] = "1.8-v0"
+
+
+def _verdict(
+    certificate: RaTlsCertificate,
+    *,
+    mode: str,
+    now: datetime,
+    collateral: Collateral | None,
+    verifier: Verifier | None,
+    policy: Policy | None,
+    expect_events: EventPins | None,
+) -> dict[str, Any]:
+    try:
+        checks = attestation_checks(certificate, expect_events if mode == _MODE_SIMULATOR else None)
+    except VerificationError as error:
+        return _refusal(mode, error)
+    if mode == _MODE_SIMULATOR:
+        return {
+            "ok": True,
+            "attested": False,
+            "mode": mode,
+            "warning": SIMULATOR_WARNING,
+            "checks": list(checks),
+        }
+    if not has_collateral(verifier, collateral):
+        return _failure(
+            mode,
+            {
+                "code": "no_collateral",
+                "message": "no collateral given: the quote was not verified",
+                "checks_passed": list(checks),
+            },
+        )
+    try:
+        verified = verify_certificate(
+            certificate,
+            now=now,
+            collateral=collateral,
+            verifier=verifier,
+            policy=policy,
+            expect_events=expect_events,
+        )
+    except VerificationError as error:
+        return _refusal(mode, error)
+    except CollateralFetchError as error:
+        return _failure(
+            mode,
+            {
+                "code": "collateral_fetch_failed",
+                "message": str(error),
+                "url": error.url,
+                "status": error.status,
+                "checks_passed": list(checks),
+            },
+        )
+    quote = verified.verified_quote
+    return {
+        "ok": True,
+        "attested": True,
+        "mode": mode,
+        "at": _iso(now),
+        "status": str(quote.status),
+        "advisory_ids": list(quote.advisory_ids),
+        "qv_result": {"name": quote.qv_result.name, "value": quote.qv_result.value},
+        "collateral_expired": quote.collateral_expired,
+        "checks": list(verified.checks),
+    }
+
+
+def certificate_report(
+    cert_or_chain: CertificateInput,
+    *,
+    now: datetime | int | float | None = None,
+    collateral: Collateral | None = None,
+    verifier: Verifier | None = None,
+    policy: Policy | None = None,
+    trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
+    expect_events: EventPins | None = None,
+    unsafe_simulator: bool = False,
+) -> dict[str, Any]:
+    """Everything ``cert_or_chain`` carries and the verdict, JSON-ready (lowercase hex).
+
+    Keys include ``format`` (``"1.8-v0"``, ``"1.1-legacy"``, ``"1.8-v1"`` or
+    None), ``sha256`` (of the leaf's DER), ``report_data_binding``,
+    ``rtmr_replay`` (``{"rtmr0": true|false|null, ...}``, null where the log
+    cannot replay that register), ``mr_td``, ``app_id``, ``compose_hash``,
+    ``instance_id`` and ``verdict``: ``{"ok": true, "attested": true,
+    "status": ...}``, ``{"ok": true, "attested": false, "mode":
+    "unsafe-simulator", "warning": ...}``, or ``{"ok": false, "error":
+    {"code": ..., "message": ..., "checks_passed": [...]}}``.
+
+    ``now`` defaults to the current time; without ``collateral`` (or a
+    ``verifier`` with collateral or a collateral source) the verdict is
+    ``no_collateral`` unless ``unsafe_simulator``; a source that cannot fetch
+    gives ``collateral_fetch_failed``.  Never raises for a bad certificate.
+    """
+    mode = _MODE_SIMULATOR if unsafe_simulator else _MODE_DCAP
+    if unsafe_simulator and (collateral is not None or verifier is not None):
+        raise TypeError("unsafe_simulator verifies nothing: do not pass collateral or a verifier")
+    when = (
+        datetime.now(timezone.utc)
+        if now is None
+        else now
+        if isinstance(now, datetime)
+        else datetime.fromtimestamp(now, tz=timezone.utc)
+    )
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    if verifier is None and not unsafe_simulator:
+        verifier = Verifier(trust_root=trust_root)
+    report = _empty()
+    extensions: RaTlsExtensions | None = None
+    spki = b""
+    try:
+        chain = load_chain(cert_or_chain)
+        leaf = chain[0]
+        report.update(_cert_summary(leaf))
+        report["chain"] = [_cert_summary(c) for c in chain]
+        report["chain_root"] = _cert_summary(chain[-1])
+        report["chain_links_verify"] = chain_links_verify(chain)
+        parts = certificate_parts(leaf)
+        spki = parts.spki
+        report["expected_report_data"] = expected_report_data(spki).hex()
+        extensions = extensions_of_parts(parts)
+        _fill_extensions(report, extensions)
+        certificate = parse_certificate(chain)
+    except QuoteParseError as exc:
+        if extensions is not None:
+            _fill_legacy_quote(report, extensions, spki)
+        report["verdict"] = _parse_failure(mode, exc)
+        return report
+    except VerificationError as error:
+        if isinstance(error, UnsupportedAttestationError):
+            _unsupported_format(report, error)
+        report["verdict"] = _refusal(mode, error)
+        return report
+    _fill_certificate(report, certificate)
+    report["verdict"] = _verdict(
+        certificate,
+        mode=mode,
+        now=when,
+        collateral=collateral,
+        verifier=verifier,
+        policy=policy,
+        expect_events=expect_events,
+    )
+    return report
+
+
+def report_exit_code(report: dict[str, Any]) -> int:
+    """0 verified (or simulator checks held), 1 refused, 2 unusable input (parse, no collateral)."""
+    verdict = report.get("verdict") or {}
+    if verdict.get("ok"):
+        return 0
+    code = (verdict.get("error") or {}).get("code")
+    return 2 if code in USAGE_ERROR_CODES else 1
+
+
+def _mark(value: bool | None) -> str:
+    return "n/a" if value is None else ("ok" if value else "MISMATCH")
+
+
+def _line(label: str, value: object) -> str:
+    return f"{label + ':':<16}{value}"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as text lines (what ``tdxquote cert`` prints without ``--json``)."""
+    lines: list[str] = []
+    if report.get("sha256"):
+        lines.append(_line("certificate", f"sha256 {report['sha256']}"))
+        lines.append(_line("subject", report["subject"]))
+        lines.append(_line("issuer", report["issuer"]))
+        lines.append(_line("valid", f"{report['not_before']} .. {report['not_after']}"))
+        chain: Sequence[dict[str, Any]] = report["chain"]
+        root = report["chain_root"]
+        links = "links verify" if report["chain_links_verify"] else "links do NOT verify"
+        lines.append(
+            _line(
+                "chain",
+                f"{len(chain)} certificate(s), root {root['subject']} ({links}; "
+                "not a trust anchor)",
+            )
+        )
+    for oid, entry in report["extensions"].items():
+        detail = entry.get("value") if "value" in entry else f"{entry.get('size')} bytes"
+        lines.append(_line("extension", f"{oid} {entry.get('name') or 'unknown'}: {detail}"))
+    if report.get("format"):
+        lines.append(_line("format", report["format"]))
+    if report.get("report_data_binding") is not None:
+        state = "ok" if report["report_data_binding"] else "MISMATCH"
+        lines.append(_line("key binding", f'{state} (REPORTDATA = SHA-512("ratls-cert:" || SPKI))'))
+    if report.get("mr_td"):
+        replay = report["rtmr_replay"]
+        lines.append(
+            _line(
+                "rtmr replay", "  ".join(f"RTMR{i} {_mark(replay[f'rtmr{i}'])}" for i in range(4))
+            )
+        )
+        lines.append(_line("MRTD", report["mr_td"]))
+        for i in range(4):
+            lines.append(_line(f"RTMR{i}", report["rtmrs"][f"rtmr{i}"]))
+        lines.append(_line("debug TD", "YES" if report["is_debug"] else "no"))
+        for key, label in (
+            ("app_id", "app id"),
+            ("compose_hash", "compose hash"),
+            ("instance_id", "instance id"),
+            ("os_image_hash", "os image hash"),
+            ("key_provider", "key provider"),
+        ):
+            if report.get(key) is not None:
+                lines.append(_line(label, report[key]))
+        names = ", ".join(e["event"] for e in report["runtime_events"] or [])
+        lines.append(_line("runtime events", names or "none"))
+    lines.append(_verdict_line(report["verdict"] or {}))
+    return "\n".join(lines)
+
+
+def _verdict_line(verdict: dict[str, Any]) -> str:
+    if verdict.get("ok") and verdict.get("attested"):
+        return _line(
+            "verdict",
+            f"VERIFIED {verdict['status']} ({verdict['qv_result']['name']})"
+            + (
+                f", advisories {', '.join(verdict['advisory_ids'])}"
+                if verdict["advisory_ids"]
+                else ""
+            ),
+        )
+    if verdict.get("ok"):
+        return _line(
+            "verdict",
+            "UNATTESTED (unsafe simulator mode): key binding and event log hold, "
+            "but NOTHING WAS ATTESTED",
+        )
+    error = verdict.get("error") or {}
+    return _line("verdict", f"REFUSED {error.get('code')}: {error.get('message')}")

@@ -1,0 +1,276 @@
+"""Verifying an RA-TLS certificate: binding, event log, DCAP, then the caller's pins.
+
+The order is dstack's: the attestation must bind the certificate's key
+(``ratls_binding_mismatch``), the event log must replay to the quoted RTMRs
+(``ratls_rtmr_mismatch``), the quote must pass Intel's DCAP verification
+and the :class:`~tdxquote.Policy`, and the runtime events the caller pins
+must hold (``policy``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias
+
+from ..errors import VerificationError
+from ..verify import PolicyError, Verifier
+from ._certificate import RaTlsCertificate, parse_certificate
+from ._chain import CertificateInput
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from .._quote import Quote
+    from .._reports import TdReport
+    from ..collateral import Collateral
+    from ..verify import Policy, TrustRoot, VerifiedQuote
+    from ._binding import KeyBinding
+    from ._events import DstackEvents
+    from ._replay import RtmrReplay
+
+__all__ = [
+    "EventPins",
+    "UnattestedWarning",
+    "VerifiedCertificate",
+    "attestation_checks",
+    "check_event_pins",
+    "has_collateral",
+    "unsafe_check_simulator_certificate",
+    "verify_certificate",
+]
+
+EventPins: TypeAlias = Mapping[str, bytes | str | Iterable[bytes | str]]
+"""Runtime event name -> the payload(s) accepted (bytes or hex), e.g.
+``{"compose-hash": ["c143...83a"], "app-id": "5bb4...6c56"}``."""
+
+ATTESTATION_CHECKS = ("ratls_attestation", "ratls_binding", "ratls_rtmr_replay")
+"""The checks an RA-TLS certificate passes before DCAP, in order."""
+
+
+class UnattestedWarning(UserWarning):
+    """Issued by :func:`unsafe_check_simulator_certificate`: nothing was attested."""
+
+
+SIMULATOR_WARNING = (
+    "UNSAFE simulator mode: the quote's signature, PCK chain and TCB were NOT verified; "
+    "this certificate is NOT attested (only its key binding and event log were checked)"
+)
+
+
+@dataclass(frozen=True)
+class VerifiedCertificate:
+    """An RA-TLS certificate whose attestation binds its key, replays, and verified.
+
+    ``verified_quote`` is the DCAP verdict (TCB status, advisories, ...);
+    ``certificate`` holds what the certificate carries.  ``checks`` lists
+    every check passed, in order.
+    """
+
+    certificate: RaTlsCertificate
+    verified_quote: VerifiedQuote
+    checks: tuple[str, ...]
+
+    @property
+    def binding(self) -> KeyBinding:
+        """The key binding (always :attr:`~KeyBinding.ok` here)."""
+        return self.certificate.binding
+
+    @property
+    def replay(self) -> RtmrReplay:
+        """The RTMR replay result."""
+        return self.certificate.replay
+
+    @property
+    def replayed_rtmrs(self) -> tuple[int, ...]:
+        """RTMRs replayed from the event log and equal to the quote's (RTMR3 always)."""
+        return self.certificate.replay.replayed_rtmrs
+
+    @property
+    def unreplayable_rtmrs(self) -> tuple[int, ...]:
+        """RTMRs the certificate's (stripped) event log cannot replay."""
+        return self.certificate.replay.unreplayable_rtmrs
+
+    @property
+    def events(self) -> DstackEvents:
+        """The runtime events, attested through RTMR3."""
+        return self.certificate.events
+
+    @property
+    def chain_root(self) -> x509.Certificate:
+        """The last certificate of the chain the peer sent (not a trust anchor)."""
+        return self.certificate.chain_root
+
+    @property
+    def quote(self) -> Quote:
+        """The verified quote."""
+        return self.verified_quote.quote
+
+    @property
+    def body(self) -> TdReport:
+        """The verified TD report."""
+        return self.certificate.body
+
+
+def _pinned_values(name: str, values: bytes | str | Iterable[bytes | str]) -> tuple[bytes, ...]:
+    if isinstance(values, (bytes, bytearray, str)):
+        values = (values,)
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            try:
+                out.append(bytes.fromhex(value.removeprefix("0x")))
+            except ValueError:
+                raise ValueError(f"pinned {name}: {value!r} is not hex") from None
+        else:
+            out.append(bytes(value))
+    if not out:
+        raise ValueError(f"pinned {name}: give at least one value")
+    return tuple(out)
+
+
+def check_event_pins(events: DstackEvents, pins: EventPins | None) -> None:
+    """Raise :class:`~tdxquote.verify.PolicyError` unless each pinned event has an accepted payload.
+
+    Only system events (up to ``system-ready``) count: an application cannot
+    emit a value that satisfies a pin.
+    """
+    if not pins:
+        return
+    for name, values in pins.items():
+        accepted = _pinned_values(name, values)
+        actual = events.find(name)
+        if actual is None:
+            raise PolicyError(
+                f"no {name!r} runtime event before system-ready, expected "
+                + " or ".join(v.hex() for v in accepted),
+                rule=f"expect_event:{name}",
+                expected=accepted,
+                actual=None,
+            )
+        if actual not in accepted:
+            raise PolicyError(
+                f"runtime event {name!r} is {actual.hex()}, expected "
+                + " or ".join(v.hex() for v in accepted),
+                rule=f"expect_event:{name}",
+                expected=accepted,
+                actual=actual,
+            )
+
+
+def has_collateral(verifier: Verifier | None, collateral: Collateral | None) -> bool:
+    """True when a verification has collateral: given, the verifier's, or its source's."""
+    if collateral is not None:
+        return True
+    if verifier is None:
+        return False
+    return verifier.collateral is not None or verifier.source is not None
+
+
+def _check_attestation(certificate: RaTlsCertificate, checks: list[str]) -> None:
+    checks.append("ratls_attestation")
+    certificate.binding.check()
+    checks.append("ratls_binding")
+    certificate.replay.check()
+    checks.append("ratls_rtmr_replay")
+
+
+def verify_certificate(
+    cert_or_chain: CertificateInput | RaTlsCertificate,
+    *,
+    now: datetime | int | float,
+    collateral: Collateral | None = None,
+    verifier: Verifier | None = None,
+    policy: Policy | None = None,
+    trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
+    expect_events: EventPins | None = None,
+) -> VerifiedCertificate:
+    """Verify an RA-TLS certificate (or chain, leaf first) end to end.
+
+    1. the attestation (``.1.8`` V0, or legacy ``.1.1`` + ``.1.2``) decodes;
+    2. the quote's REPORTDATA and the attestation's report data both equal
+       SHA-512(``"ratls-cert:"`` || the leaf's SubjectPublicKeyInfo DER);
+    3. the event log replays to the quoted RTMRs (RTMR3 from the runtime
+       events; RTMR0-2 when the log is complete);
+    4. the quote passes DCAP verification against ``collateral`` (or the
+       ``verifier``'s own, or what its collateral source fetches) at
+       ``now``, and ``policy``;
+    5. each runtime event in ``expect_events`` has an accepted payload.
+
+    The chain is not a trust anchor and is not verified.  ``verifier``
+    (reuse one for its cache) defaults to ``Verifier(trust_root=trust_root)``
+    (Intel's root when None).  Raises a
+    :class:`~tdxquote.VerificationError` with the failing check's ``code``,
+    :class:`~tdxquote.QuoteParseError` for malformed input, or
+    :class:`~tdxquote.CollateralFetchError` when a source cannot fetch.
+    """
+    certificate = (
+        cert_or_chain
+        if isinstance(cert_or_chain, RaTlsCertificate)
+        else parse_certificate(cert_or_chain)
+    )
+    if verifier is None:
+        verifier = Verifier(trust_root=trust_root)
+    elif trust_root is not None:
+        raise TypeError("pass trust_root to the Verifier, not with one")
+    if not has_collateral(verifier, collateral):
+        raise TypeError("no collateral: pass one, or a Verifier with collateral or a source")
+    checks: list[str] = []
+    try:
+        _check_attestation(certificate, checks)
+        verified = verifier.verify(certificate.quote, collateral, now=now, policy=policy)
+        checks += [*verified.checks, "policy"]
+        check_event_pins(certificate.events, expect_events)
+        if expect_events:
+            checks.append("ratls_event_pins")
+    except VerificationError as error:
+        error.checks_passed = (*checks, *error.checks_passed)
+        raise
+    return VerifiedCertificate(
+        certificate=certificate, verified_quote=verified, checks=tuple(checks)
+    )
+
+
+def attestation_checks(
+    certificate: RaTlsCertificate, expect_events: EventPins | None = None
+) -> tuple[str, ...]:
+    """The checks that need no Intel collateral: binding, replay, pinned events.
+
+    Returns the checks passed; raises the first failure with ``checks_passed`` set.
+    This alone attests nothing.
+    """
+    checks: list[str] = []
+    try:
+        _check_attestation(certificate, checks)
+        check_event_pins(certificate.events, expect_events)
+    except VerificationError as error:
+        error.checks_passed = tuple(checks)
+        raise
+    if expect_events:
+        checks.append("ratls_event_pins")
+    return tuple(checks)
+
+
+def unsafe_check_simulator_certificate(
+    cert_or_chain: CertificateInput | RaTlsCertificate,
+    *,
+    expect_events: EventPins | None = None,
+) -> RaTlsCertificate:
+    """UNSAFE development mode for the dstack simulator: checks everything but Intel's part.
+
+    The simulator patches REPORTDATA into a fixed quote, so its signature
+    never verifies.  This decodes the certificate, checks the key binding,
+    the event-log replay and the pinned events, and warns
+    (:class:`UnattestedWarning`) that **nothing was attested**: anyone can
+    make a certificate that passes.  Never use it outside development.
+    """
+    certificate = (
+        cert_or_chain
+        if isinstance(cert_or_chain, RaTlsCertificate)
+        else parse_certificate(cert_or_chain)
+    )
+    warnings.warn(SIMULATOR_WARNING, UnattestedWarning, stacklevel=2)
+    attestation_checks(certificate, expect_events)
+    return certificate
