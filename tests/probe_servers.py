@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 __all__ = ["FakeServer", "TestCa", "refused_port", "verification_args"]
 
-Handler = Callable[[socket.socket, "FakeServer"], None]
+Handler = Callable[[socket.socket, "FakeServer"], object]
 
 _NOT_BEFORE = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
 _NOT_AFTER = datetime.datetime(2035, 1, 1, tzinfo=datetime.timezone.utc)

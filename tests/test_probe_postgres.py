@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import REPO_ROOT
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pg_server import PgServer, PgUnavailable, start_server
 from probe_servers import verification_args
 
+from tdxquote import VerificationError, Verifier
 from tdxquote.cli import main
 from tdxquote.testing.pki import derive_key
 from tdxquote.testing.ratls import (
@@ -37,6 +39,7 @@ from tdxquote.testing.ratls import (
     DEFAULT_COMPOSE_HASH,
     DEFAULT_INSTANCE_ID,
     server_certificate,
+    server_scenario,
 )
 
 REPORT_KEYS = {
@@ -292,3 +295,36 @@ def test_psycopg_verify_ca_through_a_kms_chain(
         (1,),
         True,
     )
+
+
+def _docs_snippet() -> str:
+    """The first Python block of docs/postgres.md's psycopg section: ``connect_attested``."""
+    text = (REPO_ROOT / "docs" / "postgres.md").read_text(encoding="utf-8")
+    section = text[text.index("## From a psycopg client") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "no python block in the psycopg section"
+    return match.group(1)
+
+
+def test_docs_connect_attested(psycopg: Any, servers: dict[str, PgServer]) -> None:
+    import tdxquote.ratls
+
+    if not hasattr(tdxquote.ratls, "fetch_chain"):
+        pytest.skip("tdxquote.ratls does not export fetch_chain yet")
+    namespace: dict[str, Any] = {}
+    exec(compile(_docs_snippet(), "docs/postgres.md", "exec"), namespace)
+    connect_attested = namespace["connect_attested"]
+    scenario = server_scenario()
+    verifier = Verifier.offline(scenario.to_collateral(), trust_root=scenario.trust_root_der)
+    pins = {"compose-hash": DEFAULT_COMPOSE_HASH.hex(), "app-id": DEFAULT_APP_ID}
+    good = servers["good"]
+    # "localhost" is the name the forged certificate carries, as verify-full requires.
+    options = {"verifier": verifier, "expect_events": pins, "now": scenario.now}
+    with connect_attested(
+        "localhost", good.port, user="postgres", dbname="postgres", **options
+    ) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert conn.pgconn.ssl_in_use
+    with pytest.raises(VerificationError) as refused:
+        connect_attested("localhost", servers["wrong_key"].port, **options)
+    assert refused.value.code == "ratls_binding_mismatch"

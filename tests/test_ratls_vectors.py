@@ -156,11 +156,19 @@ def test_synthetic_keys_give_the_expected_spki_and_binding(vectors: Path) -> Non
 def test_negative_synthetic_certificates_are_refused_with_distinct_codes(vectors: Path) -> None:
     folder = vectors / "dstack/synthetic"
     with pytest.raises(BindingMismatchError) as wrong_key:
-        verify_certificate((folder / "neg_ratls_v0_wrong_key.pem").read_bytes(), now=0, collateral=_kms_collateral(vectors))
+        verify_certificate(
+            (folder / "neg_ratls_v0_wrong_key.pem").read_bytes(),
+            now=0,
+            collateral=_kms_collateral(vectors),
+        )
     assert wrong_key.value.code == "ratls_binding_mismatch"
     assert wrong_key.value.checks_passed == ("ratls_attestation",)
     with pytest.raises(RtmrMismatchError) as bad_rtmr:
-        verify_certificate((folder / "neg_ratls_v0_bad_rtmr3.pem").read_bytes(), now=0, collateral=_kms_collateral(vectors))
+        verify_certificate(
+            (folder / "neg_ratls_v0_bad_rtmr3.pem").read_bytes(),
+            now=0,
+            collateral=_kms_collateral(vectors),
+        )
     assert bad_rtmr.value.code == "ratls_rtmr_mismatch"
     assert bad_rtmr.value.index == 3
     expected = _synthetic(vectors)["neg_ratls_v0_bad_rtmr3.pem"]
@@ -180,7 +188,8 @@ def test_trailing_byte_attestation_is_malformed(vectors: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["UNVERIFIED_ratls_v1_msgpack_selfsigned.pem", "UNVERIFIED_ratls_v1_msgpack_sim0511_chain.pem"]
+    "name",
+    ["UNVERIFIED_ratls_v1_msgpack_selfsigned.pem", "UNVERIFIED_ratls_v1_msgpack_sim0511_chain.pem"],
 )
 def test_v1_msgpack_certificates_are_refused_naming_the_form(vectors: Path, name: str) -> None:
     expected = _synthetic(vectors)[name]
@@ -241,19 +250,25 @@ def _check_app_info(events: DstackEvents, config: str, body: Any, info: dict[str
     document = json.loads(config)
     vm_config = json.loads(document["vm_config"]) if "vm_config" in document else document
     assert vm_config["os_image_hash"] == info["os_image_hash_from_vm_config"]
-    assert set(info) - {
-        "app_id",
-        "compose_hash",
-        "instance_id",
-        "key_provider_info",
-        "mr_config_id_is_v1_of_compose_hash",
-        "os_image_hash_from_vm_config",
-    } <= _MR_DERIVATIONS
+    assert (
+        set(info)
+        - {
+            "app_id",
+            "compose_hash",
+            "instance_id",
+            "key_provider_info",
+            "mr_config_id_is_v1_of_compose_hash",
+            "os_image_hash_from_vm_config",
+        }
+        <= _MR_DERIVATIONS
+    )
 
 
 def test_simulator_attestation_full_log_replays_every_rtmr(vectors: Path) -> None:
     entry = _upstream(vectors)["simulator_attestation.bin"]
-    decoded = decode_attestation((vectors / "dstack/upstream/simulator_attestation.bin").read_bytes())
+    decoded = decode_attestation(
+        (vectors / "dstack/upstream/simulator_attestation.bin").read_bytes()
+    )
     quote = parse_quote(decoded.quote)
     body = quote.body
     replay = replay_rtmrs(decoded.event_log, decoded.runtime_events, body.rtmrs)  # type: ignore[union-attr]
@@ -268,12 +283,25 @@ def test_simulator_attestation_full_log_replays_every_rtmr(vectors: Path) -> Non
     assert all(e.digest for e in runtime_in_log) == entry["runtime_digests_present"]
     assert decoded.report_data.hex() == entry["attestation_report_data"]
     assert decoded.config == entry["config"]
-    _check_app_info(DstackEvents(decoded.runtime_events), decoded.config, body, entry["app_info_expected"])
+    _check_app_info(
+        DstackEvents(decoded.runtime_events), decoded.config, body, entry["app_info_expected"]
+    )
     _check_keys(
         entry,
-        {"rtmr0_replay_ok", "rtmr1_replay_ok", "rtmr2_replay_ok", "rtmr3_replay_ok",
-         "rtmr3_from_runtime_events_ok", "n_event_log", "n_runtime_events", "runtime_events",
-         "runtime_digests_present", "attestation_report_data", "config", "app_info_expected"},
+        {
+            "rtmr0_replay_ok",
+            "rtmr1_replay_ok",
+            "rtmr2_replay_ok",
+            "rtmr3_replay_ok",
+            "rtmr3_from_runtime_events_ok",
+            "n_event_log",
+            "n_runtime_events",
+            "runtime_events",
+            "runtime_digests_present",
+            "attestation_report_data",
+            "config",
+            "app_info_expected",
+        },
         _QUOTE_FIELDS | {"format"},
         "simulator_attestation.bin",
     )
@@ -281,7 +309,9 @@ def test_simulator_attestation_full_log_replays_every_rtmr(vectors: Path) -> Non
 
 def test_tdx_lite_attestation_is_the_stripped_form(vectors: Path) -> None:
     entry = _upstream(vectors)["verifier_tdx-lite-attestation.json"]
-    payload = bytes.fromhex(_json(vectors / "dstack/upstream/verifier_tdx-lite-attestation.json")["attestation"])
+    payload = bytes.fromhex(
+        _json(vectors / "dstack/upstream/verifier_tdx-lite-attestation.json")["attestation"]
+    )
     decoded = decode_attestation(payload)
     body = parse_quote(decoded.quote).body
     replay = replay_rtmrs(decoded.event_log, decoded.runtime_events, body.rtmrs)  # type: ignore[union-attr]
@@ -295,11 +325,20 @@ def test_tdx_lite_attestation_is_the_stripped_form(vectors: Path) -> None:
     markers = [e for e in decoded.event_log if e.imr == 0]
     assert [e.event_payload for e in markers] == [b"ACPI DATA"] * 3
     assert all(e.digest == b"" for e in decoded.event_log if e.imr == 3)
-    _check_app_info(DstackEvents(decoded.runtime_events), decoded.config, body, entry["app_info_expected"])
+    _check_app_info(
+        DstackEvents(decoded.runtime_events), decoded.config, body, entry["app_info_expected"]
+    )
     _check_keys(
         entry,
-        {"rtmr0_2_replayable", "rtmr3_from_runtime_events_ok", "n_event_log", "n_runtime_events",
-         "attestation_report_data", "report_data_ascii", "app_info_expected"},
+        {
+            "rtmr0_2_replayable",
+            "rtmr3_from_runtime_events_ok",
+            "n_event_log",
+            "n_runtime_events",
+            "attestation_report_data",
+            "report_data_ascii",
+            "app_info_expected",
+        },
         _QUOTE_FIELDS | {"format"},
         "verifier_tdx-lite-attestation.json",
     )
@@ -338,8 +377,12 @@ def test_json_event_logs_replay_every_rtmr(vectors: Path, name: str) -> None:
     assert all(e.digest for e in log if e.is_runtime) == entry["runtime_digests_present"]
     _check_keys(
         entry,
-        {*(f"rtmr{i}_replay_ok" for i in range(4)), "n_event_log", "runtime_events",
-         "runtime_digests_present"},
+        {
+            *(f"rtmr{i}_replay_ok" for i in range(4)),
+            "n_event_log",
+            "runtime_events",
+            "runtime_digests_present",
+        },
         _QUOTE_FIELDS | {"format", "report_data_ascii"},
         name,
     )
@@ -356,7 +399,9 @@ def test_stripped_getquote_log_needs_recomputed_runtime_digests(vectors: Path) -
 
 def test_sev_snp_attestation_is_refused_cleanly(vectors: Path) -> None:
     entry = _upstream(vectors)["verifier_sev-snp-attestation.json"]
-    payload = bytes.fromhex(_json(vectors / "dstack/upstream/verifier_sev-snp-attestation.json")["attestation"])
+    payload = bytes.fromhex(
+        _json(vectors / "dstack/upstream/verifier_sev-snp-attestation.json")["attestation"]
+    )
     assert payload[:4].hex() == entry["first_bytes"]
     with pytest.raises(UnsupportedAttestationError) as info:
         decode_attestation(payload)

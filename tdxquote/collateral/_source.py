@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -272,7 +273,7 @@ class ArtifactValidator:
         try:
             root.verify_directly_issued_by(root)
             issuer.verify_directly_issued_by(root)
-        except Exception as exc:
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as exc:
             raise CertificateChainError(
                 f"the PCK CRL issuer chain does not verify: {exc}", code="crl_invalid"
             ) from None

@@ -575,9 +575,11 @@ class AsyncPcsClient(_ClientBase):
         tasks = [asyncio.ensure_future(self.get(a, p)) for a, p in wanted]
         try:
             return list(await asyncio.gather(*tasks))
-        finally:
+        except BaseException:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def fetch(self, params: CollateralParameters) -> dict[Artifact, PcsResponse]:
         """Fetch the four artifacts of ``params`` concurrently."""

@@ -66,8 +66,8 @@ class KeyBinding:
         else:
             what = "the attestation's report data does not bind"
         raise BindingMismatchError(
-            f'{what} the certificate\'s key: expected SHA-512("ratls-cert:" || SPKI) = '
-            f"{self.expected.hex()}, the quote has {self.quote_report_data.hex()}",
+            f'{what} the certificate\'s key: SHA-512("ratls-cert:" || SPKI) is '
+            f"{self.expected.hex()[:32]}...",
             expected=self.expected,
             quote_report_data=self.quote_report_data,
             envelope_report_data=self.envelope_report_data,

@@ -185,7 +185,7 @@ def parse_target(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]
         raise ValueError(f"{text!r}: empty port")
     port = default_port
     if port_text:
-        if not port_text.isdigit():
+        if not (port_text.isascii() and port_text.isdigit()):
             raise ValueError(f"{text!r}: port {port_text!r} is not a number")
         port = int(port_text)
     if not 0 < port < 65536:

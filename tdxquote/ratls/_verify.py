@@ -46,9 +46,6 @@ EventPins: TypeAlias = Mapping[str, bytes | str | Iterable[bytes | str]]
 """Runtime event name -> the payload(s) accepted (bytes or hex), e.g.
 ``{"compose-hash": ["c143...83a"], "app-id": "5bb4...6c56"}``."""
 
-ATTESTATION_CHECKS = ("ratls_attestation", "ratls_binding", "ratls_rtmr_replay")
-"""The checks an RA-TLS certificate passes before DCAP, in order."""
-
 
 class UnattestedWarning(UserWarning):
     """Issued by :func:`unsafe_check_simulator_certificate`: nothing was attested."""

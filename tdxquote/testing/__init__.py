@@ -6,6 +6,14 @@ does not import Hypothesis):
 ``tdxquote.testing.strategies``
     Hypothesis strategies: report bodies, certification data, structurally valid
     quotes and hostile mutations of them.
+``tdxquote.testing.pki``
+    A synthetic Intel-like PKI: root, PCK CAs, PCK leaves, TCB Signing, CRLs and
+    signed TCB Info / QE identity.
+``tdxquote.testing.forge``
+    A quote forge: signed quotes of every version and body type, and scenarios
+    (quote, collateral, trust root, time) that break one check at a time.
+``tdxquote.testing.pccs``
+    A PCCS-compatible HTTP server on loopback with fault injection.
 """
 
 from __future__ import annotations
@@ -15,9 +23,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from . import forge, pki, strategies
+    from . import forge, pccs, pki, strategies
 
-__all__ = ["forge", "pki", "strategies"]
+__all__ = ["forge", "pccs", "pki", "strategies"]
 
 _SUBMODULES = frozenset(__all__)
 
