@@ -200,3 +200,13 @@ def test_kms_pr538_quote_verifies_offline(vectors: Path) -> None:
     assert result.advisory_ids == ()
     assert result.attested
     assert not result.key_binding
+
+
+def test_psycopg_forwarder_flow_with_the_certificate_extractor(made: ForgedCertificate) -> None:
+    # What psycopg-ra-tls's forwarder does once extract_tdx_quote is replaced (docs/ra-tls.md).
+    extracted = extract_attested_certificate(made.leaf_der)
+    assert extracted is not None
+    options = SimpleNamespace(allowed_mr_td=[], allow_debug_mode=False)
+    result = _run(_verifier(made).verify(extracted, options))
+    assert result.key_binding
+    assert result.compose_hash == DEFAULT_COMPOSE_HASH.hex()

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from ._errors import CertificateChainError, CrlError, RevokedError
-from ._memo import VerifiedCache, cert_digest, digest
+from ._memo import VerifiedCache, cert_digest, crl_digest
 from ._trust import TrustRoot
 
 __all__ = [
@@ -40,32 +40,77 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     return True
 
 
+class _NotIssued(Exception):
+    pass
+
+
+def _issued_by_cached(
+    child: x509.Certificate, parent: x509.Certificate, cache: VerifiedCache
+) -> bool:
+    """:func:`_issued_by`, remembered by the two certificates' digests when it holds.
+
+    The root's self-signature and the TCB Signing certificate are shared by
+    the PCK chain and both issuer chains: each signature is checked once.
+    """
+
+    def check() -> bool:
+        if not _issued_by(child, parent):
+            raise _NotIssued
+        return True
+
+    key = ("issued_by", cert_digest(child), cert_digest(parent))
+    try:
+        return cache.get_or_compute(key, check)
+    except _NotIssued:
+        return False
+
+
 # What cryptography raises for a certificate whose names, extensions or key (decoded lazily,
 # after loading) are malformed or of an unsupported kind.
 _DECODE_ERRORS = (ValueError, TypeError, KeyError, UnsupportedAlgorithm, x509.DuplicateExtension)
 
 
-def _require_decodable(chain: tuple[x509.Certificate, ...], code: str, what: str) -> None:
+@dataclass(frozen=True)
+class _Names:
+    """A certificate with its names decoded once (cryptography decodes them on every access)."""
+
+    cert: x509.Certificate
+    subject: x509.Name
+    issuer: x509.Name
+    common_name: str
+
+    @property
+    def self_issued(self) -> bool:
+        return self.issuer == self.subject
+
+
+def _decoded(chain: tuple[x509.Certificate, ...], code: str, what: str) -> list[_Names]:
+    """Every certificate's names, extensions and key decoded, or CertificateChainError."""
+    decoded = []
     for index, cert in enumerate(chain):
         try:
-            cert.subject  # noqa: B018
-            cert.issuer  # noqa: B018
+            subject = cert.subject
+            issuer = cert.issuer
             cert.extensions  # noqa: B018
             cert.public_key()
         except _DECODE_ERRORS as exc:
             raise CertificateChainError(
                 f"{what}: certificate {index} does not decode: {exc}", code=code
             ) from None
+        decoded.append(_Names(cert, subject, issuer, _common_name(subject)))
+    return decoded
 
 
-def _check_root(root: x509.Certificate, trust: TrustRoot, code: str, what: str) -> None:
-    if "SGX Root CA" not in _common_name(root.subject):
+def _check_root(
+    root: _Names, trust: TrustRoot, cache: VerifiedCache, code: str, what: str
+) -> None:
+    if "SGX Root CA" not in root.common_name:
         raise CertificateChainError(
             f"{what}: the root's common name is not an SGX Root CA", code=code
         )
-    if not _issued_by(root, root):
+    if not _issued_by_cached(root.cert, root.cert, cache):
         raise CertificateChainError(f"{what}: the root is not validly self-signed", code=code)
-    key = root.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    key = root.cert.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     if key != trust.public_key_bytes:
         untrusted = "pck_chain_untrusted" if code == "pck_chain_invalid" else code
         raise CertificateChainError(
@@ -98,28 +143,30 @@ def check_pck_chain(
             f"the PCK chain holds {len(chain)} certificates; Intel's QVL requires 3"
         )
     key = ("pck_chain", *(cert_digest(c) for c in chain), trust.sha256)
-    return cache.get_or_compute(key, lambda: _check_pck_chain(chain, trust))
+    return cache.get_or_compute(key, lambda: _check_pck_chain(chain, trust, cache))
 
 
-def _check_pck_chain(chain: tuple[x509.Certificate, ...], trust: TrustRoot) -> PckChain:
-    _require_decodable(chain, "pck_chain_invalid", "the PCK chain")
-    roots = [c for c in chain if c.issuer == c.subject]
-    leaves = [c for c in chain if "SGX PCK Certificate" in _common_name(c.subject)]
+def _check_pck_chain(
+    chain: tuple[x509.Certificate, ...], trust: TrustRoot, cache: VerifiedCache
+) -> PckChain:
+    decoded = _decoded(chain, "pck_chain_invalid", "the PCK chain")
+    roots = [c for c in decoded if c.self_issued]
+    leaves = [c for c in decoded if "SGX PCK Certificate" in c.common_name]
     if len(roots) != 1 or len(leaves) != 1:
         raise CertificateChainError(
             "the PCK chain must hold one self-issued root and one 'SGX PCK Certificate' leaf"
         )
     root, leaf = roots[0], leaves[0]
-    others = [c for c in chain if c is not root and c is not leaf]
-    if len(others) != 1 or "CA" not in _common_name(others[0].subject):
+    others = [c for c in decoded if c is not root and c is not leaf]
+    if len(others) != 1 or "CA" not in others[0].common_name:
         raise CertificateChainError("the PCK chain has no PCK Platform or Processor CA")
     intermediate = others[0]
-    _check_root(root, trust, "pck_chain_invalid", "PCK chain")
-    if not _issued_by(intermediate, root):
+    _check_root(root, trust, cache, "pck_chain_invalid", "PCK chain")
+    if not _issued_by_cached(intermediate.cert, root.cert, cache):
         raise CertificateChainError("the PCK CA certificate is not issued by the root")
-    if not _issued_by(leaf, intermediate):
+    if not _issued_by_cached(leaf.cert, intermediate.cert, cache):
         raise CertificateChainError("the PCK leaf certificate is not issued by the PCK CA")
-    return PckChain(leaf=leaf, intermediate=intermediate, root=root)
+    return PckChain(leaf=leaf.cert, intermediate=intermediate.cert, root=root.cert)
 
 
 def check_signing_chain(
@@ -138,15 +185,21 @@ def check_signing_chain(
             code=code,
         )
     key = ("signing_chain", *(cert_digest(c) for c in chain), trust.sha256, code)
-    return cache.get_or_compute(key, lambda: _check_signing_chain(chain, trust, code, what))
+    return cache.get_or_compute(
+        key, lambda: _check_signing_chain(chain, trust, cache, code, what)
+    )
 
 
 def _check_signing_chain(
-    chain: tuple[x509.Certificate, ...], trust: TrustRoot, code: str, what: str
+    chain: tuple[x509.Certificate, ...],
+    trust: TrustRoot,
+    cache: VerifiedCache,
+    code: str,
+    what: str,
 ) -> x509.Certificate:
-    _require_decodable(chain, code, f"{what} issuer chain")
-    roots = [c for c in chain if c.issuer == c.subject]
-    signers = [c for c in chain if "SGX TCB Signing" in _common_name(c.subject)]
+    decoded = _decoded(chain, code, f"{what} issuer chain")
+    roots = [c for c in decoded if c.self_issued]
+    signers = [c for c in decoded if "SGX TCB Signing" in c.common_name]
     if len(roots) != 1 or len(signers) != 1 or roots[0] is signers[0]:
         raise CertificateChainError(
             f"{what} issuer chain must hold a self-issued root and an 'SGX TCB Signing' "
@@ -154,12 +207,12 @@ def _check_signing_chain(
             code=code,
         )
     root, signer = roots[0], signers[0]
-    _check_root(root, trust, code, f"{what} issuer chain")
-    if not _issued_by(signer, root):
+    _check_root(root, trust, cache, code, f"{what} issuer chain")
+    if not _issued_by_cached(signer.cert, root.cert, cache):
         raise CertificateChainError(
             f"{what}: the TCB Signing certificate is not issued by the root", code=code
         )
-    return signer
+    return signer.cert
 
 
 def check_crl(
@@ -170,7 +223,7 @@ def check_crl(
     what: str,
 ) -> frozenset[int]:
     """Check a CRL's issuer, signature and required extensions; return its revoked serials."""
-    key = ("crl", digest(crl.public_bytes(Encoding.DER)), cert_digest(issuer))
+    key = ("crl", crl_digest(crl), cert_digest(issuer))
     return cache.get_or_compute(key, lambda: _check_crl(crl, issuer, what))
 
 
