@@ -14,7 +14,7 @@ import os
 import sys
 
 from . import __version__
-from ._cli import cache, cert, collateral, demo, parse, probe, scan, verify
+from ._cli import bench, cache, cert, collateral, demo, parse, probe, scan, verify
 from ._cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, print_error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -28,6 +28,7 @@ COMMANDS: tuple[Command, ...] = (
     scan,
     collateral,
     cache,
+    bench,
 )
 """The registered commands, in the order ``--help`` lists them."""
 

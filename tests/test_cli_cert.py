@@ -146,6 +146,8 @@ def test_without_collateral_the_certificate_is_shown_but_not_verified(
     report = _json(capsys, ["cert", files["cert"], "--json"], 2)
     assert report["verdict"]["error"]["code"] == "no_collateral"
     assert report["report_data_binding"] is True
+    assert main(["cert", files["cert"]]) == 2
+    assert "NOT VERIFIED no_collateral" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -262,3 +264,22 @@ def test_certificate_without_attestation_is_refused(
     report = _json(capsys, ["cert", path, "--json", "--unsafe-simulator"], 1)
     assert report["format"] is None
     assert report["verdict"]["error"]["code"] == "ratls_no_attestation"
+
+
+def test_collateral_from_a_pccs(
+    forged: tuple[ForgedCertificate, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tdxquote.testing.pccs import PccsServer
+
+    made, files = forged
+    common = ["cert", files["cert"], "--json", "--no-cache", "--fetch-retries", "0"]
+    common += ["--trust-root", files["root"], "--at", made.now.isoformat()]
+    with PccsServer() as server:
+        server.add_collateral(made.collateral())
+        report = _json(capsys, [*common, "--pccs", server.url], 0)
+        assert report["verdict"]["status"] == "UpToDate"
+        port = server.port
+    # The server is gone: fetching fails, which is no verdict on the certificate.
+    failed = _json(capsys, [*common, "--pccs", f"http://127.0.0.1:{port}"], 2)
+    assert failed["verdict"]["error"]["code"] == "collateral_fetch_failed"
+    assert failed["verdict"]["error"]["checks_passed"][-1] == "ratls_rtmr_replay"

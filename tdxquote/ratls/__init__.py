@@ -61,6 +61,14 @@ from ._extensions import (
     RaTlsExtensions,
     read_extensions,
 )
+from ._probe import (
+    ALPN_POSTGRESQL,
+    DEFAULT_PORT,
+    PROBE_ERROR_CODES,
+    PeerChain,
+    ProbeError,
+    fetch_chain,
+)
 from ._replay import RtmrReplay, replay, replay_rtmrs
 from ._report import certificate_report, format_report, report_exit_code
 from ._teesql import (
@@ -81,6 +89,12 @@ from ._verify import (
 )
 
 __all__ = [
+    "ALPN_POSTGRESQL",
+    "DEFAULT_PORT",
+    "PROBE_ERROR_CODES",
+    "PeerChain",
+    "ProbeError",
+    "fetch_chain",
     "ATTESTATION_QUOTE_VARIANTS",
     "DEFAULT_TCB_STATUSES",
     "DSTACK_OID_ARC",

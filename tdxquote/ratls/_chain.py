@@ -21,8 +21,12 @@ from ._errors import RaTlsFormatError
 __all__ = ["CertificateInput", "chain_links_verify", "load_chain"]
 
 CertificateInput: TypeAlias = (
-    "bytes | bytearray | memoryview | str | x509.Certificate "
-    "| Sequence[bytes | bytearray | memoryview | str | x509.Certificate]"
+    bytes
+    | bytearray
+    | memoryview
+    | str
+    | x509.Certificate
+    | Sequence[bytes | bytearray | memoryview | str | x509.Certificate]
 )
 """What the RA-TLS functions accept: PEM text/bytes (one or more certificates),
 DER bytes (one certificate, or several concatenated), a ``cryptography``

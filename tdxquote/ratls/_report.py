@@ -59,10 +59,17 @@ def _iso(when: datetime) -> str:
     return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _name(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:  # an attribute cryptography cannot render
+        return "<unrenderable name>"
+
+
 def _cert_summary(cert: x509.Certificate) -> dict[str, Any]:
     return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
+        "subject": _name(cert.subject),
+        "issuer": _name(cert.issuer),
         "sha256": hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
         "not_before": _iso(cert.not_valid_before_utc),
         "not_after": _iso(cert.not_valid_after_utc),
@@ -338,6 +345,8 @@ def certificate_report(
     )
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
+    if verifier is not None and trust_root is not None:
+        raise TypeError("pass trust_root to the Verifier, not with one")
     if verifier is None and not unsafe_simulator:
         verifier = Verifier(trust_root=trust_root)
     report = _empty()
@@ -466,4 +475,5 @@ def _verdict_line(verdict: dict[str, Any]) -> str:
             "but NOTHING WAS ATTESTED",
         )
     error = verdict.get("error") or {}
-    return _line("verdict", f"REFUSED {error.get('code')}: {error.get('message')}")
+    outcome = "NOT VERIFIED" if error.get("code") in USAGE_ERROR_CODES else "REFUSED"
+    return _line("verdict", f"{outcome} {error.get('code')}: {error.get('message')}")

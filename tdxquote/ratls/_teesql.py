@@ -169,6 +169,11 @@ class DcapVerifier:
     the current time).  ``unsafe_simulator``: the dstack simulator's mode,
     where the quote is not verified at all (see
     :func:`~tdxquote.ratls.unsafe_check_simulator_certificate`).
+
+    Verification itself is synchronous (a few milliseconds of CPU); a
+    ``Verifier`` with a fetching source fetches synchronously too, so in an
+    event loop prefer an async ``collateral`` function.  TeeSQL's policy
+    (:class:`VerifyOptions`) applies, not the ``Verifier``'s.
     """
 
     def __init__(

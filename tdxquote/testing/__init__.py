@@ -12,6 +12,9 @@ does not import Hypothesis):
 ``tdxquote.testing.forge``
     A quote forge: signed quotes of every version and body type, and scenarios
     (quote, collateral, trust root, time) that break one check at a time.
+``tdxquote.testing.ratls``
+    An RA-TLS certificate forge: dstack-style server certificates whose quote binds
+    the certificate key and whose event log replays.
 ``tdxquote.testing.pccs``
     A PCCS-compatible HTTP server on loopback with fault injection.
 """
@@ -23,9 +26,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from . import forge, pccs, pki, strategies
+    from . import forge, pccs, pki, ratls, strategies
 
-__all__ = ["forge", "pccs", "pki", "strategies"]
+__all__ = ["forge", "pccs", "pki", "ratls", "strategies"]
 
 _SUBMODULES = frozenset(__all__)
 
