@@ -17,6 +17,7 @@ import gc
 import itertools
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +34,7 @@ __all__ = [
     "CLOCKS",
     "CLOCK_NAMES",
     "add_common_arguments",
+    "checkout_state",
     "fmt_rate",
     "fmt_ratio",
     "fmt_us",
@@ -319,6 +321,30 @@ def _version_of(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def checkout_state(paths: Sequence[str] = ("tdxquote",)) -> str:
+    """The checkout's commit, and whether ``paths`` differ from it ("" outside git)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *paths],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{head}, with uncommitted changes" if dirty else head
 
 
 def load_average() -> list[float] | None:

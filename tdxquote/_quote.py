@@ -20,6 +20,7 @@ from ._layout_derive import prefix_layout
 from ._reports import REPORT_CODECS, Report, SgxReport
 from .errors import QuoteParseError
 from .schema import (
+    ATTESTATION_KEY_TYPE_ECDSA_P256,
     AUTH_DATA_V3,
     AUTH_DATA_V4,
     BODY_DESCRIPTOR,
@@ -79,6 +80,8 @@ class CertificationData(NamedTuple):
 _HEADER = struct.Struct(struct_format(HEADER))
 _HEADER_SIZE = _HEADER.size
 _HEADER_FIELDS = field_layout(HEADER)
+_VENDOR_AT = _HEADER_FIELDS["qe_vendor_id"][0]
+_VENDOR_END = _VENDOR_AT + _HEADER_FIELDS["qe_vendor_id"][1]
 _DESCRIPTOR = struct.Struct(struct_format(BODY_DESCRIPTOR))
 _V5_BODY_OFFSET = _HEADER_SIZE + _DESCRIPTOR.size
 _BODY_SIZES = {body_type: schema.sizeof() for body_type, schema in BODY_SCHEMAS.items()}
@@ -146,14 +149,16 @@ def _scan(data: bytes) -> _Layout:
     size = len(data)
     if size < _HEADER_SIZE:
         raise _fail(f"quote is {size} bytes, shorter than the 48-byte header", size, "header")
-    version, key_type, tee = _HHI(data, 0)
-    if version == 4 and key_type == 2 and tee == TEE_TYPE_TDX:
+    head = _HHI(data, 0)
+    version, key_type, tee = head
+    if head not in _VALID_HEADERS:
+        raise _header_error(
+            _check_header(_HeaderView(version, key_type, tee)) or "invalid quote header"
+        )
+    if version == 4 and tee == TEE_TYPE_TDX:
         body_type = BODY_TYPE_TD10
         body_at = _HEADER_SIZE
     else:
-        problem = _check_header(_HeaderView(version, key_type, tee))
-        if problem is not None:
-            raise _header_error(problem)
         if version == 5:
             if size < _V5_BODY_OFFSET:
                 raise _fail("quote ends inside the v5 body descriptor", size, "body_descriptor")
@@ -276,6 +281,16 @@ class _HeaderView(NamedTuple):
     tee_type: int
 
 
+# Every (version, attestation key type, TEE type) the schema's header rule accepts.
+_VALID_HEADERS = frozenset(
+    (version, key_type, tee)
+    for version in (3, 4, 5)
+    for key_type in (ATTESTATION_KEY_TYPE_ECDSA_P256,)
+    for tee in (TEE_TYPE_SGX, TEE_TYPE_TDX)
+    if _check_header(_HeaderView(version, key_type, tee)) is None
+)
+
+
 _new_quote: Any = object.__new__
 _set: Any = object.__setattr__
 
@@ -395,7 +410,7 @@ class Quote:
     @property
     def qe_vendor_id(self) -> bytes:
         """QE vendor ID (Intel: 939a7233f79c4ca9940a0db3957f0607)."""
-        return self.header.qe_vendor_id
+        return self._layout[0][_VENDOR_AT:_VENDOR_END]
 
     @property
     def user_data(self) -> bytes:
@@ -501,11 +516,13 @@ class Quote:
     @property
     def pck_chain_pem(self) -> bytes | None:
         """The PEM chain of type-5 certification data (a trailing NUL removed), else None."""
-        cert = self.certification_data
-        if cert.type != CERT_TYPE_PCK_CERT_CHAIN:
+        data, at, size = self._layout[0], self._layout[9], self._layout[10]
+        if _U16(data, at - _CD_HEAD)[0] != CERT_TYPE_PCK_CERT_CHAIN:
             return None
-        pem = cert.data
-        return pem[:-1] if pem.endswith(b"\x00") else pem
+        end = at + size
+        if size and data[end - 1] == 0:
+            end -= 1
+        return data[at:end]
 
     @cached_property
     def pck_chain(self) -> tuple[x509.Certificate, ...]:

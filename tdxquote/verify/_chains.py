@@ -8,6 +8,7 @@ depends on ``now``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -101,9 +102,7 @@ def _decoded(chain: tuple[x509.Certificate, ...], code: str, what: str) -> list[
     return decoded
 
 
-def _check_root(
-    root: _Names, trust: TrustRoot, cache: VerifiedCache, code: str, what: str
-) -> None:
+def _check_root(root: _Names, trust: TrustRoot, cache: VerifiedCache, code: str, what: str) -> None:
     if "SGX Root CA" not in root.common_name:
         raise CertificateChainError(
             f"{what}: the root's common name is not an SGX Root CA", code=code
@@ -128,7 +127,7 @@ class PckChain:
     intermediate: x509.Certificate
     root: x509.Certificate
 
-    @property
+    @cached_property
     def ca_type(self) -> str:
         """``platform`` or ``processor``: which PCK CA issued the leaf."""
         return "processor" if "Processor" in _common_name(self.intermediate.subject) else "platform"
@@ -184,10 +183,10 @@ def check_signing_chain(
             "(TCB Signing certificate and root)",
             code=code,
         )
-    key = ("signing_chain", *(cert_digest(c) for c in chain), trust.sha256, code)
-    return cache.get_or_compute(
-        key, lambda: _check_signing_chain(chain, trust, cache, code, what)
-    )
+    # Not keyed by ``code``: the TCB Info and QE identity chains are usually the same
+    # certificates, and what verified for one holds for the other.
+    key = ("signing_chain", *(cert_digest(c) for c in chain), trust.sha256)
+    return cache.get_or_compute(key, lambda: _check_signing_chain(chain, trust, cache, code, what))
 
 
 def _check_signing_chain(

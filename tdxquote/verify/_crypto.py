@@ -7,7 +7,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-__all__ = ["p256_key_from_xy", "verify_p256"]
+from ._memo import VerifiedCache, digest
+
+__all__ = ["p256_key_from_xy", "p256_key_memo", "verify_p256"]
 
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _P256 = ec.SECP256R1()
@@ -18,6 +20,11 @@ def p256_key_from_xy(xy: bytes) -> ec.EllipticCurvePublicKey:
     if len(xy) != 64:
         raise ValueError(f"a P-256 key is 64 bytes of X || Y, got {len(xy)}")
     return ec.EllipticCurvePublicKey.from_encoded_point(_P256, b"\x04" + xy)
+
+
+def p256_key_memo(xy: bytes, cache: VerifiedCache) -> ec.EllipticCurvePublicKey:
+    """:func:`p256_key_from_xy`, loaded once per key (remembered by the digest of ``xy``)."""
+    return cache.get_or_compute(("p256_key", digest(xy)), lambda: p256_key_from_xy(xy))
 
 
 def verify_p256(key: object, signature: bytes, data: bytes) -> bool:

@@ -27,6 +27,7 @@ __all__ = [
     "VerifiedCache",
     "cert_digest",
     "clear_identity_memos",
+    "clear_process_memos",
     "crl_digest",
     "digest",
     "held_digest",
@@ -81,6 +82,24 @@ def clear_identity_memos() -> None:
         memo.clear()
 
 
+def clear_process_memos() -> None:
+    """Forget everything remembered process-wide, as in a fresh process.
+
+    Decoded PCK chains and extensions, digests of held objects, collateral
+    keys, TCB evaluations and supplemental data; a :class:`VerifiedCache` is
+    per verifier and is not touched.  For benchmarks of cold verification.
+    """
+    from .. import _pem_chain, pck
+    from . import _platform, _tcb, _verifier
+
+    _pem_chain.clear_decoded_chains()
+    pck.clear_parsed_extensions()
+    clear_identity_memos()
+    _platform.clear_collateral_keys()
+    _tcb.clear_evaluations()
+    _verifier._supplementals.clear()
+
+
 def _cert_sha256(cert: x509.Certificate) -> bytes:
     return digest(cert.public_bytes(Encoding.DER))
 
@@ -92,7 +111,7 @@ def _crl_sha256(crl: x509.CertificateRevocationList) -> bytes:
 cert_digest: IdentityMemo[x509.Certificate, bytes] = IdentityMemo(_cert_sha256)
 """SHA-256 of a certificate's DER encoding (remembered per certificate object)."""
 
-crl_digest: IdentityMemo[x509.CertificateRevocationList, bytes] = IdentityMemo(_crl_sha256)
+crl_digest: IdentityMemo[x509.CertificateRevocationList, bytes] = IdentityMemo(_crl_sha256, 64)
 """SHA-256 of a CRL's DER encoding (remembered per CRL object)."""
 
 held_digest: IdentityMemo[bytes, bytes] = IdentityMemo(digest)
@@ -103,14 +122,24 @@ For bytes made afresh on every call (slices of a quote) use :func:`digest`.
 
 
 class VerifiedCache:
-    """A bounded, thread-safe map from content digests to verified results."""
+    """A bounded, thread-safe map from content digests to verified results.
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    ``remember_qe_reports=True`` also remembers QE report signatures that
+    verified, keyed by the digests of the report, its signature and the PCK
+    leaf: every quote of a platform carries the same QE report, so a stream
+    of quotes from known platforms then costs one ECDSA check per quote (its
+    own signature) instead of two.  The QE report's binding to each quote's
+    attestation key is checked on every call either way.
+    """
+
+    def __init__(self, max_entries: int = 4096, *, remember_qe_reports: bool = False) -> None:
         self._entries: OrderedDict[tuple[object, ...], object] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_entries
         self.hits = 0
         self.misses = 0
+        #: Whether QE report signatures are remembered (see the class documentation).
+        self.remembers_qe_reports = remember_qe_reports
 
     def get_or_compute(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
         """The stored result for ``key``, or ``compute()`` stored if it returns."""
@@ -126,7 +155,24 @@ class VerifiedCache:
             self._entries[key] = value
             if len(self._entries) > self._max:
                 self._entries.popitem(last=False)
-        return value  # type: ignore[return-value]
+        return value
+
+    def get(self, key: tuple[object, ...]) -> object | None:
+        """The stored result for ``key``, or None (a summary of results stored before)."""
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            return value
+
+    def put(self, key: tuple[object, ...], value: object) -> None:
+        """Store ``value`` (not None) for ``key``: only ever what has succeeded."""
+        with self._lock:
+            self.misses += 1
+            self._entries[key] = value
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
 
     def clear(self) -> None:
         """Forget everything."""

@@ -10,6 +10,7 @@ from .._quote import Quote
 from ..collateral import EnclaveIdentity, EnclaveIdentityTcbLevel, TcbStatus
 from ._crypto import verify_p256
 from ._errors import QeIdentityError, QeReportError
+from ._memo import VerifiedCache, cert_digest, digest
 
 __all__ = [
     "check_qe_identity",
@@ -27,8 +28,30 @@ def check_qe_report(quote: Quote, pck_leaf: x509.Certificate) -> None:
     check_qe_report_data(quote)
 
 
-def check_qe_report_signature(quote: Quote, pck_leaf: x509.Certificate) -> None:
-    """Step 4.1.2.4.12: the PCK leaf key signs the QE report."""
+def check_qe_report_signature(
+    quote: Quote, pck_leaf: x509.Certificate, cache: VerifiedCache | None = None
+) -> None:
+    """Step 4.1.2.4.12: the PCK leaf key signs the QE report.
+
+    With a ``cache`` that :attr:`~VerifiedCache.remembers_qe_reports`, a
+    signature that verified is remembered by the digests of the report, the
+    signature and the leaf (every quote of a platform carries the same QE
+    report); the binding to the quote's attestation key
+    (:func:`check_qe_report_data`) is checked on every call regardless.
+    """
+    if cache is None or not cache.remembers_qe_reports:
+        _check_qe_report_signature(quote, pck_leaf)
+        return
+
+    def check() -> bool:
+        _check_qe_report_signature(quote, pck_leaf)
+        return True
+
+    signed = quote.qe_report_bytes + quote.qe_report_signature
+    cache.get_or_compute(("qe_report_signature", digest(signed), cert_digest(pck_leaf)), check)
+
+
+def _check_qe_report_signature(quote: Quote, pck_leaf: x509.Certificate) -> None:
     if not verify_p256(pck_leaf.public_key(), quote.qe_report_signature, quote.qe_report_bytes):
         raise QeReportError("the QE report signature does not verify with the PCK leaf key")
 
@@ -45,7 +68,10 @@ def check_qe_report_data(quote: Quote) -> None:
 
 
 def _masked(value: bytes, mask: bytes) -> bytes:
-    return bytes(a & b for a, b in zip(value, mask, strict=True))
+    if len(value) != len(mask):
+        raise ValueError(f"cannot mask {len(value)} bytes with a {len(mask)}-byte mask")
+    masked = int.from_bytes(value, "big") & int.from_bytes(mask, "big")
+    return masked.to_bytes(len(value), "big")
 
 
 def check_qe_identity(quote: Quote, identity: EnclaveIdentity) -> None:

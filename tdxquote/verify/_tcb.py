@@ -180,6 +180,12 @@ def _refuse_revoked(status: TcbStatus, what: str) -> None:
         raise TcbError(f"the {what} TCB is revoked", code="tcb_revoked")
 
 
+_MAX_EVALUATIONS = 1024
+# (id(tcb_info), the other arguments) -> (tcb_info, evaluation); the entry holds the TCB
+# Info (immutable), so its id is not reused while remembered.
+_evaluations: dict[tuple[object, ...], tuple[TcbInfo, TcbEvaluation]] = {}
+
+
 def evaluate_tcb(
     tcb_info: TcbInfo,
     *,
@@ -192,8 +198,42 @@ def evaluate_tcb(
     """``checkTcbLevel``: the converged status, or an error for terminal outcomes.
 
     ``tee_tcb_svn`` is None for SGX quotes; ``tee_tcb_svn2`` is given for TD 1.5
-    bodies only (the TD relaunch check).
+    bodies only (the TD relaunch check).  A pure function of its arguments:
+    evaluations are remembered (successes only), since a fleet's quotes
+    repeat a few platforms and TCB levels.
     """
+    key = (id(tcb_info), sgx_components, pce_svn, tee_tcb_svn, tee_tcb_svn2, qe_status)
+    entry = _evaluations.get(key)
+    if entry is not None and entry[0] is tcb_info:
+        return entry[1]
+    evaluation = _evaluate_tcb(
+        tcb_info,
+        sgx_components=sgx_components,
+        pce_svn=pce_svn,
+        tee_tcb_svn=tee_tcb_svn,
+        tee_tcb_svn2=tee_tcb_svn2,
+        qe_status=qe_status,
+    )
+    if len(_evaluations) >= _MAX_EVALUATIONS:
+        _evaluations.clear()
+    _evaluations[key] = (tcb_info, evaluation)
+    return evaluation
+
+
+def clear_evaluations() -> None:
+    """Forget the remembered evaluations (a benchmark's "fresh process" state)."""
+    _evaluations.clear()
+
+
+def _evaluate_tcb(
+    tcb_info: TcbInfo,
+    *,
+    sgx_components: tuple[int, ...],
+    pce_svn: int,
+    tee_tcb_svn: bytes | None,
+    tee_tcb_svn2: bytes | None,
+    qe_status: TcbStatus | None,
+) -> TcbEvaluation:
     sgx_level, tdx_level = match_levels(tcb_info.tcb_levels, sgx_components, pce_svn, tee_tcb_svn)
     if sgx_level is None:
         raise TcbError(

@@ -17,7 +17,7 @@ INTEL_SGX_ROOT_CA_SHA256 = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cb
 class TrustRoot:
     """A root certificate the verifier trusts, with its DER and digest precomputed."""
 
-    __slots__ = ("certificate", "der", "public_key_bytes", "sha256")
+    __slots__ = ("certificate", "der", "key_id", "public_key_bytes", "sha256")
 
     def __init__(self, certificate: x509.Certificate) -> None:
         self.certificate = certificate
@@ -26,6 +26,8 @@ class TrustRoot:
         self.public_key_bytes = certificate.public_key().public_bytes(
             Encoding.X962, PublicFormat.UncompressedPoint
         )
+        #: SHA-384 of the root's raw public key (X || Y): the QvE's ``root_key_id``.
+        self.key_id = hashlib.sha384(self.public_key_bytes[1:]).digest()
 
     def __repr__(self) -> str:
         return f"<TrustRoot {self.certificate.subject.rfc4514_string()} sha256={self.sha256}>"

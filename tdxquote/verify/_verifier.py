@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from .._quote import Quote, parse_quote
 from .._reports import SgxReport, TdReport15, TdReport15Ex
 from ..collateral import Collateral, TcbInfo, TcbStatus
-from ..errors import QuoteParseError, VerificationError
-from ..pck import PckExtension, pck_extension_from_certificate
+from ..errors import VerificationError
+from ..pck import PckExtension
 from ..schema import INTEL_QE_VENDOR_ID
-from ._chains import check_crl, check_not_revoked, check_pck_chain, check_signing_chain
-from ._crypto import p256_key_from_xy, verify_p256
+from ._crypto import p256_key_memo, verify_p256
 from ._errors import (
-    CertificateChainError,
-    CollateralSignatureError,
     QeIdentityError,
     QuoteFormatError,
     QuoteSignatureError,
     TcbError,
 )
-from ._memo import VerifiedCache, digest
+from ._memo import IdentityMemo, VerifiedCache
+from ._platform import Windows, check_platform
 from ._policy import Policy
 from ._qe import (
     check_qe_identity,
@@ -50,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["Verifier", "to_datetime", "verify"]
 
 _DEFAULT_POLICY = Policy()
-_SHA256 = hashes.SHA256()
 
 
 def to_datetime(now: datetime | int | float) -> datetime:
@@ -62,7 +57,7 @@ def to_datetime(now: datetime | int | float) -> datetime:
     return datetime.fromtimestamp(now, tz=timezone.utc)
 
 
-def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
+def _read_crl_number(crl: x509.CertificateRevocationList) -> int | None:
     try:
         number = crl.extensions.get_extension_for_class(x509.CRLNumber).value
     except x509.ExtensionNotFound:
@@ -70,35 +65,16 @@ def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
     return int(number.crl_number)
 
 
-class _Windows:
-    """Validity windows of every collateral item, for expiry and supplemental dates."""
+_crl_number = IdentityMemo(_read_crl_number, 64)
 
-    def __init__(self) -> None:
-        self.starts: list[tuple[datetime, str]] = []
-        self.ends: list[tuple[datetime, str]] = []
-        self.not_before: list[datetime] = []
-
-    def add(self, start: datetime, end: datetime, what: str, *, start_checked: bool = True) -> None:
-        self.starts.append((start, what))
-        self.ends.append((end, what))
-        if start_checked:
-            self.not_before.append(start)
-
-    def certs(self, certs: tuple[x509.Certificate, ...], what: str) -> None:
-        for cert in certs:
-            self.add(cert.not_valid_before_utc, cert.not_valid_after_utc, what)
-
-    def crl(self, crl: x509.CertificateRevocationList, what: str) -> None:
-        end = crl.next_update_utc
-        if end is None:
-            raise CertificateChainError(f"the {what} has no nextUpdate", code="crl_invalid")
-        self.add(crl.last_update_utc, end, what)
-
-    def expired(self, now: datetime) -> bool:
-        # Intel's QvE: expired when earliest expiration <= now.  A certificate's notBefore or a
-        # CRL's thisUpdate after now also counts; TCB Info / QE identity issueDate does not
-        # (QVL never checks it; it only feeds the supplemental issue dates).
-        return any(end <= now for end, _ in self.ends) or any(s > now for s in self.not_before)
+_MAX_SUPPLEMENTALS = 256
+# Supplemental data by its inputs; the entry holds the objects whose ids are in the key.
+_supplementals: dict[
+    tuple[object, ...],
+    tuple[
+        x509.CertificateRevocationList, x509.CertificateRevocationList, PckExtension, Supplemental
+    ],
+] = {}
 
 
 class Verifier:
@@ -277,57 +253,19 @@ class Verifier:
     ) -> VerifiedQuote:
         trust = self.trust_root
         cache = self.cache
-        windows = _Windows()
+        windows = Windows()
 
         if quote.qe_vendor_id != INTEL_QE_VENDOR_ID:
             raise QuoteFormatError(
                 f"QE vendor ID {quote.qe_vendor_id.hex()} is not Intel's", code="qe_vendor_unknown"
             )
-        chain = self._pck_chain(quote, collateral)
-        checks.append("quote_format")
-
-        # PCK certificate (sgxAttestationVerifyPCKCertificate)
-        pck = check_pck_chain(chain, trust, cache)
-        checks.append("pck_chain")
-        # PckCertVerifier's order: both CRLs, then the intermediate, then the leaf.
-        root_revoked = check_crl(collateral.root_ca_crl, pck.root, cache, what="root CA CRL")
-        pck_revoked = check_crl(collateral.pck_crl, pck.intermediate, cache, what="PCK CRL")
-        windows.crl(collateral.root_ca_crl, "root CA CRL")
-        windows.crl(collateral.pck_crl, "PCK CRL")
-        checks.append("crls")
-        check_not_revoked(
-            pck.intermediate, root_revoked, code="intermediate_revoked", what="PCK CA certificate"
-        )
-        check_not_revoked(pck.leaf, pck_revoked, code="pck_revoked", what="PCK leaf certificate")
-        windows.certs((pck.leaf, pck.intermediate, pck.root), "PCK chain")
-        # The QvE counts this chain's dates too (qve_get_collateral_dates), though it does not
-        # verify it: the CRLs are checked against the PCK chain's own certificates.
-        windows.certs(collateral.pck_crl_issuer_chain, "PCK CRL issuer chain")
-        checks.append("pck_not_revoked")
-
-        # TCB Info and QE identity (sgxAttestationVerifyTCBInfo / VerifyEnclaveIdentity)
+        # The PCK certificate, the CRLs, the TCB Info and the QE identity (Intel's order),
+        # remembered for the exact bytes of the chain, the collateral and the trust root.
+        pck, extension = check_platform(quote, collateral, trust, cache, checks, windows)
         tcb_info = collateral.tcb_info
         identity = collateral.qe_identity
-        for signed, issuer_chain, code, what in (
-            (tcb_info, collateral.tcb_info_issuer_chain, "tcb_signing_chain_invalid", "TCB Info"),
-            (
-                identity,
-                collateral.qe_identity_issuer_chain,
-                "qe_identity_chain_invalid",
-                "QE identity",
-            ),
-        ):
-            signer = check_signing_chain(issuer_chain, trust, cache, code=code, what=what)
-            check_not_revoked(
-                signer, root_revoked, code="tcb_signing_revoked", what="TCB Signing certificate"
-            )
-            self._check_signed_json(signer, signed.signed_body, signed.signature, what)
-            windows.certs(issuer_chain, f"{what} issuer chain")
-            windows.add(signed.issue_date, signed.next_update, what, start_checked=False)
-            checks.append("tcb_info_signature" if signed is tcb_info else "qe_identity_signature")
 
         # The quote (sgxAttestationVerifyQuote)
-        extension = self._pck_extension(pck.leaf)
         self._check_tcb_info_matches(quote, extension, tcb_info)
         checks.append("tcb_info_matches")
         body = quote.body
@@ -336,7 +274,7 @@ class Verifier:
                 tcb_info, body.tee_tcb_svn, body.mr_signer_seam, body.seam_attributes
             )
             checks.append("tdx_module_identity")
-        check_qe_report_signature(quote, pck.leaf)
+        check_qe_report_signature(quote, pck.leaf, cache)
         checks.append("qe_report_signature")
         check_qe_report_data(quote)
         checks.append("qe_report_data")
@@ -395,47 +333,6 @@ class Verifier:
             checks=tuple(checks),
         )
 
-    def _pck_chain(self, quote: Quote, collateral: Collateral) -> tuple[x509.Certificate, ...]:
-        if quote.certification_data.type == 5:
-            try:
-                return quote.pck_chain
-            except QuoteParseError as exc:
-                raise CertificateChainError(f"the quote's PCK chain: {exc.reason}") from None
-            except x509.InvalidVersion as exc:
-                # cryptography raises this outside ValueError; the parser does not wrap it.
-                raise CertificateChainError(f"the quote's PCK chain: {exc}") from None
-        if collateral.pck_certificate_chain is not None:
-            return collateral.pck_certificate_chain
-        raise QuoteFormatError(
-            f"certification data type {quote.certification_data.type} carries no PCK chain, "
-            "and the collateral provides none"
-        )
-
-    def _pck_extension(self, leaf: x509.Certificate) -> PckExtension:
-        try:
-            return pck_extension_from_certificate(leaf)
-        except QuoteParseError as exc:
-            raise CertificateChainError(
-                f"the PCK leaf's SGX extension: {exc}", code="pck_cert_format"
-            ) from None
-
-    def _check_signed_json(
-        self, signer: x509.Certificate, body: bytes, signature: bytes, what: str
-    ) -> None:
-        code = (
-            "tcb_info_signature_invalid" if what == "TCB Info" else "qe_identity_signature_invalid"
-        )
-
-        def check() -> bool:
-            if not verify_p256(signer.public_key(), signature, body):
-                raise CollateralSignatureError(
-                    f"the {what} signature does not verify over its exact bytes", code=code
-                )
-            return True
-
-        key = ("signed_json", digest(body), digest(signature), signer.fingerprint(_SHA256))
-        self.cache.get_or_compute(key, check)
-
     def _check_tcb_info_matches(self, quote: Quote, ext: PckExtension, tcb_info: TcbInfo) -> None:
         if quote.is_tdx:
             if tcb_info.id != "TDX" or tcb_info.version < 3:
@@ -462,7 +359,7 @@ class Verifier:
 
     def _check_quote_signature(self, quote: Quote) -> None:
         try:
-            key: EllipticCurvePublicKey = p256_key_from_xy(quote.attestation_key)
+            key: EllipticCurvePublicKey = p256_key_memo(quote.attestation_key, self.cache)
         except ValueError:
             raise QuoteSignatureError(
                 "the attestation key is not a P-256 point", code="attestation_key_invalid"
@@ -474,19 +371,54 @@ class Verifier:
 
     def _supplemental(
         self,
-        windows: _Windows,
+        windows: Windows,
         now: datetime,
         tcb_date: datetime,
         collateral: Collateral,
         ext: PckExtension,
         ca_type: str,
     ) -> Supplemental:
-        root_xy = self.trust_root.public_key_bytes[1:]
+        # Supplemental data is immutable and repeats for every quote of a platform: equal
+        # inputs give the one remembered instance.
+        tcb_info, identity = collateral.tcb_info, collateral.qe_identity
+        pck_crl, root_crl = collateral.pck_crl, collateral.root_ca_crl
+        key = (
+            windows.earliest_start,
+            windows.latest_start,
+            windows.earliest_end,
+            windows.expired(now),
+            tcb_date,
+            tcb_info.tcb_evaluation_data_number,
+            identity.tcb_evaluation_data_number,
+            id(pck_crl),
+            id(root_crl),
+            id(ext),
+            ca_type,
+            self.trust_root.key_id,
+        )
+        entry = _supplementals.get(key)
+        if entry is not None and entry[0] is pck_crl and entry[1] is root_crl and entry[2] is ext:
+            return entry[3]
+        supplemental = self._new_supplemental(windows, now, tcb_date, collateral, ext, ca_type)
+        if len(_supplementals) >= _MAX_SUPPLEMENTALS:
+            _supplementals.clear()
+        _supplementals[key] = (pck_crl, root_crl, ext, supplemental)
+        return supplemental
+
+    def _new_supplemental(
+        self,
+        windows: Windows,
+        now: datetime,
+        tcb_date: datetime,
+        collateral: Collateral,
+        ext: PckExtension,
+        ca_type: str,
+    ) -> Supplemental:
         config = ext.configuration
         return Supplemental(
-            earliest_issue_date=min(s for s, _ in windows.starts),
-            latest_issue_date=max(s for s, _ in windows.starts),
-            earliest_expiration_date=min(e for e, _ in windows.ends),
+            earliest_issue_date=windows.earliest_start,
+            latest_issue_date=windows.latest_start,
+            earliest_expiration_date=windows.earliest_end,
             collateral_expired=windows.expired(now),
             tcb_level_date=tcb_date,
             tcb_evaluation_data_number=min(
@@ -505,7 +437,7 @@ class Verifier:
             dynamic_platform=None if config is None else config.dynamic_platform,
             cached_keys=None if config is None else config.cached_keys,
             smt_enabled=None if config is None else config.smt_enabled,
-            root_key_id=hashlib.sha384(root_xy).digest(),
+            root_key_id=self.trust_root.key_id,
             pck_ca=ca_type,
         )
 
