@@ -8,7 +8,8 @@ platform) it times, interleaved with ``dcap_qvl.verify`` (or
 * cold: every process-wide memo cleared and a new ``Verifier`` per call, the
   collateral parsed beforehand;
 * warm: one ``Verifier`` whose verified-collateral cache is primed;
-* warm + QE memo: the same with ``VerifiedCache(remember_qe_reports=True)``.
+* warm, QE memo off: the same with ``VerifiedCache(remember_qe_reports=False)``
+  (the default remembers QE report signatures).
 
 Run from the repository root: ``python benchmarks/bench_verify.py``
 (``--quick``, ``--json``, ``--clock thread`` on a busy machine).

@@ -13,12 +13,16 @@ from __future__ import annotations
 import enum
 import re
 import struct
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+from cryptography.x509 import DuplicateExtension, InvalidVersion, UnsupportedGeneralNameType
 
 from ._layout_derive import prefix_layout
+from ._lazy import cached_property
+from ._pem_chain import decode_pck_chain, leaf_of
 from ._reports import REPORT_CODECS, Report, SgxReport
 from .errors import QuoteParseError
+from .pck import pck_extension_from_certificate
 from .schema import (
     ATTESTATION_KEY_TYPE_ECDSA_P256,
     AUTH_DATA_V3,
@@ -115,6 +119,26 @@ _U16 = struct.Struct("<H").unpack_from
 _U32 = struct.Struct("<I").unpack_from
 _U16U32 = struct.Struct("<HI").unpack_from
 _HHI = struct.Struct("<HHI").unpack_from
+
+# --- fast path (parse_quote): every fixed field of a valid quote in two unpacks ----
+# Header triple, or (header, v5 body type, v5 body size), -> (body type, body end).
+_V5_PREFIX = struct.Struct("<HHI" + f"{_HEADER_SIZE - 8}x" + _DESCRIPTOR.format.lstrip("<"))
+_V5 = (5, 0)  # marks a v5 header: the descriptor decides
+_PREFIXES: dict[tuple[int, ...], tuple[int, int]] = {}
+for _version, _tee in ((3, TEE_TYPE_SGX), (4, TEE_TYPE_SGX), (4, TEE_TYPE_TDX)):
+    _type = BODY_TYPE_TD10 if _tee == TEE_TYPE_TDX else BODY_TYPE_SGX
+    _PREFIXES[(_version, 2, _tee)] = (_type, _HEADER_SIZE + _BODY_SIZES[_type])
+for _tee in (TEE_TYPE_SGX, TEE_TYPE_TDX):
+    _PREFIXES[(5, 2, _tee)] = _V5
+    for _type, _size in _BODY_SIZES.items():
+        if (_tee == TEE_TYPE_SGX) == (_type == BODY_TYPE_SGX):
+            _PREFIXES[(5, 2, _tee, _type, _size)] = (_type, _V5_BODY_OFFSET + _size)
+# From the signed data size to the QE auth data size (v4/v5: through the type-6 header).
+if _V4_CERT_SIZE_AT != _V4_CERT_TYPE_AT + 2:
+    raise ImportError("certification data header layout derived from the schemas is inconsistent")
+_V4_QE_AUTH_SIZE_AT = _V4_QE_CERT_DATA_AT + _QECD_AUTH_SIZE_AT
+_V4_FIXED = struct.Struct(f"<I{_V4_CERT_TYPE_AT}xHI{_QECD_AUTH_SIZE_AT}xH")
+_V3_FIXED = struct.Struct(f"<I{_V3_AUTH_SIZE_AT}xH")
 
 _HEX_NOISE = re.compile(r"\s+")
 
@@ -302,10 +326,73 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
     fields are decoded lazily.  Raises :class:`~tdxquote.QuoteParseError`
     (with ``offset``, ``field`` and ``reason``) and nothing else.
     """
-    raw = data if type(data) is bytes else _as_bytes(data)
-    layout = _scan(raw)
+    # Valid quotes take this fast path, which reads every fixed field in two
+    # unpacks; anything unusual or invalid goes to _parse_slow, which accepts it
+    # or raises the precise error.  Every condition _scan checks is checked here.
+    if type(data) is not bytes:
+        data = _as_bytes(data)
+    size = len(data)
+    if size < _V5_BODY_OFFSET:
+        return _parse_slow(data)
+    header = _HHI(data, 0)
+    prefix = _PREFIXES.get(header)
+    if prefix is _V5:
+        prefix = _PREFIXES.get(_V5_PREFIX.unpack_from(data, 0))
+    if prefix is None:
+        return _parse_slow(data)
+    body_type, body_end = prefix
+    auth_at = body_end + 4
+    if header[0] == 3:
+        if auth_at + _V3_AUTH_SIZE_AT + 2 > size:
+            return _parse_slow(data)
+        auth_size, qe_auth_size = _V3_FIXED.unpack_from(data, body_end)
+        qe_report_at = auth_at + _V3_REPORT_AT
+        qe_auth_at = auth_at + _V3_AUTH_SIZE_AT + 2
+    else:
+        if auth_at + _V4_QE_AUTH_SIZE_AT + 2 > size:
+            return _parse_slow(data)
+        auth_size, cert_type, qecd_size, qe_auth_size = _V4_FIXED.unpack_from(data, body_end)
+        if (
+            cert_type != CERT_TYPE_QE_REPORT
+            or auth_at + _V4_QE_CERT_DATA_AT + qecd_size != auth_at + auth_size
+        ):
+            return _parse_slow(data)
+        qe_report_at = auth_at + _V4_QE_CERT_DATA_AT + _QECD_REPORT_AT
+        qe_auth_at = auth_at + _V4_QE_AUTH_SIZE_AT + 2
+    auth_end = auth_at + auth_size
+    cert_head_at = qe_auth_at + qe_auth_size
+    if auth_end > size or cert_head_at + _CD_HEAD > auth_end:
+        return _parse_slow(data)
+    pck_type, cert_size = _U16U32(data, cert_head_at)
+    cert_at = cert_head_at + _CD_HEAD
+    if cert_at + cert_size != auth_end or not (
+        CERT_TYPE_PPID_CLEARTEXT <= pck_type <= CERT_TYPE_PCK_CERT_CHAIN
+    ):
+        return _parse_slow(data)
     quote = _new_quote(Quote)
-    _set(quote, "_layout", layout)
+    _set_layout(
+        quote,
+        (
+            data,
+            header[0],
+            header[2],
+            body_type,
+            body_end,
+            auth_end,
+            qe_report_at,
+            qe_auth_at,
+            qe_auth_size,
+            cert_at,
+            cert_size,
+        ),
+    )
+    return quote  # type: ignore[no-any-return]
+
+
+def _parse_slow(data: bytes) -> Quote:
+    """Parse with :func:`_scan`: any valid quote, or the precise error for an invalid one."""
+    quote = _new_quote(Quote)
+    _set_layout(quote, _scan(data))
     return quote  # type: ignore[no-any-return]
 
 
@@ -380,7 +467,7 @@ class Quote:
     @cached_property
     def header(self) -> Header:
         """The 48-byte header, decoded."""
-        return Header._make(_HEADER.unpack_from(self._layout[0], 0))
+        return _tuple_new(Header, _HEADER.unpack_from(self._layout[0], 0))  # type: ignore[no-any-return]
 
     @property
     def attestation_key_type(self) -> int:
@@ -390,7 +477,7 @@ class Quote:
     @property
     def tee_type(self) -> TeeType:
         """The TEE: :attr:`TeeType.SGX` or :attr:`TeeType.TDX`."""
-        return TeeType(self._layout[2])
+        return _TEE_TYPES[self._layout[2]]
 
     @property
     def is_tdx(self) -> bool:
@@ -432,8 +519,10 @@ class Quote:
     def body(self) -> Report:
         """The report body: a :class:`TdReport10`, :class:`TdReport15`, :class:`TdReport15Ex`
         or :class:`SgxReport`."""
-        cls, codec = REPORT_CODECS[self._layout[3]]
-        return cls._make(codec.unpack_from(self._layout[0], self.body_offset))
+        layout = self._layout
+        cls, codec = REPORT_CODECS[layout[3]]
+        at = _V5_BODY_OFFSET if layout[1] == 5 else _HEADER_SIZE
+        return cast("Report", _tuple_new(cls, codec.unpack_from(layout[0], at)))
 
     # --- signature data -------------------------------------------------------------
     @property
@@ -467,10 +556,7 @@ class Quote:
     @cached_property
     def qe_report(self) -> SgxReport:
         """The Quoting Enclave's report."""
-        cls, codec = REPORT_CODECS[BODY_TYPE_SGX]
-        report = cls._make(codec.unpack_from(self._layout[0], self._layout[6]))
-        assert isinstance(report, SgxReport)
-        return report
+        return _tuple_new(SgxReport, _SGX_CODEC.unpack_from(self._layout[0], self._layout[6]))  # type: ignore[no-any-return]
 
     @property
     def qe_report_signature(self) -> bytes:
@@ -489,13 +575,14 @@ class Quote:
         """6 (QE report certification data) for v4/v5 quotes; None for v3."""
         return None if self._layout[1] == 3 else CERT_TYPE_QE_REPORT
 
-    @property
+    @cached_property
     def certification_data(self) -> CertificationData:
         """The PCK certification data (type 1 to 5; nested in type 6 for v4/v5)."""
         layout = self._layout
-        at = layout[9]
-        (cert_type,) = _U16(layout[0], at - _CD_HEAD)
-        return CertificationData(cert_type, layout[0][at : at + layout[10]])
+        data, at = layout[0], layout[9]
+        return _tuple_new(  # type: ignore[no-any-return]
+            CertificationData, (_U16(data, at - _CD_HEAD)[0], data[at : at + layout[10]])
+        )
 
     @property
     def trailing_bytes(self) -> bytes:
@@ -530,10 +617,6 @@ class Quote:
 
         Decoded on first access; malformed PEM raises :class:`QuoteParseError`.
         """
-        from cryptography.x509 import InvalidVersion
-
-        from ._pem_chain import decode_pck_chain
-
         try:
             return decode_pck_chain(self.pck_chain_pem, self._layout[9])
         except InvalidVersion as exc:  # cryptography raises it outside ValueError
@@ -544,11 +627,6 @@ class Quote:
     @cached_property
     def pck_extension(self) -> PckExtension:
         """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...)."""
-        from cryptography.x509 import DuplicateExtension, UnsupportedGeneralNameType
-
-        from ._pem_chain import leaf_of
-        from .pck import pck_extension_from_certificate
-
         leaf = leaf_of(self.pck_chain, self._layout[9])
         try:
             return pck_extension_from_certificate(leaf)
@@ -557,3 +635,9 @@ class Quote:
             raise _fail(
                 f"the PCK leaf's extensions cannot be parsed: {exc}", 0, "pck_extension"
             ) from None
+
+
+_tuple_new: Any = tuple.__new__
+_set_layout: Any = Quote.__dict__["_layout"].__set__
+_TEE_TYPES = {member.value: member for member in TeeType}
+_SGX_CODEC = REPORT_CODECS[BODY_TYPE_SGX][1]

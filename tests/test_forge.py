@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from tdxquote import Quote, QuoteParseError, SgxReport, TdReport10, TdReport15, parse_quote
+from tdxquote import Quote, QuoteParseError, SgxReport, TdReport15, parse_quote
 from tdxquote.pck import SGX_EXTENSION_OID, PckConfiguration, SgxType, parse_pck_extension
 from tdxquote.testing.forge import (
     DEFAULT_QE_AUTH_DATA,

@@ -372,3 +372,47 @@ def test_reference_agrees_on_random_edits(data: st.DataObject) -> None:
 def test_reference_agrees_on_random_bytes(blob: bytes, header: bytes) -> None:
     # At most 708 bytes: shorter than the smallest valid quote (1,020), so both must reject.
     assert not assert_parsers_agree(header + blob)
+
+
+# --- the table-driven fast path of parse_quote against the step-by-step _scan -------------
+
+
+def _layout_or_error(parse: Any, data: bytes) -> tuple[object, ...]:
+    try:
+        return ("ok", parse(data))
+    except QuoteParseError as error:
+        return ("error", str(error), error.offset, error.field)
+
+
+@pytest.mark.parametrize(
+    "name", ["dcap-qvl/sgx_quote", "dcap-qvl/tdx_quote", "dcap-qvl/tdx_quote_outdated"]
+)
+def test_fast_path_equals_step_by_step_scan(vectors: Path, name: str) -> None:
+    """parse_quote's table-driven path and _scan agree on layout or on the exact error."""
+    import random
+
+    from tdxquote import _quote
+
+    raw = (vectors / name).read_bytes()
+    layout = _quote.parse_quote(raw)._layout
+    boundaries = {0, 2, 4, 48, 50}
+    for offset in layout[4:11]:
+        boundaries.update(offset + delta for delta in (-6, -4, -2, 0, 2, 4))
+    offsets = sorted(o for o in boundaries if 0 <= o < len(raw))
+    rng = random.Random(name)
+    for _ in range(3000):
+        data = bytearray(raw)
+        roll = rng.random()
+        if roll < 0.15:
+            data = data[: rng.randrange(len(data) + 1)]
+        elif roll < 0.2:
+            data += bytes(rng.randrange(1, 50))
+        else:
+            for _ in range(rng.randint(1, 2)):
+                at = rng.choice(offsets)
+                data[at] = rng.choice(
+                    [0, 1, 2, 3, 5, 6, 7, 0x81, 0xFF, data[at] ^ 1, (data[at] + 1) & 255]
+                )
+        fast = _layout_or_error(lambda b: _quote.parse_quote(b)._layout, bytes(data))
+        slow = _layout_or_error(_quote._scan, bytes(data))
+        assert fast == slow

@@ -124,15 +124,16 @@ For bytes made afresh on every call (slices of a quote) use :func:`digest`.
 class VerifiedCache:
     """A bounded, thread-safe map from content digests to verified results.
 
-    ``remember_qe_reports=True`` also remembers QE report signatures that
-    verified, keyed by the digests of the report, its signature and the PCK
-    leaf: every quote of a platform carries the same QE report, so a stream
-    of quotes from known platforms then costs one ECDSA check per quote (its
-    own signature) instead of two.  The QE report's binding to each quote's
-    attestation key is checked on every call either way.
+    QE report signatures that verified are remembered too (unless
+    ``remember_qe_reports=False``), keyed by the digests of the report, its
+    signature and the PCK leaf: every quote of a platform carries the same QE
+    report, so a stream of quotes from known platforms costs one ECDSA check
+    per quote (its own signature) instead of two.  Like every entry here, it
+    stands for a check of exactly those bytes; the QE report's binding to each
+    quote's attestation key is checked on every call either way.
     """
 
-    def __init__(self, max_entries: int = 4096, *, remember_qe_reports: bool = False) -> None:
+    def __init__(self, max_entries: int = 4096, *, remember_qe_reports: bool = True) -> None:
         self._entries: OrderedDict[tuple[object, ...], object] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_entries
