@@ -503,7 +503,7 @@ def verify_comparisons(workloads: Sequence[VerifyWorkload], dcap_qvl: Any) -> li
             ),
             Comparison(
                 "verify",
-                f"warm-{work.key}",
+                f"warm-qe-off-{work.key}",
                 f"{work.title}: warm, QE memo off{again}",
                 Timed("ours", _cycling(_verify_with(warm, policy), work.quotes, *args)),
                 dcap,
@@ -511,7 +511,7 @@ def verify_comparisons(workloads: Sequence[VerifyWorkload], dcap_qvl: Any) -> li
             ),
             Comparison(
                 "verify",
-                f"warm-qe-{work.key}",
+                f"warm-{work.key}",
                 f"{work.title}: warm (default){again}",
                 Timed("ours", _cycling(_verify_with(memo, policy), work.quotes, *args)),
                 dcap,
