@@ -58,7 +58,7 @@ def decode_pck_chain(pem: bytes | None, offset: int) -> tuple[x509.Certificate, 
         )
     try:
         chain = tuple(x509.load_pem_x509_certificates(pem))
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
         raise QuoteParseError(
             f"a PCK chain certificate does not decode: {exc}", offset=offset, field="pck_chain"
         ) from None

@@ -15,8 +15,6 @@ import re
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from cryptography.x509 import DuplicateExtension, InvalidVersion, UnsupportedGeneralNameType
-
 from ._layout_derive import prefix_layout
 from ._lazy import cached_property
 from ._pem_chain import decode_pck_chain, leaf_of
@@ -617,24 +615,12 @@ class Quote:
 
         Decoded on first access; malformed PEM raises :class:`QuoteParseError`.
         """
-        try:
-            return decode_pck_chain(self.pck_chain_pem, self._layout[9])
-        except InvalidVersion as exc:  # cryptography raises it outside ValueError
-            raise _fail(
-                f"a PCK chain certificate does not decode: {exc}", self._layout[9], "pck_chain"
-            ) from None
+        return decode_pck_chain(self.pck_chain_pem, self._layout[9])
 
     @cached_property
     def pck_extension(self) -> PckExtension:
         """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...)."""
-        leaf = leaf_of(self.pck_chain, self._layout[9])
-        try:
-            return pck_extension_from_certificate(leaf)
-        except (DuplicateExtension, UnsupportedGeneralNameType) as exc:
-            # cryptography raises these outside ValueError when it reads the extensions.
-            raise _fail(
-                f"the PCK leaf's extensions cannot be parsed: {exc}", 0, "pck_extension"
-            ) from None
+        return pck_extension_from_certificate(leaf_of(self.pck_chain, self._layout[9]))
 
 
 _tuple_new: Any = tuple.__new__

@@ -376,7 +376,8 @@ def _pck_extension_of(cert: x509.Certificate) -> PckExtension:
         raise QuoteParseError(
             f"certificate has no SGX extension ({SGX_EXTENSION_OID})", offset=0, field=_FIELD
         ) from None
-    except ValueError as exc:  # cryptography: malformed or duplicate extensions
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        # cryptography raises the last two outside ValueError for malformed extensions.
         raise QuoteParseError(
             f"certificate extensions cannot be parsed: {exc}", offset=0, field=_FIELD
         ) from None

@@ -281,9 +281,6 @@ def _pck_chain(quote: Quote, collateral: Collateral) -> tuple[x509.Certificate, 
             return quote.pck_chain
         except QuoteParseError as exc:
             raise CertificateChainError(f"the quote's PCK chain: {exc.reason}") from None
-        except x509.InvalidVersion as exc:
-            # cryptography raises this outside ValueError; the parser does not wrap it.
-            raise CertificateChainError(f"the quote's PCK chain: {exc}") from None
     if collateral.pck_certificate_chain is not None:
         return collateral.pck_certificate_chain
     raise QuoteFormatError(
