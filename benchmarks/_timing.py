@@ -55,19 +55,24 @@ __all__ = [
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-DEFAULT_BATCH = 2_000
-DEFAULT_SAMPLES = 31
-QUICK_BATCH = 200
-QUICK_SAMPLES = 9
-# A batch is shortened for slow cases so one sample never takes much longer than this.
-DEFAULT_MAX_SAMPLE_NS = 250_000_000
-
 
 def use_repo_checkout() -> None:
     """Import ``tdxquote`` from this checkout (ahead of any installed copy)."""
     root = str(REPO_ROOT)
     if root not in sys.path:
         sys.path.insert(0, root)
+
+
+# The clocks, percentile and table are tdxquote's own (``tdxquote bench`` uses them too).
+use_repo_checkout()
+from tdxquote._timing import CLOCKS, markdown_table_lines, percentile  # noqa: E402
+
+DEFAULT_BATCH = 2_000
+DEFAULT_SAMPLES = 31
+QUICK_BATCH = 200
+QUICK_SAMPLES = 9
+# A batch is shortened for slow cases so one sample never takes much longer than this.
+DEFAULT_MAX_SAMPLE_NS = 250_000_000
 
 
 def vectors_dir() -> Path | None:
@@ -162,16 +167,6 @@ class Result:
         return summarize(self.samples_ns, self.batch)
 
 
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile ``q`` (0 to 100) of already sorted values."""
-    if not ordered:
-        raise ValueError("no values")
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def summarize(samples_ns: Sequence[float], batch: int) -> Stats:
     """Median and spread of per-call samples."""
     ordered = sorted(samples_ns)
@@ -198,10 +193,6 @@ def paired_ratio(numerator: Result, denominator: Result) -> tuple[float, float, 
     return (percentile(ratios, 50), percentile(ratios, 10), percentile(ratios, 90))
 
 
-CLOCKS: dict[str, Callable[[], int]] = {
-    "perf": time.perf_counter_ns,
-    "thread": time.thread_time_ns,
-}
 CLOCK_NAMES = {
     "perf": "time.perf_counter_ns (wall time)",
     "thread": "time.thread_time_ns (CPU time of the benchmark thread)",
@@ -325,23 +316,15 @@ def _version_of(distribution: str) -> str:
 
 def checkout_state(paths: Sequence[str] = ("tdxquote",)) -> str:
     """The checkout's commit, and whether ``paths`` differ from it ("" outside git)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", *paths],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", *paths)
     except (OSError, subprocess.SubprocessError):
         return ""
     return f"{head}, with uncommitted changes" if dirty else head
@@ -411,25 +394,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
 
     Columns after the first are right-aligned (they hold numbers).
     """
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.ljust(width) if index == 0 else cell.rjust(width)
-            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = (
-        "|"
-        + "|".join(
-            ("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)
-        )
-        + "|"
-    )
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+    return "\n".join(markdown_table_lines(headers, rows))
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import diskcache
 import pytest
+from _helpers import serving
 
 from tdxquote.collateral import CollateralCache, PcsClient, PcsSource, default_cache_dir
 from tdxquote.collateral.pcs import PcsResponse
@@ -41,9 +42,7 @@ def scenario(forge: QuoteForge) -> Scenario:
 
 @pytest.fixture
 def server(scenario: Scenario) -> Iterator[PccsServer]:
-    with PccsServer() as running:
-        running.add_collateral(scenario.to_collateral())
-        yield running
+    yield from serving(scenario)
 
 
 def verifier(server: PccsServer, scenario: Scenario, directory: Path) -> Verifier:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _helpers import serving
 
 from tdxquote.collateral import CollateralCache, PcsClient, PcsSource
 from tdxquote.testing.forge import QuoteForge, Scenario, td_report
@@ -24,9 +25,7 @@ def scenario() -> Scenario:
 
 @pytest.fixture
 def server(scenario: Scenario) -> Iterator[PccsServer]:
-    with PccsServer() as running:
-        running.add_collateral(scenario.to_collateral())
-        yield running
+    yield from serving(scenario)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _helpers import serving
 from conftest import REPO_ROOT
 
 from tdxquote.cli import main
@@ -27,9 +28,7 @@ def scenario() -> Scenario:
 
 @pytest.fixture
 def server(scenario: Scenario) -> Iterator[PccsServer]:
-    with PccsServer() as running:
-        running.add_collateral(scenario.to_collateral())
-        yield running
+    yield from serving(scenario)
 
 
 @pytest.fixture

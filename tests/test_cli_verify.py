@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import _helpers
 import pytest
 
 from tdxquote.cli import main
@@ -24,21 +25,7 @@ from tdxquote.testing.pki import (
     tcb_level,
 )
 
-TDX_PIPELINE = [
-    "quote_format",
-    "pck_chain",
-    "crls",
-    "pck_not_revoked",
-    "tcb_info_signature",
-    "qe_identity_signature",
-    "tcb_info_matches",
-    "tdx_module_identity",
-    "qe_report_signature",
-    "qe_report_data",
-    "qe_identity",
-    "quote_signature",
-    "tcb_level",
-]
+TDX_PIPELINE = list(_helpers.TDX_PIPELINE)
 NOW = str(int(REFERENCE_TIME.timestamp()))
 OTHER = "11" * 48
 RTMR1 = bytes.fromhex("22") * 48

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from _helpers import budget
 from _quote_files import QUOTE_FILES
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tdxquote import (
@@ -56,23 +57,6 @@ CORPUS = {entry.id: entry for entry in QUOTE_FILES}
 
 def _corpus_quote(vectors: Path, entry_id: str) -> bytes:
     return CORPUS[entry_id].read(vectors)
-
-
-# --- budgets ----------------------------------------------------------------------------
-
-# The ci profile is bounded; under the fuzz profile every test gets the profile's budget.
-_BOUNDED = settings.default.max_examples < 10_000
-
-
-def budget(ci_examples: int) -> Callable[[T], T]:
-    """Cap a test at ``ci_examples`` under a bounded profile; no cap under "fuzz"."""
-
-    def apply(test: T) -> T:
-        if _BOUNDED:
-            return settings(max_examples=ci_examples)(test)  # type: ignore[no-any-return]
-        return test
-
-    return apply
 
 
 # --- the contract -----------------------------------------------------------------------

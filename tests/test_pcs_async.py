@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from _helpers import serving
 
 from tdxquote.collateral import (
     ArtifactValidator,
@@ -29,9 +30,7 @@ def scenario() -> Scenario:
 
 @pytest.fixture
 def server(scenario: Scenario) -> Iterator[PccsServer]:
-    with PccsServer() as running:
-        running.add_collateral(scenario.to_collateral())
-        yield running
+    yield from serving(scenario)
 
 
 class AsyncSleeps:

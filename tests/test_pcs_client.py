@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from _helpers import serving
 
 from tdxquote.collateral import (
     ArtifactValidator,
@@ -36,9 +37,7 @@ def scenario() -> Scenario:
 
 @pytest.fixture
 def server(scenario: Scenario) -> Iterator[PccsServer]:
-    with PccsServer() as running:
-        running.add_collateral(scenario.to_collateral())
-        yield running
+    yield from serving(scenario)
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable
-from typing import TypeVar
 
 import pytest
+from _helpers import budget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,20 +27,6 @@ from tdxquote.ratls import (
 )
 
 APP_ID = bytes.fromhex("5bb4ff9a3837357f19dc176407a5709c62eb6c56")
-
-T = TypeVar("T")
-_BOUNDED = settings.default.max_examples < 10_000
-
-
-def budget(ci_examples: int) -> Callable[[T], T]:
-    """Cap a test at ``ci_examples`` under the bounded profile; no cap under "fuzz"."""
-
-    def apply(test: T) -> T:
-        if _BOUNDED:
-            return settings(max_examples=ci_examples)(test)  # type: ignore[no-any-return]
-        return test
-
-    return apply
 
 
 def test_runtime_digest_known_answer() -> None:

@@ -8,13 +8,12 @@ it accepts is canonical (re-encoding gives the same bytes).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import construct as c
 import pytest
-from hypothesis import example, given, settings
+from _helpers import budget
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tdxquote import QuoteParseError
@@ -38,21 +37,6 @@ from tdxquote.ratls._scale import (
     Vec,
     compact_bytes,
 )
-
-T = TypeVar("T")
-_BOUNDED = settings.default.max_examples < 10_000
-
-
-def budget(ci_examples: int) -> Callable[[T], T]:
-    """Cap a test at ``ci_examples`` under the bounded profile; no cap under "fuzz"."""
-
-    def apply(test: T) -> T:
-        if _BOUNDED:
-            return settings(max_examples=ci_examples)(test)  # type: ignore[no-any-return]
-        return test
-
-    return apply
-
 
 # --- compact integers ------------------------------------------------------------------------
 

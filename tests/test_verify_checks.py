@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import pytest
+from _helpers import TDX_PIPELINE
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from tdxquote import parse_quote
@@ -59,21 +60,6 @@ from tdxquote.verify import (
 
 T = TypeVar("T")
 
-TDX_PIPELINE = (
-    "quote_format",
-    "pck_chain",
-    "crls",
-    "pck_not_revoked",
-    "tcb_info_signature",
-    "qe_identity_signature",
-    "tcb_info_matches",
-    "tdx_module_identity",
-    "qe_report_signature",
-    "qe_report_data",
-    "qe_identity",
-    "quote_signature",
-    "tcb_level",
-)
 SGX_PIPELINE = tuple(check for check in TDX_PIPELINE if check != "tdx_module_identity")
 TD15_PIPELINE = (*TDX_PIPELINE, "td_relaunch")
 # The step a refusal happens in; checks_passed is every step before it.  Errors raised

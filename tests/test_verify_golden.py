@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from _helpers import TDX_PIPELINE
 from _verify_cases import (
     ALLOW_ALL,
     ALLOW_ALL_EXPIRED,
@@ -38,20 +39,9 @@ OUTDATED_COLLATERAL = "tdx_quote_outdated_collateral.json"
 SPR_E4 = "go-tdx-guest/quotes/tdx_prod_quote_SPR_E4.dat"
 COS_113 = "go-tdx-guest/quotes/cos-113-tdx-quote.dat"
 
-# Every check up to and including the TCB match: "all signatures valid".
-ALL_SIGNATURES = (
-    "pck_chain",
-    "crls",
-    "pck_not_revoked",
-    "tcb_info_signature",
-    "qe_identity_signature",
-    "tcb_info_matches",
-    "tdx_module_identity",
-    "qe_report_signature",
-    "qe_report_data",
-    "qe_identity",
-    "quote_signature",
-)
+# Every check after quote_format up to and including the TCB match, before tcb_level:
+# "all signatures valid".
+ALL_SIGNATURES = TDX_PIPELINE[1 : TDX_PIPELINE.index("tcb_level")]
 
 
 def _utc(*fields: int) -> datetime:

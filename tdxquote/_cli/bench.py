@@ -37,6 +37,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._timing import CLOCKS, markdown_table_lines, percentile
 from .common import EXIT_OK, CliError, write_json
 
 if TYPE_CHECKING:
@@ -57,11 +58,6 @@ __all__ = [
     "write_chart",
     "write_corpus",
 ]
-
-_CLOCKS: dict[str, Callable[[], int]] = {
-    "perf": time.perf_counter_ns,
-    "thread": time.thread_time_ns,
-}
 
 GOALS = {
     "parse": ("validated parse no slower than dcap-qvl's parse_quote", 1.0),
@@ -96,7 +92,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--clock",
-        choices=sorted(_CLOCKS),
+        choices=sorted(CLOCKS),
         default="perf",
         help="perf: wall time (default); thread: CPU time of this thread, for a busy machine",
     )
@@ -148,7 +144,7 @@ def time_interleaved(
     clock: str = "perf",
 ) -> dict[str, list[float]]:
     """Per-call nanoseconds of each case, one sample per round, in a rotating order."""
-    read = _CLOCKS[clock]
+    read = CLOCKS[clock]
     batches: dict[str, int] = {}
     for case in cases:
         _batch_time(case.func, 2, read)  # warm-up
@@ -163,18 +159,11 @@ def time_interleaved(
     return samples
 
 
-def _percentile(ordered: Sequence[float], q: float) -> float:
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def spread(values: Sequence[float]) -> dict[str, float]:
     """Median, p10 and p90 of ``values``."""
     ordered = sorted(values)
     return {
-        q: round(_percentile(ordered, p), 3) for q, p in (("median", 50), ("p10", 10), ("p90", 90))
+        q: round(percentile(ordered, p), 3) for q, p in (("median", 50), ("p10", 10), ("p90", 90))
     }
 
 
@@ -808,24 +797,6 @@ def _ratio(value: dict[str, float] | None) -> str:
     return f"{value['median']:.2f} ({value['p10']:.2f}-{value['p90']:.2f})"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = (
-        "|"
-        + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths))
-        + "|"
-    )
-    return [line(headers), rule, *(line(r) for r in rows)]
-
-
 _LEGEND = (
     "Rows: parse = tdxquote.parse_quote (validated, fields lazy); materialization = the parse "
     "and every public field of the quote, header, body, QE report, certification data (no "
@@ -875,7 +846,7 @@ def render(report: Report) -> str:
             ]
             for r in rows
         ]
-        lines += ["", f"## {title}", "", *_table(headers, table)]
+        lines += ["", f"## {title}", "", *markdown_table_lines(headers, table)]
     if report.scan is not None:
         scan = report.scan
         lines += ["", f"## Scanning ({scan['files']:,} files)", ""]
@@ -889,13 +860,15 @@ def render(report: Report) -> str:
             ]
             for r in scan["throughput"]
         ]
-        lines += _table(["run", "quotes/s", "seconds", "peak RSS MiB", "worker peak MiB"], table)
+        lines += markdown_table_lines(
+            ["run", "quotes/s", "seconds", "peak RSS MiB", "worker peak MiB"], table
+        )
         lines += ["", "Peak memory by corpus size (--jobs 1):", ""]
         table = [
             [f"{r['files']:,} files", f"{r['peak_rss_mib']:.1f}", f"{r['quotes_per_second']:,.0f}"]
             for r in scan["memory_by_size"]
         ]
-        lines += _table(["corpus", "peak RSS MiB", "quotes/s"], table)
+        lines += markdown_table_lines(["corpus", "peak RSS MiB", "quotes/s"], table)
     lines += ["", "## Goals", ""]
     for goal in report.goals():
         if "worst_ratio" in goal:

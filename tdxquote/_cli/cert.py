@@ -11,17 +11,19 @@ refused; 2 unusable input).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .collateral import add_source_arguments, pcs_source_from_args
+from .collateral import (
+    add_collateral_argument,
+    add_source_arguments,
+    collateral_from_args,
+    trust_root_from_args,
+)
 from .common import CliError, read_input, report_error, write_json
 from .verify import add_policy_arguments, parse_time, policy_from_args
 
 if TYPE_CHECKING:
-    from ..collateral import Collateral
-    from ..collateral._source import CollateralSource
     from .common import Subparsers
 
 __all__ = ["add_certificate_arguments", "add_parser", "emit_report", "report_options", "run"]
@@ -45,11 +47,7 @@ def add_certificate_arguments(parser: argparse.ArgumentParser) -> None:
     any, the certificate is shown and the verdict is ``no_collateral``.
     """
     sources = add_source_arguments(parser)
-    sources.add_argument(
-        "--collateral",
-        metavar="FILE|DIR",
-        help="collateral as dcap-qvl QuoteCollateralV3 JSON, or a directory of such bundles",
-    )
+    add_collateral_argument(sources)
     parser.add_argument("--at", metavar="TIME", help="verification time (default: now)")
     parser.add_argument(
         "--trust-root", metavar="PEM", help="trust this root instead of Intel's (synthetic PKI)"
@@ -104,25 +102,6 @@ def _pins(args: argparse.Namespace) -> dict[str, list[str]]:
     return pins
 
 
-def _collateral_source(
-    args: argparse.Namespace,
-) -> tuple[Collateral | None, CollateralSource | None]:
-    from ..collateral import Collateral
-    from ..collateral._source import OfflineSource
-    from ..errors import VerificationError
-
-    if args.collateral is None:
-        return None, pcs_source_from_args(args, default_intel=False)
-    try:
-        if os.path.isdir(args.collateral):
-            return None, OfflineSource(args.collateral)
-        return Collateral.from_json(read_input(args.collateral)), None
-    except VerificationError as exc:
-        raise CliError(f"{args.collateral}: {exc}", code=exc.code) from None
-    except OSError as exc:
-        raise CliError(f"{args.collateral}: cannot read: {exc.strerror or exc}") from None
-
-
 def _uses_source(args: argparse.Namespace) -> bool:
     return bool(args.collateral or args.pccs or args.intel_pcs)
 
@@ -146,8 +125,8 @@ def report_options(args: argparse.Namespace) -> dict[str, Any]:
             )
         options["unsafe_simulator"] = True
         return options
-    collateral, source = _collateral_source(args)
-    trust_root = None if args.trust_root is None else read_input(args.trust_root)
+    collateral, source = collateral_from_args(args)
+    trust_root = trust_root_from_args(args)
     try:
         options["verifier"] = Verifier(trust_root=trust_root, policy=policy, source=source)
     except ValueError as exc:

@@ -1,7 +1,9 @@
 """``tdxquote collateral fetch|show|serve``: an offline mirror of PCS / PCCS collateral.
 
-Also the collateral-source options that ``verify`` shares
-(:func:`add_source_arguments`, :func:`pcs_source_from_args`).
+Also the collateral-source options that ``verify`` and ``cert`` share
+(:func:`add_source_arguments`, :func:`add_collateral_argument`,
+:func:`pcs_source_from_args`, :func:`collateral_from_args`,
+:func:`trust_root_from_args`).
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from .common import EXIT_OK, EXIT_USAGE, CliError, print_error, read_input, writ
 
 if TYPE_CHECKING:
     from ..collateral import Collateral
-    from ..collateral._source import PcsSource
+    from ..collateral._source import CollateralSource, PcsSource
     from ..errors import CollateralFetchError
     from .common import Subparsers
 
 __all__ = [
+    "add_collateral_argument",
     "add_parser",
     "add_source_arguments",
+    "collateral_from_args",
     "fetch_failed",
     "pcs_source_from_args",
     "run",
+    "trust_root_from_args",
 ]
 
 _API_KEY_ENV = "TDXQUOTE_PCS_API_KEY"
@@ -130,7 +135,37 @@ def fetch_failed(error: CollateralFetchError, as_json: bool) -> int:
     return EXIT_USAGE
 
 
-def _trust_root(args: argparse.Namespace) -> bytes | None:
+def add_collateral_argument(sources: argparse._MutuallyExclusiveGroup) -> None:
+    """``--collateral FILE|DIR``, added to the source group :func:`add_source_arguments` returns."""
+    sources.add_argument(
+        "--collateral",
+        metavar="FILE|DIR",
+        help="collateral as dcap-qvl QuoteCollateralV3 JSON, or a directory of such bundles",
+    )
+
+
+def collateral_from_args(
+    args: argparse.Namespace,
+) -> tuple[Collateral | None, CollateralSource | None]:
+    """``--collateral FILE`` gives a bundle; a directory or ``--pccs``/``--intel-pcs`` a source."""
+    from ..collateral import Collateral
+    from ..collateral._source import OfflineSource
+    from ..errors import VerificationError
+
+    if args.collateral is None:
+        return None, pcs_source_from_args(args, default_intel=False)
+    try:
+        if os.path.isdir(args.collateral):
+            return None, OfflineSource(args.collateral)
+        return Collateral.from_json(read_input(args.collateral)), None
+    except VerificationError as exc:
+        raise CliError(f"{args.collateral}: {exc}", code=exc.code) from None
+    except OSError as exc:
+        raise CliError(f"{args.collateral}: cannot read: {exc.strerror or exc}") from None
+
+
+def trust_root_from_args(args: argparse.Namespace) -> bytes | None:
+    """The bytes of ``--trust-root``, or None (Intel's root)."""
     return None if args.trust_root is None else read_input(args.trust_root)
 
 
@@ -228,7 +263,7 @@ def _fetch(args: argparse.Namespace) -> int:
     except VerificationError as exc:
         raise CliError(f"{args.quote}: cannot tell which collateral it needs: {exc}") from None
     try:
-        validator = ArtifactValidator(_trust_root(args))
+        validator = ArtifactValidator(trust_root_from_args(args))
     except ValueError as exc:
         raise CliError(f"--trust-root: not a certificate: {exc}") from None
     source = pcs_source_from_args(args, default_intel=True)

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .collateral import add_source_arguments, fetch_failed, pcs_source_from_args
-from .common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    CliError,
-    load_quote,
-    read_input,
-    report_error,
-    write_json,
+from .collateral import (
+    add_collateral_argument,
+    add_source_arguments,
+    collateral_from_args,
+    fetch_failed,
+    trust_root_from_args,
 )
+from .common import EXIT_FAILED, EXIT_OK, CliError, load_quote, report_error, write_json
 
 if TYPE_CHECKING:
-    from ..collateral import Collateral
-    from ..collateral._source import CollateralSource
     from ..verify import Policy
     from .common import Subparsers
 
@@ -136,11 +131,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("quote", metavar="QUOTE", help="quote file (binary or hex), or - for stdin")
     sources = add_source_arguments(parser)
     sources.required = True
-    sources.add_argument(
-        "--collateral",
-        metavar="FILE|DIR",
-        help="collateral as dcap-qvl QuoteCollateralV3 JSON, or a directory of such bundles",
-    )
+    add_collateral_argument(sources)
     parser.add_argument("--at", metavar="TIME", help="verification time (default: now)")
     parser.add_argument("--trust-root", metavar="PEM", help="trust this root instead of Intel's")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
@@ -156,33 +147,13 @@ def run(args: argparse.Namespace) -> int:
         return report_error(error, as_json=args.json)
 
 
-def _collateral_source(
-    args: argparse.Namespace,
-) -> tuple[Collateral | None, CollateralSource | None]:
-    """``--collateral FILE`` gives a bundle; a directory or ``--pccs``/``--intel-pcs`` a source."""
-    from ..collateral import Collateral
-    from ..collateral._source import OfflineSource
-    from ..errors import VerificationError
-
-    if args.collateral is None:
-        return None, pcs_source_from_args(args, default_intel=False)
-    try:
-        if os.path.isdir(args.collateral):
-            return None, OfflineSource(args.collateral)
-        return Collateral.from_json(read_input(args.collateral)), None
-    except VerificationError as exc:
-        raise CliError(f"{args.collateral}: {exc}", code=exc.code) from None
-    except OSError as exc:
-        raise CliError(f"{args.collateral}: cannot read: {exc.strerror or exc}") from None
-
-
 def _run(args: argparse.Namespace) -> int:
     from ..errors import CollateralFetchError, VerificationError
     from ..verify import Verifier
 
     quote = load_quote(args.quote).quote
-    collateral, source = _collateral_source(args)
-    trust_root = None if args.trust_root is None else read_input(args.trust_root)
+    collateral, source = collateral_from_args(args)
+    trust_root = trust_root_from_args(args)
     try:
         verifier = Verifier(trust_root=trust_root, policy=policy_from_args(args), source=source)
     except ValueError as exc:

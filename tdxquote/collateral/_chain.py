@@ -8,7 +8,7 @@ from cryptography import x509
 
 from tdxquote.errors import CollateralFormatError
 
-from ._pem import pem_blocks
+from ._pem import ascii_text, pem_blocks
 
 __all__ = ["chain_pem_text", "load_chain"]
 
@@ -22,17 +22,9 @@ def chain_pem_text(data: bytes | str) -> str:
     (never ``unquote_plus``: base64 ``+`` arrives as ``%2B`` and a literal
     ``+`` must stay ``+``).  PEM text never contains ``%``.
     """
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise CollateralFormatError("issuer chain: not ASCII text", code=_CODE) from exc
-    elif isinstance(data, str):
-        text = data
-    else:
-        raise CollateralFormatError(
-            f"issuer chain: expected bytes or str, got {type(data).__name__}", code=_CODE
-        )
+    text = ascii_text(
+        data, what="issuer chain", not_ascii="issuer chain: not ASCII text", code=_CODE
+    )
     if "%" in text:
         try:
             text = unquote(text, errors="strict")

@@ -8,7 +8,7 @@ from cryptography import x509
 
 from tdxquote.errors import CollateralFormatError
 
-from ._pem import pem_blocks
+from ._pem import ascii_text, pem_blocks
 
 __all__ = ["crl_der", "load_crl"]
 
@@ -25,19 +25,9 @@ def crl_der(data: bytes | str) -> bytes:
     or hex digits (PCCS serves the Root CA CRL as hex), with optional
     surrounding whitespace.
     """
-    if isinstance(data, bytes):
-        if data[:1] == bytes([_DER_SEQUENCE]):
-            return data
-        try:
-            text = data.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise CollateralFormatError("CRL: neither DER, PEM nor hex", code=_CODE) from exc
-    elif isinstance(data, str):
-        text = data
-    else:
-        raise CollateralFormatError(
-            f"CRL: expected bytes or str, got {type(data).__name__}", code=_CODE
-        )
+    if isinstance(data, bytes) and data[:1] == bytes([_DER_SEQUENCE]):
+        return data
+    text = ascii_text(data, what="CRL", not_ascii="CRL: neither DER, PEM nor hex", code=_CODE)
     stripped = text.strip(" \t\r\n")
     if stripped.startswith("-----BEGIN"):
         blocks = pem_blocks(text, "X509 CRL", code=_CODE)

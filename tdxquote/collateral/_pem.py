@@ -8,11 +8,29 @@ import re
 
 from tdxquote.errors import CollateralFormatError
 
-__all__ = ["pem_blocks"]
+__all__ = ["ascii_text", "pem_blocks"]
 
 _BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", re.DOTALL)
 _WHITESPACE = re.compile(r"[ \t\r\n]*")
 _SPACE = re.compile(r"[ \t\r\n]")
+
+
+def ascii_text(data: bytes | str, *, what: str, not_ascii: str, code: str) -> str:
+    """``data`` as text: ``str`` as is, ``bytes`` decoded as ASCII.
+
+    Raises :class:`CollateralFormatError` (with ``code``): ``not_ascii`` for
+    bytes that are not ASCII, a message naming ``what`` for any other type.
+    """
+    if isinstance(data, bytes):
+        try:
+            return data.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise CollateralFormatError(not_ascii, code=code) from exc
+    if isinstance(data, str):
+        return data
+    raise CollateralFormatError(
+        f"{what}: expected bytes or str, got {type(data).__name__}", code=code
+    )
 
 
 def pem_blocks(text: str, label: str, *, code: str) -> list[bytes]:

@@ -364,15 +364,58 @@ class _ClientBase:
         if size > self.max_response_size:
             raise _error(f"response larger than {self.max_response_size} bytes", url, response)
 
-    @staticmethod
-    def _transport_message(exc: httpx.HTTPError) -> str:
-        if isinstance(exc, httpx.TimeoutException):
-            return f"timed out ({type(exc).__name__})"
-        text = str(exc) or type(exc).__name__
-        return f"{type(exc).__name__}: {text}"
+    def _refusal(self, artifact: Artifact, url: str, response: httpx.Response) -> Exception | None:
+        """What to raise, from the head alone, once the response is closed (None: read on).
+
+        A declared ``Content-Length`` over the limit raises at once.
+        """
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit():
+            self._check_length(url, response, int(declared))
+        if response.status_code != 200:
+            return _status_failure(artifact, url, response)
+        return None
+
+    def _retry_delay(self, attempt: int, retry: _Retryable, url: str) -> float:
+        """Seconds to wait before retrying after ``retry``; raises its error when none is left."""
+        if attempt >= self.retry.retries:
+            raise retry.error from None
+        return self.retry.delay(attempt, retry.response, url)
+
+
+class _Body:
+    """A 200 response's body gathered chunk by chunk (sans I/O), refused past the limit."""
+
+    def __init__(
+        self, client: _ClientBase, artifact: Artifact, url: str, response: httpx.Response
+    ) -> None:
+        self.client, self.artifact, self.url, self.http = client, artifact, url, response
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self.client._check_length(self.url, self.http, self.size)
+        self.chunks.append(chunk)
+
+    def response(self) -> PcsResponse:
+        return self.client._success(self.artifact, self.url, self.http, b"".join(self.chunks))
 
 
 _RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def _transport_message(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def _transport_failure(exc: httpx.HTTPError, url: str) -> Exception:
+    """A transport error as raised: retryable (timeouts, dropped connections) or final."""
+    error = _error(_transport_message(exc), url)
+    return _Retryable(error) if isinstance(exc, _RETRYABLE_TRANSPORT) else error
 
 
 class PcsClient(_ClientBase):
@@ -448,32 +491,23 @@ class PcsClient(_ClientBase):
             try:
                 return self._exchange(artifact, url)
             except _Retryable as retry:
-                if attempt >= self.retry.retries:
-                    raise retry.error from None
-                self._sleep(self.retry.delay(attempt, retry.response, url))
+                self._sleep(self._retry_delay(attempt, retry, url))
                 attempt += 1
 
     def _exchange(self, artifact: Artifact, url: str) -> PcsResponse:
         self.requests_sent += 1
         try:
             with self._http.stream("GET", url) as response:
-                declared = response.headers.get("Content-Length")
-                if declared is not None and declared.isdigit():
-                    self._check_length(url, response, int(declared))
-                if response.status_code != 200:
+                failure = self._refusal(artifact, url, response)
+                if failure is not None:
                     response.close()
-                    raise _status_failure(artifact, url, response)
-                chunks: list[bytes] = []
-                size = 0
+                    raise failure
+                body = _Body(self, artifact, url, response)
                 for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    self._check_length(url, response, size)
-                    chunks.append(chunk)
-                return self._success(artifact, url, response, b"".join(chunks))
-        except _RETRYABLE_TRANSPORT as exc:
-            raise _Retryable(_error(self._transport_message(exc), url)) from None
+                    body.add(chunk)
+                return body.response()
         except httpx.HTTPError as exc:
-            raise _error(self._transport_message(exc), url) from None
+            raise _transport_failure(exc, url) from None
 
     def fetch(self, params: CollateralParameters) -> dict[Artifact, PcsResponse]:
         """Fetch the four artifacts of ``params``, one after the other."""
@@ -541,32 +575,23 @@ class AsyncPcsClient(_ClientBase):
             try:
                 return await self._exchange(artifact, url)
             except _Retryable as retry:
-                if attempt >= self.retry.retries:
-                    raise retry.error from None
-                await self._sleep(self.retry.delay(attempt, retry.response, url))
+                await self._sleep(self._retry_delay(attempt, retry, url))
                 attempt += 1
 
     async def _exchange(self, artifact: Artifact, url: str) -> PcsResponse:
         self.requests_sent += 1
         try:
             async with self._http.stream("GET", url) as response:
-                declared = response.headers.get("Content-Length")
-                if declared is not None and declared.isdigit():
-                    self._check_length(url, response, int(declared))
-                if response.status_code != 200:
+                failure = self._refusal(artifact, url, response)
+                if failure is not None:
                     await response.aclose()
-                    raise _status_failure(artifact, url, response)
-                chunks: list[bytes] = []
-                size = 0
+                    raise failure
+                body = _Body(self, artifact, url, response)
                 async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    self._check_length(url, response, size)
-                    chunks.append(chunk)
-                return self._success(artifact, url, response, b"".join(chunks))
-        except _RETRYABLE_TRANSPORT as exc:
-            raise _Retryable(_error(self._transport_message(exc), url)) from None
+                    body.add(chunk)
+                return body.response()
         except httpx.HTTPError as exc:
-            raise _error(self._transport_message(exc), url) from None
+            raise _transport_failure(exc, url) from None
 
     async def fetch_many(
         self, wanted: list[tuple[Artifact, CollateralParameters]]

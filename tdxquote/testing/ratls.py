@@ -229,6 +229,36 @@ def _serial(*parts: bytes) -> int:
     return int.from_bytes(hashlib.sha256(b"|".join(parts)).digest()[:16], "big") | 1
 
 
+def _builder(
+    cn: str, issuer_name: x509.Name, key: PrivateKey, not_before: datetime, not_after: datetime
+) -> x509.CertificateBuilder:
+    """Subject ``cn``, its key, a serial derived from both, the validity window."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(_serial(cn.encode(), _spki(key)))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+
+
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    """Signatures only; a CA also signs certificates and CRLs."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 @dataclass(frozen=True)
 class _Ca:
     cert: x509.Certificate
@@ -245,28 +275,9 @@ def _ca(
     issuer_name = _name(cn) if issuer is None else issuer.cert.subject
     issuer_key = key if issuer is None else issuer.key
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(_serial(cn.encode(), _spki(key)))
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
+        _builder(cn, issuer_name, key, not_before, not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     return _Ca(_sign(builder, issuer_key), key)
@@ -503,30 +514,11 @@ class RaTlsForge:
         signer_key: PrivateKey = key if not cas else cas[0].key
         issuer_name = _name(subject) if not cas else cas[0].cert.subject
         builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(subject))
-            .issuer_name(issuer_name)
-            .public_key(key.public_key())
-            .serial_number(_serial(subject.encode(), _spki(key)))
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
+            _builder(subject, issuer_name, key, not_before, not_after)
             .add_extension(
                 x509.SubjectAlternativeName([x509.DNSName(name) for name in sans]), critical=False
             )
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(ca=False), critical=True)
             .add_extension(
                 x509.ExtendedKeyUsage(
                     [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]

@@ -44,28 +44,26 @@ class TcbEvaluation:
         return self.tdx_level if self.tdx_level is not None else self.sgx_level
 
 
-def converge_with_module(level: TcbStatus, module: TcbStatus | None) -> TcbStatus:
-    """``convergeTcbStatusWithTdxModuleStatus``."""
-    if module is S.OUT_OF_DATE:
+def _converge(level: TcbStatus, other: TcbStatus | None) -> TcbStatus:
+    """Intel's one rule table for both convergences below."""
+    if other is S.OUT_OF_DATE:
         if level in _FRESH:
             return S.OUT_OF_DATE
         if level in _CONFIG_NEEDED:
             return S.OUT_OF_DATE_CONFIGURATION_NEEDED
-    if module is S.REVOKED:
+    if other is S.REVOKED:
         return S.REVOKED
     return level
+
+
+def converge_with_module(level: TcbStatus, module: TcbStatus | None) -> TcbStatus:
+    """``convergeTcbStatusWithTdxModuleStatus``."""
+    return _converge(level, module)
 
 
 def converge_with_qe(level: TcbStatus, qe: TcbStatus | None) -> TcbStatus:
     """``convergeTcbStatusWithQeTcbStatus`` (QE status: UpToDate, OutOfDate or Revoked)."""
-    if qe is S.OUT_OF_DATE:
-        if level in _FRESH:
-            return S.OUT_OF_DATE
-        if level in _CONFIG_NEEDED:
-            return S.OUT_OF_DATE_CONFIGURATION_NEEDED
-    if qe is S.REVOKED:
-        return S.REVOKED
-    return level
+    return _converge(level, qe)
 
 
 def _meets(have: bytes | tuple[int, ...], need: tuple[int, ...], start: int = 0) -> bool:
