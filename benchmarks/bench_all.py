@@ -14,7 +14,7 @@ with the measured ratio) and, when matplotlib is installed
 (``pip install -e '.[plot]'``), draws ``docs/performance.png``.
 
     python benchmarks/bench_all.py                    # the full run (several minutes)
-    python benchmarks/bench_all.py --quick --scan-files 5000 --chart /tmp/p.png
+    python benchmarks/bench_all.py --quick --scan-files 5000 --chart benchmarks/out/chart.png
 """
 
 from __future__ import annotations
