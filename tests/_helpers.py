@@ -52,3 +52,20 @@ def budget(ci_examples: int) -> Callable[[T], T]:
         return test
 
     return apply
+
+
+# The fields tdxquote._reference.reference_fields returns, named as on Quote.
+REFERENCE_FIELDS = (
+    "header",
+    "body_type",
+    "body",
+    "signed_bytes",
+    "signature",
+    "attestation_key",
+    "qe_report",
+    "qe_report_signature",
+    "qe_auth_data",
+    "qe_report_certification_type",
+    "certification_data",
+    "trailing_bytes",
+)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from _helpers import budget
+from _helpers import REFERENCE_FIELDS, budget
 from _quote_files import QUOTE_FILES
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -67,20 +67,7 @@ _PROPERTIES = sorted(
     for name, value in vars(Quote).items()
     if isinstance(value, (property, cached_property)) and not name.startswith("_")
 )
-_REFERENCE_KEYS = {
-    "header",
-    "body_type",
-    "body",
-    "signed_bytes",
-    "signature",
-    "attestation_key",
-    "qe_report",
-    "qe_report_signature",
-    "qe_auth_data",
-    "qe_report_certification_type",
-    "certification_data",
-    "trailing_bytes",
-}
+_REFERENCE_KEYS = set(REFERENCE_FIELDS)
 
 
 def _outcome(what: str, call: Callable[[], T], data: object) -> T | QuoteParseError:

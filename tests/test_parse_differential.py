@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _helpers import REFERENCE_FIELDS
 from _quote_files import BY_PATH, unique_quotes
 from conftest import shared_vectors_dir
 from hypothesis import given
@@ -36,20 +37,7 @@ from tdxquote._build import build_quote
 from tdxquote._reference import reference_fields
 from tdxquote.schema import SGX_REPORT, TD_REPORT_10, TD_REPORT_15, TD_REPORT_15EX
 
-FIELDS = (
-    "header",
-    "body_type",
-    "body",
-    "signed_bytes",
-    "signature",
-    "attestation_key",
-    "qe_report",
-    "qe_report_signature",
-    "qe_auth_data",
-    "qe_report_certification_type",
-    "certification_data",
-    "trailing_bytes",
-)
+FIELDS = REFERENCE_FIELDS
 
 # The three real quotes whose every truncation the reference also sees.
 REAL_V3_V4_V5 = ("dcap-qvl/sgx_quote", "dcap-qvl/tdx_quote", "dcap-qvl/tdx_quote_outdated")
