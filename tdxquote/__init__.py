@@ -12,7 +12,7 @@ from ._quote import CertificationData, Header, Quote, TeeType, parse_quote
 from ._reports import Report, SgxReport, TdReport, TdReport10, TdReport15, TdReport15Ex
 from .collateral import Collateral, TcbStatus
 from .errors import CollateralFetchError, QuoteParseError, TdxQuoteError, VerificationError
-from .verify import Policy, VerifiedQuote, Verifier, verify
+from .verification import Policy, VerifiedQuote, Verifier, verify
 
 __version__ = "0.1.0"
 

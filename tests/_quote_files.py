@@ -7,7 +7,8 @@ each one with its expected parse outcome; :func:`discover` scans the corpus for
 anything that looks like a quote, so a test can prove the list is complete.
 
 RA-TLS certificates and the ``UNVERIFIED_*`` msgpack attestations also carry
-quotes; they belong to the RA-TLS tests and are not listed here.
+quotes; they belong to the RA-TLS tests and are not listed here.  Nor are the 250
+quotes of ``realworld/``, which come with their own index (``realworld/quotes.json``).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ QUOTE_FILES: tuple[QuoteFile, ...] = (
     QuoteFile("dstack/upstream/old-simulator_quote.hex", "hex", 4, None, 5),
     QuoteFile("dstack/upstream/verifier_quote-report.json", "json-hex", 4, None, 5, "quote"),
     QuoteFile("dstack/upstream/verifier_tdx-lite-getquote.json", "json-hex", 4, None, 5, "quote"),
+    QuoteFile("dstack/upstream/nearai-pmlsdk_dstack_quote.json", "json-hex", 4, None, 5, "quote"),
     QuoteFile(
         "dstack/upstream/example-2025-01_attestation_report.json", "json-hex", 4, None, 5, "quote"
     ),
@@ -219,6 +221,8 @@ def discover(vectors: Path) -> set[tuple[str, Encoding, str | None]]:
         if not file.is_file():
             continue
         path = file.relative_to(vectors).as_posix()
+        if path.startswith("realworld/"):
+            continue  # indexed by realworld/quotes.json; tests/test_realworld.py reads it
         data = file.read_bytes()
         if looks_like_quote(data):
             found.add((path, "binary", None))

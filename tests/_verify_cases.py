@@ -26,7 +26,7 @@ from cryptography import x509
 from tdxquote import parse_quote
 from tdxquote.collateral import Collateral, TcbStatus
 from tdxquote.errors import QuoteParseError, VerificationError
-from tdxquote.verify import Policy, TrustRoot, Verifier, load_trust_root
+from tdxquote.verification import Policy, TrustRoot, Verifier, load_trust_root
 
 PARSE = "quote_parse"
 """The pseudo error code of :class:`~tdxquote.QuoteParseError` (bytes that are not a quote)."""

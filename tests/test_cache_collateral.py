@@ -19,7 +19,7 @@ from tdxquote.collateral.pcs import PcsResponse
 from tdxquote.testing.forge import QuoteForge, Scenario
 from tdxquote.testing.pccs import PccsServer
 from tdxquote.testing.pki import REFERENCE_TIME, tcb_info
-from tdxquote.verify import Verifier
+from tdxquote.verification import Verifier
 
 TCB = "/tdx/certification/v4/tcb"
 PCK_CRL = "/sgx/certification/v4/pckcrl"

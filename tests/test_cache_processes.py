@@ -19,7 +19,7 @@ WORKER = """
 import sys
 from tdxquote.collateral import CollateralCache, PcsClient, PcsSource
 from tdxquote.testing.forge import QuoteForge, td_report
-from tdxquote.verify import Verifier
+from tdxquote.verification import Verifier
 
 url, directory, name = sys.argv[1:4]
 forge = QuoteForge.create(seed=b"two processes")

@@ -15,7 +15,7 @@ from _helpers import serving
 from tdxquote.collateral import CollateralCache, PcsClient, PcsSource
 from tdxquote.testing.forge import QuoteForge, Scenario, td_report
 from tdxquote.testing.pccs import PccsServer
-from tdxquote.verify import Verifier
+from tdxquote.verification import Verifier
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,8 @@ def ecdsa(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts every P-256 signature check and every CRL / certificate signature check."""
     from cryptography import x509
 
-    # ``tdxquote.verify`` the function shadows the package in ``import a.b as c``.
     chains, crypto, qe, verifier_module = (
-        importlib.import_module(f"tdxquote.verify.{name}")
+        importlib.import_module(f"tdxquote.verification.{name}")
         for name in ("_chains", "_crypto", "_qe", "_verifier")
     )
 

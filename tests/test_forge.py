@@ -744,7 +744,7 @@ def test_dcap_qvl_reads_chosen_statuses(forge: QuoteForge) -> None:
     ids=[case[0] for case in BODIES if case[0] != "sgx-v5"],
 )
 def test_tdxquote_verifier_accepts_default_scenarios(make_body: Any, version: int | None) -> None:
-    verify_module = pytest.importorskip("tdxquote.verify")
+    verify_module = pytest.importorskip("tdxquote.verification")
     forge = QuoteForge.create(seed=b"own verifier")
     scenario = forge.scenario(forge.quote(make_body(), version=version))
     verified = verify_module.verify(

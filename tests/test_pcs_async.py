@@ -18,7 +18,7 @@ from tdxquote.collateral import (
 from tdxquote.errors import CollateralFetchError
 from tdxquote.testing.forge import QuoteForge, Scenario
 from tdxquote.testing.pccs import Fault, PccsServer
-from tdxquote.verify import Verifier
+from tdxquote.verification import Verifier
 
 TCB = "/tdx/certification/v4/tcb"
 

@@ -33,7 +33,7 @@ from tdxquote.collateral._source import parse_response
 from tdxquote.collateral.pcs import PcsResponse
 from tdxquote.errors import CollateralFetchError
 from tdxquote.testing.pccs import PccsServer
-from tdxquote.verify import Policy, Verifier
+from tdxquote.verification import Policy, Verifier
 
 TEEPOT_NOW = datetime(2025, 6, 10, tzinfo=timezone.utc)
 COS_113 = "go-tdx-guest/quotes/cos-113-tdx-quote.dat"

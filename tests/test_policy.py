@@ -40,7 +40,7 @@ from tdxquote.testing.pki import (
     tdx_module,
     tdx_module_identity,
 )
-from tdxquote.verify import (
+from tdxquote.verification import (
     AllOf,
     AnyOf,
     CollateralExpiredError,

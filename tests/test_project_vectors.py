@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO_ROOT
 
 import tdxquote
-from tdxquote.verify import Verifier
+from tdxquote.verification import Verifier
 
 SYNTHETIC = REPO_ROOT / "vectors" / "synthetic"
 

@@ -28,7 +28,7 @@ from tdxquote.testing.ratls import (
     ForgedCertificate,
     RaTlsForge,
 )
-from tdxquote.verify import PolicyError, Verifier
+from tdxquote.verification import PolicyError, Verifier
 
 KMS_NOW = 1750400000
 

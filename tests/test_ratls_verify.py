@@ -46,7 +46,7 @@ from tdxquote.testing.ratls import (
     server_certificate,
     server_scenario,
 )
-from tdxquote.verify import PolicyError, Verifier
+from tdxquote.verification import PolicyError, Verifier
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,10 @@ from tdxquote.testing.pki import (
     tcb_level,
     tdx_module_identity,
 )
-from tdxquote.verify import TcbError, TdxModuleError
-from tdxquote.verify._qe import qe_status_of
-from tdxquote.verify._result import QV_RESULTS
-from tdxquote.verify._tcb import (
+from tdxquote.verification import TcbError, TdxModuleError
+from tdxquote.verification._qe import qe_status_of
+from tdxquote.verification._result import QV_RESULTS
+from tdxquote.verification._tcb import (
     converge_with_module,
     converge_with_qe,
     evaluate_tcb,

@@ -40,7 +40,7 @@ from tdxquote.testing.pki import (
     tcb_level,
     tdx_module_identity,
 )
-from tdxquote.verify import Policy, VerifiedQuote, Verifier
+from tdxquote.verification import Policy, VerifiedQuote, Verifier
 
 ALLOW_ALL = Policy().allow_statuses(*TcbStatus)
 

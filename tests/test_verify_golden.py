@@ -27,7 +27,7 @@ from _verify_cases import (
 )
 
 from tdxquote.collateral import Collateral, TcbStatus
-from tdxquote.verify import Policy, TcbError, VerifiedQuote, Verifier, verify
+from tdxquote.verification import Policy, TcbError, VerifiedQuote, Verifier, verify
 
 S = TcbStatus
 DCAP_QVL_TDX = ("dcap-qvl/tdx_quote", "tdx_quote_collateral.json", 1751624191)

@@ -33,7 +33,7 @@ from tdxquote.collateral import Collateral, TcbStatus
 from tdxquote.errors import QuoteParseError
 from tdxquote.testing.forge import QuoteForge
 from tdxquote.testing.pki import derive_key, public_key_bytes, sign_raw, verify_raw
-from tdxquote.verify import QeReportError, Verifier, verify
+from tdxquote.verification import QeReportError, Verifier, verify
 
 S = TcbStatus
 TDX = ("dcap-qvl/tdx_quote", "tdx_quote_collateral.json", 1751624191)

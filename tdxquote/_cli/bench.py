@@ -5,7 +5,7 @@ the same quote, collateral and time, in the same process, interleaved round
 by round, and reports medians, the p10-p90 spread and the ratio of the two
 (taken round by round).  Rows: validated parse and full materialization
 against ``dcap_qvl.parse_quote`` (v3, v4, v5); cold verification (every
-process-wide memo cleared, a new :class:`~tdxquote.verify.Verifier`, the
+process-wide memo cleared, a new :class:`~tdxquote.verification.Verifier`, the
 parsed collateral in hand) and warm verification (the verified-collateral
 cache primed, a stream of distinct quotes from one platform) against
 ``dcap_qvl.verify``; ``tdxquote scan`` throughput with 1 and 2 processes
@@ -443,8 +443,8 @@ def _verify_with(verifier: Any, policy: Any) -> Callable[[bytes, Any, int], obje
 
 def _cold(root: Any, policy: Any) -> Callable[[bytes, Any, int], object]:
     """A verification in fresh process state: memos cleared, a new Verifier."""
-    from ..verify import Verifier
-    from ..verify._memo import clear_process_memos
+    from ..verification import Verifier
+    from ..verification._memo import clear_process_memos
 
     def verify(quote: bytes, collateral: Any, now: int) -> object:
         clear_process_memos()
@@ -456,7 +456,7 @@ def _cold(root: Any, policy: Any) -> Callable[[bytes, Any, int], object]:
 def verify_comparisons(workloads: Sequence[VerifyWorkload], dcap_qvl: Any) -> list[Comparison]:
     """Cold and warm verification (default, and remembering QE reports) against dcap-qvl."""
     from ..collateral import Collateral, TcbStatus
-    from ..verify import Policy, VerifiedCache, Verifier, load_trust_root
+    from ..verification import Policy, VerifiedCache, Verifier, load_trust_root
 
     # dcap-qvl's verify reports any TCB status; so does tdxquote with this policy.
     policy = Policy().allow_statuses(*TcbStatus)

@@ -111,7 +111,7 @@ def report_options(args: argparse.Namespace) -> dict[str, Any]:
 
     Raises :class:`~tdxquote._cli.common.CliError` for unusable flags or files.
     """
-    from ..verify import Policy, Verifier
+    from ..verification import Policy, Verifier
 
     policy = policy_from_args(args)
     pins = _pins(args)

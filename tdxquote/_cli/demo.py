@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import parse_quote
     from ..errors import VerificationError
     from ..testing.forge import QuoteForge, td_report
-    from ..verify import Verifier
+    from ..verification import Verifier
 
     forge = QuoteForge.create(seed=b"tdxquote demo")
     scenario = forge.scenario(forge.quote(td_report(3, report_data=b"tdxquote demo nonce")))

@@ -16,7 +16,7 @@ from .collateral import (
 from .common import EXIT_FAILED, EXIT_OK, CliError, load_quote, report_error, write_json
 
 if TYPE_CHECKING:
-    from ..verify import Policy
+    from ..verification import Policy
     from .common import Subparsers
 
 __all__ = ["add_parser", "add_policy_arguments", "parse_time", "policy_from_args", "run"]
@@ -61,7 +61,7 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 def policy_from_args(args: argparse.Namespace) -> Policy:
     """Build the :class:`~tdxquote.Policy` the flags describe; CliError on a bad value."""
     from ..collateral import TcbStatus
-    from ..verify import Policy
+    from ..verification import Policy
 
     policy = Policy()
     try:
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..errors import CollateralFetchError, VerificationError
-    from ..verify import Verifier
+    from ..verification import Verifier
 
     quote = load_quote(args.quote).quote
     collateral, source = collateral_from_args(args)

@@ -8,7 +8,7 @@ the verifier can check them.  Every parse failure is a
 Fetching and caching (imported on first use, so that ``import tdxquote``
 does not import httpx or diskcache): :class:`PcsClient` /
 :class:`AsyncPcsClient` (:mod:`.pcs`), :class:`CollateralCache`
-(:mod:`.cache`), and the sources a :class:`~tdxquote.verify.Verifier` asks
+(:mod:`.cache`), and the sources a :class:`~tdxquote.verification.Verifier` asks
 (:class:`PcsSource`, :class:`AsyncPcsSource`, :class:`OfflineSource`).
 """
 

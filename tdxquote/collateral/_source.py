@@ -1,6 +1,6 @@
 """Collateral sources: "the collateral for this quote at this time".
 
-A :class:`CollateralSource` is what a :class:`~tdxquote.verify.Verifier` asks
+A :class:`CollateralSource` is what a :class:`~tdxquote.verification.Verifier` asks
 when it is given a quote without collateral.  Two kinds exist:
 
 * :class:`PcsSource` / :class:`AsyncPcsSource`: a PCS or PCCS client and an
@@ -51,8 +51,8 @@ from .pcs import (
 
 if TYPE_CHECKING:
     from tdxquote._quote import Quote
-    from tdxquote.verify._memo import VerifiedCache
-    from tdxquote.verify._trust import TrustRoot
+    from tdxquote.verification._memo import VerifiedCache
+    from tdxquote.verification._trust import TrustRoot
 
     from .cache import CollateralCache
 
@@ -80,7 +80,7 @@ _WHAT: dict[Artifact, str] = {
 
 
 def _when(now: datetime | int | float) -> datetime:
-    from tdxquote.verify._verifier import to_datetime
+    from tdxquote.verification._verifier import to_datetime
 
     return to_datetime(now)
 
@@ -212,8 +212,8 @@ def _check_matches(
 class ArtifactValidator:
     """Checks one artifact's chain and signature against a trust root.
 
-    ``cache`` is a :class:`~tdxquote.verify.VerifiedCache`; give the
-    verifier's (as :class:`~tdxquote.verify.Verifier` does) and the
+    ``cache`` is a :class:`~tdxquote.verification.VerifiedCache`; give the
+    verifier's (as :class:`~tdxquote.verification.Verifier` does) and the
     verifier's own checks of the same bytes become cache hits.  Revocation
     and time are not judged here: the verifier does that with the whole
     collateral.
@@ -224,15 +224,15 @@ class ArtifactValidator:
         trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
         cache: VerifiedCache | None = None,
     ) -> None:
-        from tdxquote.verify._memo import VerifiedCache
-        from tdxquote.verify._trust import load_trust_root
+        from tdxquote.verification._memo import VerifiedCache
+        from tdxquote.verification._trust import load_trust_root
 
         self.trust_root = load_trust_root(trust_root)
         self.cache = cache if cache is not None else VerifiedCache()
 
     def check(self, fetched: FetchedArtifact) -> None:
         """Raise a :class:`~tdxquote.VerificationError` unless ``fetched`` verifies."""
-        from tdxquote.verify._chains import check_crl, check_signing_chain
+        from tdxquote.verification._chains import check_crl, check_signing_chain
 
         trust, cache = self.trust_root, self.cache
         if fetched.tcb_info is not None or fetched.qe_identity is not None:
@@ -256,7 +256,7 @@ class ArtifactValidator:
         check_crl(fetched.crl, issuer, cache, what="PCK CRL")
 
     def _pck_crl_issuer(self, chain: tuple[x509.Certificate, ...]) -> x509.Certificate:
-        from tdxquote.verify._errors import CertificateChainError
+        from tdxquote.verification._errors import CertificateChainError
 
         roots = [c for c in chain if c.issuer == c.subject]
         others = [c for c in chain if c.issuer != c.subject]
@@ -282,9 +282,9 @@ class ArtifactValidator:
     def _check_signed_json(
         self, signer: x509.Certificate, body: bytes, signature: bytes, what: str
     ) -> None:
-        from tdxquote.verify._crypto import verify_p256
-        from tdxquote.verify._errors import CollateralSignatureError
-        from tdxquote.verify._memo import digest
+        from tdxquote.verification._crypto import verify_p256
+        from tdxquote.verification._errors import CollateralSignatureError
+        from tdxquote.verification._memo import digest
 
         code = (
             "tcb_info_signature_invalid" if what == "TCB Info" else "qe_identity_signature_invalid"
@@ -307,7 +307,7 @@ class ArtifactValidator:
 
 
 class CollateralSource(Protocol):
-    """Collateral for a quote at a time: what a :class:`~tdxquote.verify.Verifier` asks."""
+    """Collateral for a quote at a time: what a :class:`~tdxquote.verification.Verifier` asks."""
 
     def collateral_for(
         self,

@@ -107,7 +107,7 @@ class CollateralParameters:
         from cryptography import x509
 
         from tdxquote.errors import QuoteParseError
-        from tdxquote.verify._errors import CertificateChainError, QuoteFormatError
+        from tdxquote.verification._errors import CertificateChainError, QuoteFormatError
 
         if quote.pck_chain_pem is None:
             raise QuoteFormatError(

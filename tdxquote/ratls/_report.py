@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from .._reports import SgxReport
 from ..errors import CollateralFetchError, QuoteParseError, VerificationError
-from ..verify import Verifier
+from ..verification import Verifier
 from ._attestation import parse_tdx_quote
 from ._binding import expected_report_data
 from ._certificate import RaTlsCertificate, parse_certificate
@@ -42,7 +42,7 @@ from ._verify import (
 
 if TYPE_CHECKING:
     from ..collateral import Collateral
-    from ..verify import Policy, TrustRoot
+    from ..verification import Policy, TrustRoot
 
 __all__ = ["certificate_report", "format_report", "report_exit_code"]
 

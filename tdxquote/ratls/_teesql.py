@@ -27,7 +27,7 @@ from cryptography import x509
 from .._quote import Quote, parse_quote
 from .._reports import SgxReport
 from ..collateral import Collateral, TcbStatus
-from ..verify import Policy, PolicyError, Verifier
+from ..verification import Policy, PolicyError, Verifier
 from ._attestation import parse_tdx_quote
 from ._binding import expected_report_data
 from ._certificate import RaTlsCertificate, parse_certificate
@@ -44,7 +44,7 @@ from ._verify import (
 )
 
 if TYPE_CHECKING:
-    from ..verify import TrustRoot, VerifiedQuote
+    from ..verification import TrustRoot, VerifiedQuote
 
 __all__ = [
     "DEFAULT_TCB_STATUSES",

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
 
 from ..errors import VerificationError
-from ..verify import PolicyError, Verifier
+from ..verification import PolicyError, Verifier
 from ._certificate import RaTlsCertificate, parse_certificate
 from ._chain import CertificateInput
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .._quote import Quote
     from .._reports import TdReport
     from ..collateral import Collateral
-    from ..verify import Policy, TrustRoot, VerifiedQuote
+    from ..verification import Policy, TrustRoot, VerifiedQuote
     from ._binding import KeyBinding
     from ._events import DstackEvents
     from ._replay import RtmrReplay
@@ -129,7 +129,8 @@ def _pinned_values(name: str, values: bytes | str | Iterable[bytes | str]) -> tu
 
 
 def check_event_pins(events: DstackEvents, pins: EventPins | None) -> None:
-    """Raise :class:`~tdxquote.verify.PolicyError` unless each pinned event has an accepted payload.
+    """Raise :class:`~tdxquote.verification.PolicyError` unless each pinned event has a
+    permitted payload.
 
     Only system events (up to ``system-ready``) count: an application cannot
     emit a value that satisfies a pin.

@@ -56,7 +56,7 @@ from .pki import DEFAULT_SEED, REFERENCE_TIME, derive_key
 if TYPE_CHECKING:
     from tdxquote._quote import Quote
     from tdxquote.collateral import Collateral
-    from tdxquote.verify import Verifier
+    from tdxquote.verification import Verifier
 
 __all__ = [
     "DEFAULT_APP_ID",
@@ -350,7 +350,7 @@ class ForgedCertificate:
 
     def verifier(self) -> Verifier:
         """A :class:`~tdxquote.Verifier` trusting the synthetic root, with the collateral."""
-        from tdxquote.verify import Verifier
+        from tdxquote.verification import Verifier
 
         return Verifier(trust_root=self.scenario.trust_root_der, collateral=self.collateral())
 
