@@ -200,7 +200,7 @@ def test_trailing_byte_attestation_is_malformed(vectors: Path) -> None:
 )
 def test_v1_msgpack_certificates_decode(vectors: Path, name: str, event_version: int) -> None:
     # The layout is confirmed (both blobs re-encode byte-identically with rmp-serde): decoded,
-    # bound, replayed; the fields themselves are checked by test_synthetic_certificate_matches_expected.
+    # bound, replayed; test_synthetic_certificate_matches_expected checks the fields.
     expected = _synthetic(vectors)[name]
     data = (vectors / "dstack/synthetic" / name).read_bytes()
     blob = (vectors / "dstack/synthetic" / expected["attestation_blob"]).read_bytes()

@@ -90,9 +90,7 @@ def _init_scripts(reader: MsgpackReader, field: str) -> tuple[bytes, ...] | None
 
 
 def _readers(reader: MsgpackReader) -> dict[str, Callable[[str], Any]]:
-    readers: dict[str, Callable[[str], Any]] = {
-        name: reader.byte_string for name in APP_INFO_FIELDS
-    }
+    readers: dict[str, Callable[[str], Any]] = dict.fromkeys(APP_INFO_FIELDS, reader.byte_string)
     readers["mr_system"] = lambda f: _mr(reader, f)
     readers["mr_aggregated"] = lambda f: _mr(reader, f)
     readers["init_script_hashes"] = lambda f: _init_scripts(reader, f)

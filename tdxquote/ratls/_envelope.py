@@ -91,6 +91,7 @@ VERSIONED_ATTESTATION_V0 = c.Struct(
 )
 """``VersionedAttestation::V0`` with a DstackTdx quote: the whole ``.1.8`` payload."""
 
+
 @dataclass(frozen=True)
 class AttestationV0:
     """A decoded V0 DstackTdx attestation; ``quote`` is the raw quote, padding included."""

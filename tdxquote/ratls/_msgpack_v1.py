@@ -275,8 +275,7 @@ class MsgpackReader:
             return value
         if first not in _ARRAY:
             raise self.fail(
-                f"expected bytes (an integer array or bin), found {_family(first)} "
-                f"(0x{first:02x})",
+                f"expected bytes (an integer array or bin), found {_family(first)} (0x{first:02x})",
                 field,
             )
         count = self.array_header(field, cap=cap)
@@ -435,7 +434,9 @@ def _runtime_event(reader: MsgpackReader, field: str) -> RuntimeEvent:
     return RuntimeEvent(values["event"], values["payload"], values.get("version", 1))
 
 
-def _list(reader: MsgpackReader, field: str, item: Callable[[MsgpackReader, str], Any]) -> list[Any]:
+def _list(
+    reader: MsgpackReader, field: str, item: Callable[[MsgpackReader, str], Any]
+) -> list[Any]:
     count = reader.array_header(field, cap=MAX_EVENTS)
     return [item(reader, f"{field}[{index}]") for index in range(count)]
 
