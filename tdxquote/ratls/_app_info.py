@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgpack
+
 from ._extensions import OID_APP_INFO
 from ._msgpack_v1 import MAX_EVENTS, MsgpackReader
 
@@ -31,7 +33,13 @@ if TYPE_CHECKING:
     from ._events import DstackEvents
     from ._measurements import DstackMeasurements
 
-__all__ = ["APP_INFO_FIELDS", "AppInfo", "app_info_consistency", "decode_app_info"]
+__all__ = [
+    "APP_INFO_FIELDS",
+    "AppInfo",
+    "app_info_consistency",
+    "decode_app_info",
+    "encode_app_info",
+]
 
 APP_INFO_FIELDS = (
     "app_id",
@@ -165,3 +173,16 @@ def app_info_consistency(
             "init-script-hash"
         )
     return result
+
+
+def encode_app_info(app_info: AppInfo) -> bytes:
+    """Encode ``app_info`` as dstack does, in its ``encoding`` (array or map), bytes as bin.
+
+    ``init_script_hashes`` is written (nil or an array) only when not None.
+    """
+    values: dict[str, Any] = {name: bytes(getattr(app_info, name)) for name in APP_INFO_FIELDS}
+    if app_info.init_script_hashes is not None:
+        values["init_script_hashes"] = [bytes(h) for h in app_info.init_script_hashes]
+    document: Any = values if app_info.encoding == "map" else list(values.values())
+    packed: bytes = msgpack.packb(document, use_bin_type=True)
+    return packed
