@@ -133,10 +133,13 @@ def _client_context(tmp_path: Path, made: ForgedCertificate | None) -> ssl.SSLCo
 def _talk(server: MutualServer, tmp_path: Path, made: ForgedCertificate | None) -> bytes:
     thread = server.serve_one()
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
-            with _client_context(tmp_path, made).wrap_socket(raw) as tls:
-                # TLS 1.3: a refused client certificate shows up at the first read.
-                return tls.recv(100)
+        context = _client_context(tmp_path, made)
+        with (
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            # TLS 1.3: a refused client certificate shows up at the first read.
+            return tls.recv(100)
     except (ssl.SSLError, ConnectionError):
         return b"<handshake failed>"
     finally:

@@ -304,7 +304,7 @@ class MsgpackReader:
         required: Sequence[str],
     ) -> dict[str, Any]:
         """A map with known keys read by ``readers``; duplicates, unknown and missing refused."""
-        count = self.map_header(field, cap=len(readers))
+        count = self.map_header(field)
         values: dict[str, Any] = {}
         for _ in range(count):
             key_offset = self.offset
