@@ -29,6 +29,7 @@ from tdxquote.ratls import (
     UnsupportedAttestationError,
     certificate_report,
     decode_attestation,
+    dstack_measurements,
     expected_report_data,
     extract_tdx_quote,
     parse_certificate,
@@ -253,7 +254,6 @@ def test_simulator_mode_passes_the_synthetic_certificates_and_warns(vectors: Pat
 # --- upstream --------------------------------------------------------------------------------
 
 _QUOTE_FIELDS = {"quote"}  # test_parse_vectors.py
-_MR_DERIVATIONS = {"boottime", "runtime"}  # mr_system / mr_aggregated: not computed by tdxquote
 
 
 def _runtime(expected: list[list[str]]) -> list[RuntimeEvent]:
@@ -273,18 +273,25 @@ def _check_app_info(events: DstackEvents, config: str, body: Any, info: dict[str
     document = json.loads(config)
     vm_config = json.loads(document["vm_config"]) if "vm_config" in document else document
     assert vm_config["os_image_hash"] == info["os_image_hash_from_vm_config"]
-    assert (
-        set(info)
-        - {
-            "app_id",
-            "compose_hash",
-            "instance_id",
-            "key_provider_info",
-            "mr_config_id_is_v1_of_compose_hash",
-            "os_image_hash_from_vm_config",
-        }
-        <= _MR_DERIVATIONS
-    )
+    # dstack's mr_system / mr_aggregated, runtime and boot-time (reference §6).
+    measured = dstack_measurements(body, events.events)
+    for mode, values in (("runtime", measured.runtime), ("boottime", measured.boottime)):
+        assert info[mode] == {
+            "mr_aggregated": values.mr_aggregated.hex(),
+            "mr_key_provider": values.mr_key_provider.hex(),
+            "mr_system": values.mr_system.hex(),
+            "rtmr3_used": values.rtmr3.hex(),
+        }, mode
+    assert set(info) == {
+        "app_id",
+        "compose_hash",
+        "instance_id",
+        "key_provider_info",
+        "mr_config_id_is_v1_of_compose_hash",
+        "os_image_hash_from_vm_config",
+        "runtime",
+        "boottime",
+    }
 
 
 def test_simulator_attestation_full_log_replays_every_rtmr(vectors: Path) -> None:
