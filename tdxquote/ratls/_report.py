@@ -560,7 +560,8 @@ def _identity_lines(report: dict[str, Any]) -> list[str]:
             state = "issuer claim, matches the attestation (not attested: no verified quote)"
         if unchecked:
             state += f"; not recomputable: {', '.join(unchecked)}"
-        lines.append(_line("app info (.1.9)", f"{state} [{app_info['claims']['encoding']}]"))
+        encoding = app_info["claims"]["encoding"]
+        lines.append(_line("app info", f"{state} (.1.9, {encoding})"))
     return lines
 
 
