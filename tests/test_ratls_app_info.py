@@ -1,4 +1,4 @@
-"""The ``.1.9`` AppInfo extension: both encodings, refusals, and the claim against the attestation."""
+"""The ``.1.9`` AppInfo extension: both encodings, refusals, the claim against the attestation."""
 
 from __future__ import annotations
 
