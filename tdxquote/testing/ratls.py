@@ -166,10 +166,7 @@ def full_event_log(
     """The boot events then one RTMR3 entry per runtime event, digests present."""
     return (
         *boot,
-        *(
-            TdxEvent(3, RUNTIME_EVENT_TYPE, e.digest, e.event, e.payload, e.version)
-            for e in events
-        ),
+        *(TdxEvent(3, RUNTIME_EVENT_TYPE, e.digest, e.event, e.payload, e.version) for e in events),
     )
 
 
