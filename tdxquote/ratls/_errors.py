@@ -83,9 +83,9 @@ class NoAttestationError(RaTlsError):
 
 
 class UnsupportedAttestationError(RaTlsError):
-    """A well-formed attestation tdxquote does not verify: V1 msgpack, a non-TDX TEE.
+    """A well-formed attestation tdxquote does not verify: a non-TDX TEE, an unknown version.
 
-    ``found`` names what the certificate carries (e.g. ``"V1 msgpack"``,
+    ``found`` names what the certificate carries (e.g. ``"sev-snp"``,
     ``"DstackAmdSevSnp"``).
     """
 

@@ -133,7 +133,7 @@ def extract_tdx_quote(der_cert: bytes | str | x509.Certificate) -> bytes | None:
     """The raw TDX quote a dstack certificate carries, or None when it carries none.
 
     Unlike TeeSQL's extractors this prefers ``.1.8`` (as dstack does) and
-    decodes its SCALE envelope fully; a V1 msgpack or non-TDX attestation
+    decodes its envelope (V0 SCALE or V1 msgpack) fully; a non-TDX attestation
     raises :class:`~tdxquote.ratls.UnsupportedAttestationError` and malformed
     bytes :class:`~tdxquote.ratls.RaTlsFormatError`.
     """
