@@ -15,6 +15,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,6 +217,42 @@ def test_session_socket_is_private_and_single_use(
         with psycopg.connect(**libpq, dbname="postgres", connect_timeout=10) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
         assert not session.socket_dir.exists(), "the socket is removed once libpq connected"
+    finally:
+        session.close()
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_PEERCRED"), reason="Linux SO_PEERCRED")
+def test_another_process_cannot_take_libpqs_place(
+    servers: dict[str, PgServer], verifier: Verifier
+) -> None:
+    params = {"host": "127.0.0.1", "port": str(servers["kms"].port)}
+    session = open_session(params, verifier=verifier, now=NOW)
+    try:
+        session.start(10)
+        # Another process (same user) connects first and writes: it is closed unheard.
+        intruder = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import socket, sys\n"
+                "s = socket.socket(socket.AF_UNIX)\n"
+                "s.connect(sys.argv[1])\n"
+                "try:\n"
+                "    s.sendall(b'X' * 8)\n"
+                "    print(repr(s.recv(10)))\n"
+                "except OSError:\n"
+                "    print(repr(b''))\n",
+                str(session.socket_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert intruder.stdout.strip() == "b''"
+        libpq = session.libpq_params({**params, "user": "postgres", "dbname": "postgres"})
+        with psycopg.connect(**libpq, connect_timeout=10) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         session.close()
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgpack
 
+from ._errors import RaTlsFormatError
 from ._extensions import OID_APP_INFO
 from ._msgpack_v1 import MAX_EVENTS, MsgpackReader
 
@@ -114,8 +115,8 @@ def decode_app_info(payload: bytes | bytearray | memoryview) -> AppInfo:
     """
     data = bytes(payload)
     if len(data) > _MAX_APP_INFO_SIZE:
-        raise MsgpackReader(b"", root=OID_APP_INFO).fail(
-            f"{len(data)} bytes: larger than {_MAX_APP_INFO_SIZE}", "", 0
+        raise RaTlsFormatError(
+            f"{len(data)} bytes: larger than {_MAX_APP_INFO_SIZE}", offset=0, field=OID_APP_INFO
         )
     reader = MsgpackReader(data, root=OID_APP_INFO)
     readers = _readers(reader)

@@ -4,8 +4,9 @@
 server (SSLRequest, or direct TLS), verify the certificate the server
 presented in *that* session (binding, event log, DCAP, policy, pins), and
 only then let libpq speak through it: libpq connects, without TLS of its own,
-to a Unix socket in a private directory (mode 0700) whose single connection a
-thread forwards into the verified TLS session.  No second TLS handshake
+to a Unix socket in a private directory (mode 0700) whose single connection (on
+Linux: from this process, checked with ``SO_PEERCRED``) a thread forwards into
+the verified TLS session.  No second TLS handshake
 happens, so no other certificate can be presented between verification and
 use, and nothing libpq sends (startup message, password) reaches a server
 that was not verified.
@@ -32,6 +33,7 @@ import selectors
 import shutil
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 from collections.abc import Callable
@@ -109,14 +111,18 @@ class RaTlsSession:
         return self.socket_dir / f".s.PGSQL.{self.port}"
 
     def start(self, accept_timeout: float) -> None:
-        """Accept libpq's one connection (within ``accept_timeout``) and forward it, in a thread."""
+        """Accept libpq's connection (within ``accept_timeout``) and forward it, in a thread.
+
+        On Linux only a connection from this very process is taken (``SO_PEERCRED``):
+        another process, even of the same user, cannot take libpq's place.
+        """
         self._listener.settimeout(accept_timeout)
         self._thread = threading.Thread(target=self._serve, name="tdxquote-ratls", daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
         try:
-            local, _ = self._listener.accept()
+            local = self._accept_own()
         except OSError:
             self.close()
             return
@@ -125,6 +131,18 @@ class RaTlsSession:
         with local:
             _pump(local, self.tls, self._closed)
         self.close()
+
+    def _accept_own(self) -> socket.socket:
+        """The first connection made by this process (libpq runs in it); others are closed.
+
+        Where the peer's process id cannot be read (no ``SO_PEERCRED``), the
+        directory's 0700 mode is the only guard: the first connection is taken.
+        """
+        while True:
+            local, _ = self._listener.accept()
+            if _peer_pid(local) in (None, os.getpid()):
+                return local
+            local.close()
 
     def _close_listener(self) -> None:
         with contextlib.suppress(OSError):
@@ -149,6 +167,16 @@ class RaTlsSession:
             host=str(self.socket_dir), port=str(self.port), sslmode="disable", gssencmode="disable"
         )
         return kept
+
+
+def _peer_pid(connection: socket.socket) -> int | None:
+    """The process id at the other end of a Unix socket (Linux ``SO_PEERCRED``), or None."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return None
+    credentials = connection.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    pid: int = struct.unpack("3i", credentials)[0]
+    return pid
 
 
 def _pump(local: socket.socket, tls: ssl.SSLSocket, closed: threading.Event) -> None:

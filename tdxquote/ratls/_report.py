@@ -277,10 +277,7 @@ def _fill_legacy_quote(report: dict[str, Any], extensions: RaTlsExtensions, spki
     )
 
 
-def _unsupported_format(
-    report: dict[str, Any], error: UnsupportedAttestationError, extensions: RaTlsExtensions | None
-) -> None:
-    del error
+def _unsupported_format(report: dict[str, Any], extensions: RaTlsExtensions | None) -> None:
     payload = None if extensions is None else extensions.attestation
     if payload:
         report["format"] = "1.8-v1" if is_msgpack_map(payload[0]) else "1.8-v0"
@@ -441,7 +438,7 @@ def certificate_report(
         return report
     except VerificationError as error:
         if isinstance(error, UnsupportedAttestationError):
-            _unsupported_format(report, error, extensions)
+            _unsupported_format(report, extensions)
         report["verdict"] = _refusal(mode, error)
         return report
     _fill_certificate(report, certificate)
