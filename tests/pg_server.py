@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PgServer", "PgUnavailable", "find_pg_bin", "running_server"]
+__all__ = ["PgServer", "PgUnavailable", "find_pg_bin", "running_server", "start_or_skip"]
 
 DEBIAN_PG_LIB = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"
@@ -101,6 +101,20 @@ class PgServer:
             return self.log_file.read_text(errors="replace")
         except OSError:
             return ""
+
+    def restart_with(self, cert_pem: bytes, key_pem: bytes) -> None:
+        """Replace the server's certificate and key, and restart it (same port, fast mode).
+
+        Open connections end; the next ones see the new certificate.
+        """
+        _write_private(self.data_dir / "server.crt", cert_pem, self.user)
+        _write_private(self.data_dir / "server.key", key_pem, self.user)
+        done = _run(
+            self, "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-m", "fast",
+            "-w", "-t", "30", "restart",
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl restart failed:\n{done.stderr}\n{self.log()}")
 
     def stop(self) -> None:
         """Stop the server (immediately) and remove its directory."""
@@ -240,3 +254,19 @@ def running_server(cert_pem: bytes, key_pem: bytes, *, name: str = "server") -> 
         yield server
     finally:
         server.stop()
+
+
+def start_or_skip(name: str, cert_pem: bytes, key_pem: bytes) -> PgServer:
+    """:func:`start_server`, or skip the test when PostgreSQL cannot run here.
+
+    Under CI (``CI`` set) a missing PostgreSQL fails instead: ``.ci/run``
+    installs it, and a skip would hide that.
+    """
+    import pytest
+
+    try:
+        return start_server(cert_pem, key_pem, name=name)
+    except PgUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL must run in CI (.ci/run installs it): {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")

@@ -342,6 +342,8 @@ _DSTACK_NOT_PARSING = {
 }
 _DSTACK_BODY_FIELDS = (
     "mr_config_id",
+    "mr_owner",
+    "mr_owner_config",
     "mr_td",
     "report_data",
     "rtmr0",
@@ -376,6 +378,8 @@ def _check_dstack_quote(quote: Quote, expected: Expected) -> None:
     leaf = quote.pck_chain[0]
     assert qe_report_signature_valid(quote, leaf) == expected["qe_report_sig_valid"]
     assert qe_report_binds_key(quote) == expected["qe_report_data_binding_ok"]
+    if "pck_not_before" in expected:
+        assert str(leaf.not_valid_before_utc) == expected["pck_not_before"]
     for key in expected:
         if key.startswith("dcap_qvl_"):
             expected.skip(key, "a verification verdict: the verifier's tests")
@@ -391,10 +395,18 @@ def test_dstack_upstream_expected_fields(vectors: Path) -> None:
                 key.startswith("rtmr") and key.endswith("_replay_ok")
             ):
                 expected.skip(key, _DSTACK_NOT_PARSING.get(key, "event-log replay tests"))
-        if "quote" not in expected or name.endswith(".pem"):
-            continue  # a certificate chain's quote: the RA-TLS tests read it
-        entry = BY_PATH[f"dstack/upstream/{name.split(' + ')[0]}"]
-        quote = parse_quote(entry.read(vectors))
+        if "quote" not in expected:
+            continue
+        if name.endswith(".pem"):
+            # A real RA-TLS chain: its leaf's .1.1 quote is checked here, the rest of the
+            # entry (binding, chain, replay, measurements) in tests/test_ratls_upstream_chain.py.
+            for key in expected:
+                if key != "quote":
+                    expected.skip(key, "tests/test_ratls_upstream_chain.py")
+            quote = parse_quote(_leaf_legacy_quote(vectors / "dstack/upstream" / name))
+        else:
+            entry = BY_PATH[f"dstack/upstream/{name.split(' + ')[0]}"]
+            quote = parse_quote(entry.read(vectors))
         _check_dstack_quote(quote, expected.sub("quote"))
         if "attestation_report_data" in expected:
             assert quote.body.report_data == bytes.fromhex(expected.data["attestation_report_data"])
@@ -403,7 +415,17 @@ def test_dstack_upstream_expected_fields(vectors: Path) -> None:
             assert quote.body.report_data == ascii_data
         assert expected.unchecked() == [], name
         checked += 1
-    assert checked == 9
+    assert checked == 10
+
+
+def _leaf_legacy_quote(path: Path) -> bytes:
+    """The raw quote in the leaf's OID 1.3.6.1.4.1.62397.1.1 (an OCTET STRING in extnValue)."""
+    leaf = x509.load_pem_x509_certificates(path.read_bytes())[0]
+    oid = x509.ObjectIdentifier("1.3.6.1.4.1.62397.1.1")
+    wrapped = leaf.extensions.get_extension_for_oid(oid).value.value  # type: ignore[attr-defined]
+    assert wrapped[:2] == b"\x04\x82"
+    assert int.from_bytes(wrapped[2:4], "big") == len(wrapped) - 4
+    return bytes(wrapped[4:])
 
 
 def test_dstack_legacy_certificate_carries_the_ratls_assets_quote(vectors: Path) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import pytest
 from conftest import REPO_ROOT
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pg_server import PgServer, PgUnavailable, start_server
+from pg_server import PgServer, start_or_skip
 from probe_servers import verification_args
 
 from tdxquote import VerificationError, Verifier
@@ -60,15 +59,6 @@ WRONG_SERVER_KEY = derive_key(b"tdxquote probe tests", "wrong-key server")
 OTHER_KEY = derive_key(b"tdxquote probe tests", "the key the attestation binds")
 
 
-def _start(name: str, cert_pem: bytes, key_pem: bytes) -> PgServer:
-    try:
-        return start_server(cert_pem, key_pem, name=name)
-    except PgUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL must run in CI (.ci/run installs it): {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-
-
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, PgServer]]:
     """The three servers by name, started once for the module."""
@@ -80,7 +70,7 @@ def servers() -> Iterator[dict[str, PgServer]]:
     started: dict[str, PgServer] = {}
     try:
         for name, (cert_pem, key_pem) in certificates.items():
-            started[name] = _start(name, cert_pem, key_pem)
+            started[name] = start_or_skip(name, cert_pem, key_pem)
         yield started
     finally:
         for server in started.values():

@@ -99,10 +99,28 @@ def test_json_log_rejects_malformed_entries(document: str, field: str, text: str
     assert info.value.field == field
 
 
-def test_json_log_refuses_version_2_events() -> None:
-    with pytest.raises(UnsupportedAttestationError, match="version 2") as info:
-        parse_event_log_json(json.dumps([_entry(version=2)]))
-    assert info.value.found == "event-log version 2"
+def test_json_log_reads_version_2_events_with_jcs_digests() -> None:
+    (event,) = parse_event_log_json(json.dumps([_entry(version=2)]))
+    assert event.version == 2
+    expected = json.dumps(
+        {"name": event.event, "payload": event.event_payload.hex(), "type": RUNTIME_EVENT_TYPE},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    assert event.replay_digest() == hashlib.sha384(expected).digest()
+    assert event.replay_digest() != runtime_event_digest(event.event, event.event_payload)
+
+
+def test_json_log_checks_a_carried_preimage() -> None:
+    preimage = b'{"name":"x","payload":"","type":134217729}'
+    digest = hashlib.sha384(preimage).hexdigest()
+    entry = _entry(version=2, digest=digest, preimage=preimage.hex(), event="x", event_payload="")
+    (event,) = parse_event_log_json(json.dumps([entry]))
+    assert event.preimage == preimage
+    entry["preimage"] = (preimage + b" ").hex()
+    with pytest.raises(RaTlsFormatError, match="preimage does not hash") as info:
+        parse_event_log_json(json.dumps([entry]))
+    assert info.value.field == "event_log[0].preimage"
 
 
 def test_json_log_must_be_utf8() -> None:

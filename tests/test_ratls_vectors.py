@@ -29,17 +29,20 @@ from tdxquote.ratls import (
     UnsupportedAttestationError,
     certificate_report,
     decode_attestation,
+    dstack_measurements,
     expected_report_data,
     extract_tdx_quote,
     parse_certificate,
     parse_event_log_json,
     read_extensions,
+    replay,
     replay_rtmrs,
     report_exit_code,
     unsafe_check_simulator_certificate,
     verify_certificate,
 )
 from tdxquote.ratls._chain import load_chain
+from tdxquote.ratls._msgpack_v1 import AttestationV1, encode_attestation_v1
 
 KMS_NOW = 1750400000
 
@@ -79,6 +82,8 @@ _SYNTHETIC_ELSEWHERE = {"notes", "format", "attestation_blob"}
         "ratls_legacy_selfsigned.pem",
         "neg_ratls_v0_wrong_key.pem",
         "neg_ratls_v0_bad_rtmr3.pem",
+        "UNVERIFIED_ratls_v1_msgpack_selfsigned.pem",
+        "UNVERIFIED_ratls_v1_msgpack_sim0511_chain.pem",
     ],
 )
 def test_synthetic_certificate_matches_expected(vectors: Path, name: str) -> None:
@@ -188,29 +193,48 @@ def test_trailing_byte_attestation_is_malformed(vectors: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["UNVERIFIED_ratls_v1_msgpack_selfsigned.pem", "UNVERIFIED_ratls_v1_msgpack_sim0511_chain.pem"],
+    ("name", "event_version"),
+    [
+        ("UNVERIFIED_ratls_v1_msgpack_selfsigned.pem", 2),
+        ("UNVERIFIED_ratls_v1_msgpack_sim0511_chain.pem", 1),
+    ],
 )
-def test_v1_msgpack_certificates_are_refused_naming_the_form(vectors: Path, name: str) -> None:
+def test_v1_msgpack_certificates_decode(vectors: Path, name: str, event_version: int) -> None:
+    # The layout is confirmed (both blobs re-encode byte-identically with rmp-serde): decoded,
+    # bound, replayed; test_synthetic_certificate_matches_expected checks the fields.
     expected = _synthetic(vectors)[name]
     data = (vectors / "dstack/synthetic" / name).read_bytes()
-    with pytest.raises(UnsupportedAttestationError) as info:
-        parse_certificate(data)
-    assert info.value.code == "ratls_unsupported_attestation"
-    assert info.value.found == "V1 msgpack"
-    assert "msgpack" in str(info.value)
-    with pytest.raises(UnsupportedAttestationError):
-        extract_tdx_quote(data)
+    blob = (vectors / "dstack/synthetic" / expected["attestation_blob"]).read_bytes()
+    assert read_extensions(load_chain(data)[0]).attestation == blob
+    decoded = decode_attestation(blob)
+    assert isinstance(decoded, AttestationV1)
+    assert decoded.stack == "dstack"
+    assert decoded.report_data_payload is None
+    assert {e.version for e in decoded.runtime_events} == {event_version}
+    again = encode_attestation_v1(
+        quote=decoded.quote,
+        event_log=decoded.event_log,
+        runtime_events=decoded.runtime_events,
+        report_data=decoded.report_data,
+        config=decoded.config,
+    )
+    assert again == blob
+    cert = parse_certificate(data)
+    assert cert.format == "1.8-v1"
+    assert cert.replay.to_dict() == {"rtmr0": None, "rtmr1": None, "rtmr2": None, "rtmr3": True}
+    assert extract_tdx_quote(data) == decoded.quote
+    if event_version == 2:
+        # V2 digests are JCS: the version-1 rule would not replay to the quoted RTMR3.
+        v1_rule = replay(RuntimeEvent(e.event, e.payload).digest for e in decoded.runtime_events)
+        assert v1_rule != cert.body.rtmr3
+    with pytest.warns(UnattestedWarning):
+        unsafe_check_simulator_certificate(data)
     report = certificate_report(data, unsafe_simulator=True)
     assert report["format"] == "1.8-v1"
     assert report["expected_report_data"] == expected["expected_report_data"]
     assert sorted(report["extensions"]) == expected["extension_oids"]
-    assert report["verdict"]["error"]["code"] == "ratls_unsupported_attestation"
-    assert report_exit_code(report) == 1
-    blob = (vectors / "dstack/synthetic" / expected["attestation_blob"]).read_bytes()
-    assert read_extensions(load_chain(data)[0]).attestation == blob
-    with pytest.raises(UnsupportedAttestationError):
-        decode_attestation(blob)
+    assert report["verdict"]["ok"] is True
+    assert report_exit_code(report) == 0
 
 
 def test_simulator_mode_passes_the_synthetic_certificates_and_warns(vectors: Path) -> None:
@@ -230,7 +254,6 @@ def test_simulator_mode_passes_the_synthetic_certificates_and_warns(vectors: Pat
 # --- upstream --------------------------------------------------------------------------------
 
 _QUOTE_FIELDS = {"quote"}  # test_parse_vectors.py
-_MR_DERIVATIONS = {"boottime", "runtime"}  # mr_system / mr_aggregated: not computed by tdxquote
 
 
 def _runtime(expected: list[list[str]]) -> list[RuntimeEvent]:
@@ -250,18 +273,25 @@ def _check_app_info(events: DstackEvents, config: str, body: Any, info: dict[str
     document = json.loads(config)
     vm_config = json.loads(document["vm_config"]) if "vm_config" in document else document
     assert vm_config["os_image_hash"] == info["os_image_hash_from_vm_config"]
-    assert (
-        set(info)
-        - {
-            "app_id",
-            "compose_hash",
-            "instance_id",
-            "key_provider_info",
-            "mr_config_id_is_v1_of_compose_hash",
-            "os_image_hash_from_vm_config",
-        }
-        <= _MR_DERIVATIONS
-    )
+    # dstack's mr_system / mr_aggregated, runtime and boot-time (reference §6).
+    measured = dstack_measurements(body, events.events)
+    for mode, values in (("runtime", measured.runtime), ("boottime", measured.boottime)):
+        assert info[mode] == {
+            "mr_aggregated": values.mr_aggregated.hex(),
+            "mr_key_provider": values.mr_key_provider.hex(),
+            "mr_system": values.mr_system.hex(),
+            "rtmr3_used": values.rtmr3.hex(),
+        }, mode
+    assert set(info) == {
+        "app_id",
+        "compose_hash",
+        "instance_id",
+        "key_provider_info",
+        "mr_config_id_is_v1_of_compose_hash",
+        "os_image_hash_from_vm_config",
+        "runtime",
+        "boottime",
+    }
 
 
 def test_simulator_attestation_full_log_replays_every_rtmr(vectors: Path) -> None:

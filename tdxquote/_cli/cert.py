@@ -73,6 +73,13 @@ def add_certificate_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"the {name} event must be one of these (repeatable)",
         )
     pins.add_argument(
+        "--expect-mr-aggregated",
+        action="append",
+        default=[],
+        metavar="HEX",
+        help="dstack's mr_aggregated (as the guest agent reports it) must be one of these",
+    )
+    pins.add_argument(
         "--expect-event",
         action="append",
         default=[],
@@ -102,6 +109,15 @@ def _pins(args: argparse.Namespace) -> dict[str, list[str]]:
     return pins
 
 
+def _hex_values(flag: str, values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            bytes.fromhex(value.removeprefix("0x"))
+        except ValueError:
+            raise CliError(f"{flag} {value!r}: not hex", code="usage_error") from None
+    return values
+
+
 def _uses_source(args: argparse.Namespace) -> bool:
     return bool(args.collateral or args.pccs or args.intel_pcs)
 
@@ -116,6 +132,10 @@ def report_options(args: argparse.Namespace) -> dict[str, Any]:
     policy = policy_from_args(args)
     pins = _pins(args)
     options: dict[str, Any] = {"now": parse_time(args.at), "expect_events": pins or None}
+    if args.expect_mr_aggregated:
+        options["expect_mr_aggregated"] = _hex_values(
+            "--expect-mr-aggregated", args.expect_mr_aggregated
+        )
     if args.unsafe_simulator:
         if _uses_source(args) or args.trust_root or policy != Policy():
             raise CliError(
@@ -169,6 +189,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "certificate", metavar="FILE", help="certificate or chain (PEM or DER), or - for stdin"
     )
+    parser.add_argument(
+        "--client",
+        action="store_true",
+        help=(
+            "the certificate is a mutual RA-TLS client's: its extended key usage must "
+            "include clientAuth (checked as ratls_key_usage)"
+        ),
+    )
     add_certificate_arguments(parser)
     return parser
 
@@ -182,4 +210,6 @@ def run(args: argparse.Namespace) -> int:
         options = report_options(args)
     except CliError as error:
         return report_error(error, as_json=args.json)
+    if args.client:
+        options["role"] = "client"
     return emit_report(certificate_report(data, **options), as_json=args.json)

@@ -15,16 +15,27 @@ the event log into the quoted RTMRs, and verifies the quote with
 
 :func:`certificate_report` is the same as one JSON-ready dict (``tdxquote
 cert --json``); :class:`DcapVerifier` serves the TeeSQL clients' verifier
-interface; :func:`unsafe_check_simulator_certificate` is the dstack
+interface; :func:`verify_client_certificate` and :func:`client_auth_context`
+serve the server side of mutual RA-TLS; :func:`connect` /
+:func:`connect_async` open a psycopg connection pinned to the verified TLS
+session; :func:`unsafe_check_simulator_certificate` is the dstack
 simulator's development mode, which attests nothing.
 """
 
 from __future__ import annotations
 
+from ._app_info import APP_INFO_FIELDS, AppInfo, decode_app_info, encode_app_info
 from ._attestation import Attestation, AttestationFormat
 from ._binding import RATLS_CERT_TAG, KeyBinding, expected_report_data
 from ._certificate import RaTlsCertificate, parse_certificate
 from ._chain import CertificateInput, chain_links_verify, load_chain
+from ._client import (
+    client_auth_context,
+    peer_certificates,
+    verify_client_certificate,
+    verify_client_connection,
+)
+from ._connect import RaTlsSession, connect, connect_async, open_session
 from ._envelope import (
     ATTESTATION_QUOTE_VARIANTS,
     VERSIONED_ATTESTATION_V0,
@@ -36,6 +47,7 @@ from ._errors import (
     RATLS_ERROR_CODES,
     BindingMismatchError,
     BindingUnavailableError,
+    KeyUsageError,
     NoAttestationError,
     RaTlsError,
     RaTlsFormatError,
@@ -43,11 +55,13 @@ from ._errors import (
     UnsupportedAttestationError,
 )
 from ._eventlog import (
+    EVENT_LOG_VERSIONS,
     RUNTIME_EVENT_TYPE,
     RuntimeEvent,
     TdxEvent,
     parse_event_log_json,
     runtime_event_digest,
+    runtime_event_preimage,
 )
 from ._events import DstackEvents
 from ._extensions import (
@@ -61,6 +75,9 @@ from ._extensions import (
     RaTlsExtensions,
     read_extensions,
 )
+from ._key_usage import Role, check_key_usage, extended_key_usage
+from ._measurements import DstackMeasurements, MeasurementSet, dstack_measurements, qe_device_id
+from ._msgpack_v1 import AttestationV1, decode_attestation_v1, encode_attestation_v1
 from ._probe import (
     ALPN_POSTGRESQL,
     DEFAULT_PORT,
@@ -81,6 +98,7 @@ from ._teesql import (
 )
 from ._verify import (
     EventPins,
+    MeasurementPin,
     UnattestedWarning,
     VerifiedCertificate,
     attestation_checks,
@@ -89,6 +107,32 @@ from ._verify import (
 )
 
 __all__ = [
+    "APP_INFO_FIELDS",
+    "EVENT_LOG_VERSIONS",
+    "AppInfo",
+    "AttestationV1",
+    "DstackMeasurements",
+    "KeyUsageError",
+    "MeasurementPin",
+    "MeasurementSet",
+    "RaTlsSession",
+    "Role",
+    "check_key_usage",
+    "client_auth_context",
+    "connect",
+    "connect_async",
+    "decode_app_info",
+    "decode_attestation_v1",
+    "dstack_measurements",
+    "encode_app_info",
+    "encode_attestation_v1",
+    "extended_key_usage",
+    "open_session",
+    "peer_certificates",
+    "qe_device_id",
+    "runtime_event_preimage",
+    "verify_client_certificate",
+    "verify_client_connection",
     "ALPN_POSTGRESQL",
     "DEFAULT_PORT",
     "PROBE_ERROR_CODES",

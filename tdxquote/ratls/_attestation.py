@@ -18,20 +18,23 @@ from ._envelope import decode_attestation
 from ._errors import NoAttestationError, RaTlsFormatError, UnsupportedAttestationError
 from ._eventlog import RuntimeEvent, TdxEvent, parse_event_log_json
 from ._extensions import OID_ATTESTATION, OID_EVENT_LOG, OID_TDX_QUOTE, RaTlsExtensions
+from ._msgpack_v1 import AttestationV1
 
 __all__ = ["Attestation", "AttestationFormat", "attestation_from_extensions", "parse_tdx_quote"]
 
-AttestationFormat = Literal["1.8-v0", "1.1-legacy"]
+AttestationFormat = Literal["1.8-v0", "1.8-v1", "1.1-legacy"]
 
 
 @dataclass(frozen=True)
 class Attestation:
     """A decoded TDX attestation: the quote, its event logs, report data and config.
 
-    ``format`` is ``"1.8-v0"`` (SCALE ``VersionedAttestation::V0``) or
-    ``"1.1-legacy"`` (``.1.1`` quote + ``.1.2`` JSON log).  ``report_data`` is
-    the envelope's (for the legacy form, the quote's).  ``config`` (the VM
-    configuration JSON) is *not* attested by the quote.
+    ``format`` is ``"1.8-v0"`` (SCALE ``VersionedAttestation::V0``),
+    ``"1.8-v1"`` (msgpack V1) or ``"1.1-legacy"`` (``.1.1`` quote + ``.1.2``
+    JSON log).  ``report_data`` is the envelope's (for the legacy form, the
+    quote's).  ``config`` (the VM configuration JSON) is *not* attested by the
+    quote.  ``stack`` is ``"dstack"``, or ``"dstack-pod"`` (V1 only), whose
+    report data must be SHA-512(``"app-data:"`` || ``report_data_payload``).
     """
 
     format: AttestationFormat
@@ -40,6 +43,8 @@ class Attestation:
     runtime_events: tuple[RuntimeEvent, ...]
     report_data: bytes
     config: str
+    stack: Literal["dstack", "dstack-pod"] = "dstack"
+    report_data_payload: str | None = None
 
     @property
     def body(self) -> TdReport:
@@ -75,13 +80,20 @@ def attestation_from_extensions(extensions: RaTlsExtensions) -> Attestation:
     """
     if extensions.attestation is not None:
         decoded = decode_attestation(extensions.attestation)
+        form: AttestationFormat = "1.8-v0"
+        stack: Literal["dstack", "dstack-pod"] = "dstack"
+        payload: str | None = None
+        if isinstance(decoded, AttestationV1):
+            form, stack, payload = "1.8-v1", decoded.stack, decoded.report_data_payload
         return Attestation(
-            format="1.8-v0",
+            format=form,
             quote=parse_tdx_quote(decoded.quote, field=f"{OID_ATTESTATION}.quote"),
             event_log=decoded.event_log,
             runtime_events=decoded.runtime_events,
             report_data=decoded.report_data,
             config=decoded.config,
+            stack=stack,
+            report_data_payload=payload,
         )
     if extensions.tdx_quote is None:
         raise NoAttestationError(
@@ -102,7 +114,7 @@ def attestation_from_extensions(extensions: RaTlsExtensions) -> Attestation:
         quote=quote,
         event_log=event_log,
         runtime_events=tuple(
-            RuntimeEvent(e.event, e.event_payload) for e in event_log if e.is_runtime
+            RuntimeEvent(e.event, e.event_payload, e.version) for e in event_log if e.is_runtime
         ),
         report_data=body.report_data,
         config="",

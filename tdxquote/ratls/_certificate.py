@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography import x509
 
 from .._quote import Quote
 from .._reports import TdReport
+from ._app_info import AppInfo, app_info_consistency, decode_app_info
 from ._attestation import Attestation, attestation_from_extensions
 from ._binding import KeyBinding
 from ._chain import CertificateInput, chain_links_verify, load_chain
 from ._events import DstackEvents
 from ._extensions import RaTlsExtensions, certificate_parts, extensions_of_parts
+from ._measurements import DstackMeasurements, dstack_measurements, qe_device_id
 from ._replay import RtmrReplay, replay_rtmrs
 
 __all__ = ["RaTlsCertificate", "parse_certificate"]
@@ -39,6 +42,38 @@ class RaTlsCertificate:
     binding: KeyBinding
     replay: RtmrReplay
     events: DstackEvents
+    app_info: AppInfo | None = None
+    """The ``.1.9`` issuer claim, decoded (None without the extension); not attested."""
+
+    @cached_property
+    def measurements(self) -> DstackMeasurements:
+        """dstack's ``mr_system`` / ``mr_aggregated`` (runtime and boot-time) of this TD.
+
+        Attested only when the certificate verifies (RTMR3 replays, quote verified).
+        """
+        return dstack_measurements(self.body, self.attestation.runtime_events)
+
+    @property
+    def mr_aggregated(self) -> bytes:
+        """dstack's runtime ``mr_aggregated`` (the guest agent's ``tcb_info.mr_aggregated``)."""
+        return self.measurements.mr_aggregated
+
+    @property
+    def mr_system(self) -> bytes:
+        """dstack's runtime ``mr_system``."""
+        return self.measurements.mr_system
+
+    @property
+    def device_id(self) -> bytes:
+        """SHA-256 of the quote header's QE identity (see :func:`qe_device_id`); informational."""
+        return qe_device_id(self.quote)
+
+    @property
+    def app_info_consistency(self) -> dict[str, bool | None] | None:
+        """Each ``.1.9`` claim against the recomputed value (None without ``.1.9``)."""
+        if self.app_info is None:
+            return None
+        return app_info_consistency(self.app_info, self.events, self.measurements)
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -62,7 +97,7 @@ class RaTlsCertificate:
 
     @property
     def format(self) -> str:
-        """``"1.8-v0"`` or ``"1.1-legacy"``."""
+        """``"1.8-v0"``, ``"1.8-v1"`` or ``"1.1-legacy"``."""
         return self.attestation.format
 
     @property
@@ -101,4 +136,5 @@ def parse_certificate(cert_or_chain: CertificateInput) -> RaTlsCertificate:
         binding=KeyBinding.of(parts.spki, body.report_data, attestation.report_data),
         replay=replay_rtmrs(attestation.event_log, attestation.runtime_events, body.rtmrs),
         events=DstackEvents(attestation.runtime_events),
+        app_info=None if extensions.app_info is None else decode_app_info(extensions.app_info),
     )

@@ -2,9 +2,8 @@
 
 The first byte selects the wire format: ``0x00`` is V0, SCALE-encoded (the
 only form dstack releases up to v0.5.11 write for TDX); a msgpack map
-(``0x80``-``0x8f``, ``0xde``, ``0xdf``) is V1, whose byte layout has never
-been checked against dstack's own output, so it is refused rather than
-guessed; anything else is malformed.
+(``0x80``-``0x8f``, ``0xde``, ``0xdf``) is V1, decoded by
+:mod:`tdxquote.ratls._msgpack_v1`; anything else is malformed.
 
 V0 TDX layout (``dstack-attest``, ``cc-eventlog``)::
 
@@ -30,6 +29,7 @@ import construct as c
 from ..schema._layouts import Rule, RuleViolation
 from ._errors import RaTlsFormatError, UnsupportedAttestationError
 from ._eventlog import RuntimeEvent, TdxEvent
+from ._msgpack_v1 import AttestationV1, decode_attestation_v1, is_msgpack_map
 from ._scale import ByteVec, End, Enum, ScaleError, String, UnsupportedVariant, Vec
 
 __all__ = [
@@ -91,8 +91,6 @@ VERSIONED_ATTESTATION_V0 = c.Struct(
 )
 """``VersionedAttestation::V0`` with a DstackTdx quote: the whole ``.1.8`` payload."""
 
-_MSGPACK_MAP = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
-
 
 @dataclass(frozen=True)
 class AttestationV0:
@@ -121,13 +119,13 @@ def _reason(exc: c.ConstructError) -> str:
     return str(exc).split("\n", 1)[-1]
 
 
-def decode_attestation(payload: bytes | bytearray | memoryview) -> AttestationV0:
-    """Decode a ``.1.8`` payload: a V0 SCALE ``VersionedAttestation`` with a TDX quote.
+def decode_attestation(payload: bytes | bytearray | memoryview) -> AttestationV0 | AttestationV1:
+    """Decode a ``.1.8`` payload: a V0 SCALE or V1 msgpack ``VersionedAttestation`` (TDX).
 
     Raises :class:`~tdxquote.ratls.RaTlsFormatError` for malformed bytes (with
     the offset where decoding stopped) and
-    :class:`~tdxquote.ratls.UnsupportedAttestationError` for the V1 msgpack
-    form and for non-TDX variants, naming what was found.
+    :class:`~tdxquote.ratls.UnsupportedAttestationError` for non-TDX variants
+    and unknown versions, naming what was found.
     """
     data = bytes(payload)
     field = "attestation"
@@ -138,12 +136,8 @@ def decode_attestation(payload: bytes | bytearray | memoryview) -> AttestationV0
             f"{len(data)} bytes: larger than dstack's 10 MiB limit", offset=0, field=field
         )
     first = data[0]
-    if first in _MSGPACK_MAP:
-        raise UnsupportedAttestationError(
-            f"the attestation is VersionedAttestation V1 (msgpack, first byte 0x{first:02x}); "
-            "its layout has not been verified against dstack, so tdxquote does not decode it",
-            found="V1 msgpack",
-        )
+    if is_msgpack_map(first):
+        return decode_attestation_v1(data)
     if first != 0:
         raise RaTlsFormatError(
             f"unknown attestation wire format (first byte 0x{first:02x})", offset=0, field=field
@@ -186,6 +180,8 @@ def encode_attestation_v0(
     config: str = "",
 ) -> bytes:
     """Encode a V0 DstackTdx attestation (the inverse of :func:`decode_attestation`)."""
+    if any(e.version != 1 for e in (*event_log, *runtime_events)):
+        raise ValueError("V0 SCALE cannot carry event-log version 2 events (dstack uses V1)")
     value: dict[str, Any] = {
         "version": 0,
         "attestation": {

@@ -16,6 +16,7 @@ __all__ = [
     "RATLS_ERROR_CODES",
     "BindingMismatchError",
     "BindingUnavailableError",
+    "KeyUsageError",
     "NoAttestationError",
     "RaTlsError",
     "RaTlsFormatError",
@@ -31,6 +32,10 @@ RATLS_ERROR_CODES: dict[str, str] = {
     "ratls_binding_mismatch": 'REPORTDATA is not SHA-512("ratls-cert:" || the certificate\'s SPKI)',
     "ratls_rtmr_mismatch": "replaying the event log does not give the quoted RTMR",
     "ratls_binding_unavailable": "only a quote was given: nothing binds it to the TLS key",
+    "ratls_key_usage": (
+        "the certificate's extended key usage does not allow its TLS role "
+        "(clientAuth for a client, serverAuth for a server)"
+    ),
 }
 """Every ``code`` an RA-TLS refusal can carry, with its meaning."""
 
@@ -78,9 +83,9 @@ class NoAttestationError(RaTlsError):
 
 
 class UnsupportedAttestationError(RaTlsError):
-    """A well-formed attestation tdxquote does not verify: V1 msgpack, a non-TDX TEE.
+    """A well-formed attestation tdxquote does not verify: a non-TDX TEE, an unknown version.
 
-    ``found`` names what the certificate carries (e.g. ``"V1 msgpack"``,
+    ``found`` names what the certificate carries (e.g. ``"sev-snp"``,
     ``"DstackAmdSevSnp"``).
     """
 
@@ -194,3 +199,36 @@ class BindingUnavailableError(RaTlsError):
     """
 
     code = "ratls_binding_unavailable"
+
+
+class KeyUsageError(RaTlsError):
+    """The certificate's extended key usage does not name its TLS role.
+
+    ``role`` is ``"client"`` or ``"server"``; ``found`` lists the extended key
+    usage OIDs the certificate carries (empty when it has no such extension).
+    """
+
+    code = "ratls_key_usage"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        role: str = "",
+        found: tuple[str, ...] = (),
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.role = role
+        self.found = found
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_key_usage, (self.message, self.role, self.found))
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready description including the role and the usages found."""
+        return {**super().to_dict(), "role": self.role, "found": list(self.found)}
+
+
+def _rebuild_key_usage(message: str, role: str, found: tuple[str, ...]) -> KeyUsageError:
+    return KeyUsageError(message, role=role, found=found)

@@ -4,7 +4,9 @@ A :class:`TdxEvent` is one entry of the TD's event log (``imr`` is 0-based:
 RTMR0 to RTMR3); a :class:`RuntimeEvent` is one RTMR3 event dstack extends at
 runtime (``app-id``, ``compose-hash``, ...).  Runtime digests are recomputed
 from name and payload (:func:`runtime_event_digest`), because certificates
-carry them stripped.
+carry them stripped.  Event-log version 1 hashes ``le32(type) || ":" || name
+|| ":" || payload``; version 2 (dstack after v0.5.11, opt-in) hashes the JCS
+(RFC 8785) document ``{"name", "payload": lowercase hex, "type"}``.
 
 The JSON form (legacy extension ``.1.2``, GetQuote's ``event_log``) is a list
 of ``{"imr", "event_type", "digest", "event", "event_payload"}`` objects with
@@ -18,15 +20,18 @@ import json
 import re
 from typing import Any, NamedTuple
 
-from ._errors import RaTlsFormatError, UnsupportedAttestationError
+from ._errors import RaTlsFormatError
 
 __all__ = [
     "DIGEST_SIZE",
+    "EVENT_LOG_VERSIONS",
     "RUNTIME_EVENT_TYPE",
     "RuntimeEvent",
     "TdxEvent",
+    "check_preimage",
     "parse_event_log_json",
     "runtime_event_digest",
+    "runtime_event_preimage",
 ]
 
 RUNTIME_EVENT_TYPE = 0x08000001
@@ -34,14 +39,36 @@ RUNTIME_EVENT_TYPE = 0x08000001
 DIGEST_SIZE = 48
 """SHA-384: the size of every RTMR and every digest extended into one."""
 
+EVENT_LOG_VERSIONS = (1, 2)
+"""dstack's ``EventLogVersion``: 1 (all releases) and 2 (JCS digests, after v0.5.11)."""
+
 _RUNTIME_PREFIX = RUNTIME_EVENT_TYPE.to_bytes(4, "little") + b":"
 _MAX_U32 = 0xFFFF_FFFF
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 
-def runtime_event_digest(name: str, payload: bytes) -> bytes:
-    """SHA-384(le32(0x08000001) || ":" || name || ":" || payload): the V1 runtime digest."""
-    return hashlib.sha384(_RUNTIME_PREFIX + name.encode("utf-8") + b":" + payload).digest()
+def runtime_event_preimage(name: str, payload: bytes, version: int = 1) -> bytes:
+    """The bytes dstack hashes into a runtime event's digest.
+
+    Version 1: ``le32(0x08000001) || ":" || name || ":" || payload``.  Version 2:
+    the JCS (RFC 8785) document ``{"name":...,"payload":"<lowercase hex>","type":134217729}``;
+    with these three keys (ASCII, sorted) and a name that is a valid string,
+    ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    is exactly JCS (same escapes, integer as written, UTF-8 output).
+    """
+    if version == 1:
+        return _RUNTIME_PREFIX + name.encode("utf-8") + b":" + payload
+    if version == 2:
+        document = {"name": name, "payload": payload.hex(), "type": RUNTIME_EVENT_TYPE}
+        return json.dumps(
+            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+    raise ValueError(f"unknown event-log version {version!r}")
+
+
+def runtime_event_digest(name: str, payload: bytes, version: int = 1) -> bytes:
+    """SHA-384 of :func:`runtime_event_preimage`: the digest dstack extends into RTMR3."""
+    return hashlib.sha384(runtime_event_preimage(name, payload, version)).digest()
 
 
 class TdxEvent(NamedTuple):
@@ -57,6 +84,10 @@ class TdxEvent(NamedTuple):
     digest: bytes
     event: str
     event_payload: bytes
+    version: int = 1
+    """Event-log version (2: JCS runtime digest); only V1 msgpack and JSON logs carry 2."""
+    preimage: bytes | None = None
+    """What the digest hashes, when the log carries it (event-log version 2)."""
 
     @property
     def is_runtime(self) -> bool:
@@ -71,20 +102,33 @@ class TdxEvent(NamedTuple):
         if self.digest:
             return self.digest
         if self.is_runtime:
-            return runtime_event_digest(self.event, self.event_payload)
+            return runtime_event_digest(self.event, self.event_payload, self.version)
         return None
 
 
 class RuntimeEvent(NamedTuple):
-    """One RTMR3 runtime event: name and payload (event-log version 1)."""
+    """One RTMR3 runtime event: name, payload and event-log version (1, or 2 for JCS)."""
 
     event: str
     payload: bytes
+    version: int = 1
 
     @property
     def digest(self) -> bytes:
         """The digest dstack extended into RTMR3 for this event."""
-        return runtime_event_digest(self.event, self.payload)
+        return runtime_event_digest(self.event, self.payload, self.version)
+
+
+def check_preimage(event: TdxEvent, field: str) -> None:
+    """Refuse an event whose carried ``preimage`` does not hash to its (non-empty) digest.
+
+    dstack validates V2 preimages the same way; an empty digest (stripped) has
+    nothing to check, and the digest is recomputed from name and payload anyway.
+    """
+    if event.preimage is None or not event.digest:
+        return
+    if hashlib.sha384(event.preimage).digest() != event.digest:
+        raise _fail("the preimage does not hash to the digest", f"{field}.preimage")
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -130,13 +174,7 @@ def _entry(raw: object, index: int, field: str) -> TdxEvent:
     if not isinstance(raw, dict):
         raise _fail(f"an event must be a JSON object, not {type(raw).__name__}", where)
     version = raw.get("version", 1)
-    if version == 2:
-        raise UnsupportedAttestationError(
-            f"{where} is an event-log version 2 event (JCS digest); tdxquote verifies "
-            "version 1 runtime events only",
-            found="event-log version 2",
-        )
-    if version != 1 or isinstance(version, bool):
+    if isinstance(version, bool) or version not in EVENT_LOG_VERSIONS:
         raise _fail(f"unknown event-log version {version!r}", f"{where}.version")
     imr = _u32(raw, "imr", where)
     event_type = _u32(raw, "event_type", where)
@@ -150,9 +188,10 @@ def _entry(raw: object, index: int, field: str) -> TdxEvent:
     if not isinstance(name, str):
         raise _fail("'event' must be a string", f"{where}.event")
     payload = _hex(raw, "event_payload", where)
-    if "preimage" in raw:
-        _hex(raw, "preimage", where)
-    return TdxEvent(imr, event_type, digest, name, payload)
+    preimage = _hex(raw, "preimage", where) if "preimage" in raw else None
+    event = TdxEvent(imr, event_type, digest, name, payload, version, preimage)
+    check_preimage(event, where)
+    return event
 
 
 def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tuple[TdxEvent, ...]:
@@ -161,8 +200,9 @@ def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tupl
     Each entry needs ``imr``, ``event_type`` (unsigned 32-bit), ``event`` (a
     string) and ``event_payload`` (hex); ``digest`` (hex, empty or 48 bytes)
     defaults to empty.  Unknown members are ignored, duplicates refused.
-    Raises :class:`~tdxquote.ratls.RaTlsFormatError` for anything else, and
-    :class:`~tdxquote.ratls.UnsupportedAttestationError` for version 2 events.
+    ``version`` (1 or 2) defaults to 1; ``preimage`` (hex), when present with
+    a digest, must hash to it.  Raises :class:`~tdxquote.ratls.RaTlsFormatError`
+    for anything else.
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:

@@ -12,7 +12,7 @@ which also yields the exact SubjectPublicKeyInfo bytes the key binding hashes.
 | ``.3`` | app id (20 bytes; an issuer claim in KMS-issued certificates) |
 | ``.4`` | usage string, e.g. ``app:custom`` |
 | ``.8`` | ``VersionedAttestation`` (SCALE V0 or msgpack V1) |
-| ``.9`` | msgpack ``AppInfo`` (an issuer claim; kept raw) |
+| ``.9`` | msgpack ``AppInfo`` (an issuer claim; decoded by ``_app_info``) |
 """
 
 from __future__ import annotations

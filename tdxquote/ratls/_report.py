@@ -32,9 +32,12 @@ from ._extensions import (
     certificate_parts,
     extensions_of_parts,
 )
+from ._key_usage import Role, extended_key_usage, usage_names
+from ._msgpack_v1 import is_msgpack_map
 from ._verify import (
     SIMULATOR_WARNING,
     EventPins,
+    MeasurementPin,
     attestation_checks,
     has_collateral,
     verify_certificate,
@@ -110,6 +113,15 @@ def _empty() -> dict[str, Any]:
         "runtime_events": None,
         "event_log_entries": None,
         "config": None,
+        "stack": None,
+        "report_data_payload": None,
+        "extended_key_usage": None,
+        "role": None,
+        "mr_system": None,
+        "mr_aggregated": None,
+        "measurements": None,
+        "device_id": None,
+        "app_info": None,
         "verdict": None,
     }
 
@@ -208,6 +220,39 @@ def _fill_certificate(report: dict[str, Any], certificate: RaTlsCertificate) -> 
         event_log_entries=len(attestation.event_log),
         config=attestation.config,
     )
+    _fill_dstack_identity(report, certificate)
+
+
+def _fill_dstack_identity(report: dict[str, Any], certificate: RaTlsCertificate) -> None:
+    """The V1 stack, dstack's derived measurements and the ``.1.9`` claim."""
+    attestation = certificate.attestation
+    measurements = certificate.measurements
+    report.update(
+        stack=attestation.stack,
+        report_data_payload=attestation.report_data_payload,
+        mr_system=measurements.mr_system.hex(),
+        mr_aggregated=measurements.mr_aggregated.hex(),
+        measurements=measurements.to_dict(),
+        device_id=certificate.device_id.hex(),
+    )
+    if certificate.app_info is not None:
+        consistency = certificate.app_info_consistency or {}
+        report["app_info"] = {
+            "claims": certificate.app_info.to_dict(),
+            "matches_attestation": consistency,
+            "consistent": all(v is not False for v in consistency.values()),
+            "attested": False,  # set once the verdict is known
+        }
+
+
+def _settle_app_info(report: dict[str, Any]) -> None:
+    """The ``.1.9`` claim counts as attested only when consistent and the verdict attests."""
+    app_info = report.get("app_info")
+    verdict = report.get("verdict") or {}
+    if app_info is not None:
+        app_info["attested"] = bool(
+            app_info["consistent"] and verdict.get("ok") and verdict.get("attested")
+        )
 
 
 def _fill_legacy_quote(report: dict[str, Any], extensions: RaTlsExtensions, spki: bytes) -> None:
@@ -232,9 +277,10 @@ def _fill_legacy_quote(report: dict[str, Any], extensions: RaTlsExtensions, spki
     )
 
 
-def _unsupported_format(report: dict[str, Any], error: UnsupportedAttestationError) -> None:
-    if error.found == "V1 msgpack":
-        report["format"] = "1.8-v1"
+def _unsupported_format(report: dict[str, Any], extensions: RaTlsExtensions | None) -> None:
+    payload = None if extensions is None else extensions.attestation
+    if payload:
+        report["format"] = "1.8-v1" if is_msgpack_map(payload[0]) else "1.8-v0"
     elif report["extensions"].get(OID_ATTESTATION) is not None:
         report["format"] = "1.8-v0"
 
@@ -248,9 +294,17 @@ def _verdict(
     verifier: Verifier | None,
     policy: Policy | None,
     expect_events: EventPins | None,
+    expect_mr_aggregated: MeasurementPin | None = None,
+    role: Role | None = None,
 ) -> dict[str, Any]:
+    simulator = mode == _MODE_SIMULATOR
     try:
-        checks = attestation_checks(certificate, expect_events if mode == _MODE_SIMULATOR else None)
+        checks = attestation_checks(
+            certificate,
+            expect_events if simulator else None,
+            expect_mr_aggregated=expect_mr_aggregated if simulator else None,
+            role=role,
+        )
     except VerificationError as error:
         return _refusal(mode, error)
     if mode == _MODE_SIMULATOR:
@@ -278,6 +332,8 @@ def _verdict(
             verifier=verifier,
             policy=policy,
             expect_events=expect_events,
+            expect_mr_aggregated=expect_mr_aggregated,
+            role=role,
         )
     except VerificationError as error:
         return _refusal(mode, error)
@@ -316,6 +372,8 @@ def certificate_report(
     trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
     expect_events: EventPins | None = None,
     unsafe_simulator: bool = False,
+    expect_mr_aggregated: MeasurementPin | None = None,
+    role: Role | None = None,
 ) -> dict[str, Any]:
     """Everything ``cert_or_chain`` carries and the verdict, JSON-ready (lowercase hex).
 
@@ -332,6 +390,12 @@ def certificate_report(
     ``verifier`` with collateral or a collateral source) the verdict is
     ``no_collateral`` unless ``unsafe_simulator``; a source that cannot fetch
     gives ``collateral_fetch_failed``.  Never raises for a bad certificate.
+
+    ``role`` (``"client"`` for ``cert --client``, or ``"server"``) adds the
+    extended key usage check; ``expect_mr_aggregated`` pins dstack's
+    ``mr_aggregated``.  ``mr_system``, ``mr_aggregated``, ``measurements``,
+    ``device_id``, ``extended_key_usage`` and ``app_info`` (the ``.1.9``
+    claim, its ``matches_attestation`` per field, ``attested``) are reported.
     """
     mode = _MODE_SIMULATOR if unsafe_simulator else _MODE_DCAP
     if unsafe_simulator and (collateral is not None or verifier is not None):
@@ -350,6 +414,7 @@ def certificate_report(
     if verifier is None and not unsafe_simulator:
         verifier = Verifier(trust_root=trust_root)
     report = _empty()
+    report["role"] = role
     extensions: RaTlsExtensions | None = None
     spki = b""
     try:
@@ -359,6 +424,7 @@ def certificate_report(
         report["chain"] = [_cert_summary(c) for c in chain]
         report["chain_root"] = _cert_summary(chain[-1])
         report["chain_links_verify"] = chain_links_verify(chain)
+        report["extended_key_usage"] = usage_names(extended_key_usage(leaf))
         parts = certificate_parts(leaf)
         spki = parts.spki
         report["expected_report_data"] = expected_report_data(spki).hex()
@@ -372,7 +438,7 @@ def certificate_report(
         return report
     except VerificationError as error:
         if isinstance(error, UnsupportedAttestationError):
-            _unsupported_format(report, error)
+            _unsupported_format(report, extensions)
         report["verdict"] = _refusal(mode, error)
         return report
     _fill_certificate(report, certificate)
@@ -384,7 +450,10 @@ def certificate_report(
         verifier=verifier,
         policy=policy,
         expect_events=expect_events,
+        expect_mr_aggregated=expect_mr_aggregated,
+        role=role,
     )
+    _settle_app_info(report)
     return report
 
 
@@ -453,8 +522,44 @@ def format_report(report: dict[str, Any]) -> str:
                 lines.append(_line(label, report[key]))
         names = ", ".join(e["event"] for e in report["runtime_events"] or [])
         lines.append(_line("runtime events", names or "none"))
+        lines.extend(_identity_lines(report))
     lines.append(_verdict_line(report["verdict"] or {}))
     return "\n".join(lines)
+
+
+def _identity_lines(report: dict[str, Any]) -> list[str]:
+    """dstack's measurements, the key usage and the ``.1.9`` claim, as text lines."""
+    lines: list[str] = []
+    if report.get("stack") == "dstack-pod":
+        lines.append(_line("stack", f"dstack-pod (payload {report['report_data_payload']!r})"))
+    for key, label in (
+        ("mr_system", "mr_system"),
+        ("mr_aggregated", "mr_aggregated"),
+        ("device_id", "device id"),
+    ):
+        if report.get(key) is not None:
+            lines.append(_line(label, report[key]))
+    usages = report.get("extended_key_usage")
+    if usages is not None or report.get("role"):
+        text = ", ".join(usages) if usages else "none"
+        if report.get("role"):
+            text += f" (checked for a TLS {report['role']})"
+        lines.append(_line("key usage", text))
+    app_info = report.get("app_info")
+    if app_info is not None:
+        differ = [k for k, ok in app_info["matches_attestation"].items() if ok is False]
+        unchecked = [k for k, ok in app_info["matches_attestation"].items() if ok is None]
+        if differ:
+            state = "issuer claim, DIFFERS from the attestation: " + ", ".join(differ)
+        elif app_info["attested"]:
+            state = "issuer claim, matches the verified attestation"
+        else:
+            state = "issuer claim, matches the attestation (not attested: no verified quote)"
+        if unchecked:
+            state += f"; not recomputable: {', '.join(unchecked)}"
+        encoding = app_info["claims"]["encoding"]
+        lines.append(_line("app info", f"{state} (.1.9, {encoding})"))
+    return lines
 
 
 def _verdict_line(verdict: dict[str, Any]) -> str:

@@ -74,6 +74,8 @@ class VerifyOptions:
     accepts any.  ``allowed_tcb_statuses``: TeeSQL's default.
     ``require_key_binding``: refuse a bare quote (no certificate to bind).
     ``expect_events``: runtime-event pins, e.g. ``{"compose-hash": ["c143..."]}``.
+    ``allowed_mr_aggregated``: dstack's ``mr_aggregated`` values (hex) accepted;
+    empty accepts any (needs the certificate).
     """
 
     allowed_mr_td: list[str] = field(default_factory=list)
@@ -81,6 +83,7 @@ class VerifyOptions:
     allowed_tcb_statuses: list[str] = field(default_factory=lambda: list(DEFAULT_TCB_STATUSES))
     require_key_binding: bool = True
     expect_events: EventPins | None = None
+    allowed_mr_aggregated: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,8 @@ class VerificationResult:
     ``key_binding`` is True when the certificate's key binding was checked
     (it always holds when a result is returned); ``attested`` is False only
     in the unsafe simulator mode.  ``app_id``, ``compose_hash`` and
-    ``instance_id`` are the attested runtime events (None without a
-    certificate).
+    ``instance_id`` are the attested runtime events, ``mr_aggregated`` and
+    ``mr_system`` dstack's derived measurements (None without a certificate).
     """
 
     mr_td: str
@@ -108,6 +111,8 @@ class VerificationResult:
     app_id: str | None = None
     compose_hash: str | None = None
     instance_id: str | None = None
+    mr_aggregated: str | None = None
+    mr_system: str | None = None
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -128,7 +133,7 @@ def extract_tdx_quote(der_cert: bytes | str | x509.Certificate) -> bytes | None:
     """The raw TDX quote a dstack certificate carries, or None when it carries none.
 
     Unlike TeeSQL's extractors this prefers ``.1.8`` (as dstack does) and
-    decodes its SCALE envelope fully; a V1 msgpack or non-TDX attestation
+    decodes its envelope (V0 SCALE or V1 msgpack) fully; a non-TDX attestation
     raises :class:`~tdxquote.ratls.UnsupportedAttestationError` and malformed
     bytes :class:`~tdxquote.ratls.RaTlsFormatError`.
     """
@@ -336,6 +341,23 @@ class DcapVerifier:
                 expected=allowed,
                 actual=mr_td,
             )
+        allowed_aggregated = [
+            _normalize_mrtd(v) for v in _option(options, "allowed_mr_aggregated", []) or []
+        ]
+        if allowed_aggregated:
+            if certificate is None:
+                raise PolicyError(
+                    "an mr_aggregated allowlist needs the certificate (its runtime events)",
+                    rule="allowed_mr_aggregated",
+                )
+            aggregated = certificate.mr_aggregated.hex()
+            if aggregated not in allowed_aggregated:
+                raise PolicyError(
+                    f"mr_aggregated {aggregated} is not in the allowlist",
+                    rule="allowed_mr_aggregated",
+                    expected=allowed_aggregated,
+                    actual=aggregated,
+                )
         events = None if certificate is None else certificate.events
         pins = _option(options, "expect_events", None)
         if pins:
@@ -360,4 +382,6 @@ class DcapVerifier:
             app_id=None if events is None else _hex(events.app_id),
             compose_hash=None if events is None else _hex(events.compose_hash),
             instance_id=None if events is None else _hex(events.instance_id),
+            mr_aggregated=None if certificate is None else certificate.mr_aggregated.hex(),
+            mr_system=None if certificate is None else certificate.mr_system.hex(),
         )

@@ -19,6 +19,9 @@ from ..errors import VerificationError
 from ..verification import PolicyError, Verifier
 from ._certificate import RaTlsCertificate, parse_certificate
 from ._chain import CertificateInput
+from ._errors import BindingMismatchError
+from ._key_usage import Role, check_key_usage
+from ._msgpack_v1 import app_data_report_data
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -33,10 +36,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EventPins",
+    "MeasurementPin",
     "UnattestedWarning",
     "VerifiedCertificate",
     "attestation_checks",
     "check_event_pins",
+    "check_mr_aggregated",
     "has_collateral",
     "unsafe_check_simulator_certificate",
     "verify_certificate",
@@ -45,6 +50,10 @@ __all__ = [
 EventPins: TypeAlias = Mapping[str, bytes | str | Iterable[bytes | str]]
 """Runtime event name -> the payload(s) accepted (bytes or hex), e.g.
 ``{"compose-hash": ["c143...83a"], "app-id": "5bb4...6c56"}``."""
+
+
+MeasurementPin: TypeAlias = bytes | str | Iterable[bytes | str]
+"""Accepted ``mr_aggregated`` value(s): bytes or hex (any of several)."""
 
 
 class UnattestedWarning(UserWarning):
@@ -158,6 +167,42 @@ def check_event_pins(events: DstackEvents, pins: EventPins | None) -> None:
             )
 
 
+def check_mr_aggregated(certificate: RaTlsCertificate, pin: MeasurementPin | None) -> None:
+    """Raise :class:`~tdxquote.verification.PolicyError` unless dstack's runtime
+    ``mr_aggregated`` of ``certificate`` is one of ``pin`` (bytes or hex).
+
+    Meaningful once RTMR3 replays and the quote verifies (the order
+    :func:`verify_certificate` checks them in).
+    """
+    if pin is None:
+        return
+    accepted = _pinned_values("mr_aggregated", pin)
+    actual = certificate.mr_aggregated
+    if actual not in accepted:
+        raise PolicyError(
+            f"mr_aggregated is {actual.hex()}, expected " + " or ".join(v.hex() for v in accepted),
+            rule="expect_mr_aggregated",
+            expected=accepted,
+            actual=actual,
+        )
+
+
+def _check_pod(certificate: RaTlsCertificate) -> None:
+    attestation = certificate.attestation
+    if attestation.report_data_payload is None:
+        return
+    expected = app_data_report_data(attestation.report_data_payload)
+    if attestation.report_data != expected:
+        raise BindingMismatchError(
+            'a dstack-pod attestation\'s report data must be SHA-512("app-data:" || '
+            "report_data_payload), and this one is not: a pod attestation cannot also bind a "
+            "certificate key",
+            expected=expected,
+            quote_report_data=certificate.body.report_data,
+            envelope_report_data=attestation.report_data,
+        )
+
+
 def has_collateral(verifier: Verifier | None, collateral: Collateral | None) -> bool:
     """True when a verification has collateral: given, the verifier's, or its source's."""
     if collateral is not None:
@@ -167,12 +212,32 @@ def has_collateral(verifier: Verifier | None, collateral: Collateral | None) -> 
     return verifier.collateral is not None or verifier.source is not None
 
 
-def _check_attestation(certificate: RaTlsCertificate, checks: list[str]) -> None:
+def _check_attestation(
+    certificate: RaTlsCertificate, checks: list[str], role: Role | None = None
+) -> None:
     checks.append("ratls_attestation")
     certificate.binding.check()
+    _check_pod(certificate)
     checks.append("ratls_binding")
     certificate.replay.check()
     checks.append("ratls_rtmr_replay")
+    if role is not None:
+        check_key_usage(certificate.leaf, role)
+        checks.append("ratls_key_usage")
+
+
+def _check_pins(
+    certificate: RaTlsCertificate,
+    checks: list[str],
+    expect_events: EventPins | None,
+    expect_mr_aggregated: MeasurementPin | None,
+) -> None:
+    check_event_pins(certificate.events, expect_events)
+    if expect_events:
+        checks.append("ratls_event_pins")
+    check_mr_aggregated(certificate, expect_mr_aggregated)
+    if expect_mr_aggregated is not None:
+        checks.append("ratls_mr_aggregated")
 
 
 def verify_certificate(
@@ -184,6 +249,8 @@ def verify_certificate(
     policy: Policy | None = None,
     trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
     expect_events: EventPins | None = None,
+    expect_mr_aggregated: MeasurementPin | None = None,
+    role: Role | None = None,
 ) -> VerifiedCertificate:
     """Verify an RA-TLS certificate (or chain, leaf first) end to end.
 
@@ -195,7 +262,12 @@ def verify_certificate(
     4. the quote passes DCAP verification against ``collateral`` (or the
        ``verifier``'s own, or what its collateral source fetches) at
        ``now``, and ``policy``;
-    5. each runtime event in ``expect_events`` has an accepted payload.
+    5. each runtime event in ``expect_events`` has an accepted payload, and
+       dstack's ``mr_aggregated`` is one of ``expect_mr_aggregated``.
+
+    ``role`` (``"server"`` or ``"client"``) also requires the leaf's extended
+    key usage to name ``serverAuth`` / ``clientAuth`` (check
+    ``ratls_key_usage``, after the replay); None checks no key usage.
 
     The chain is not a trust anchor and is not verified.  ``verifier``
     (reuse one for its cache) defaults to ``Verifier(trust_root=trust_root)``
@@ -217,12 +289,10 @@ def verify_certificate(
         raise TypeError("no collateral: pass one, or a Verifier with collateral or a source")
     checks: list[str] = []
     try:
-        _check_attestation(certificate, checks)
+        _check_attestation(certificate, checks, role)
         verified = verifier.verify(certificate.quote, collateral, now=now, policy=policy)
         checks += [*verified.checks, "policy"]
-        check_event_pins(certificate.events, expect_events)
-        if expect_events:
-            checks.append("ratls_event_pins")
+        _check_pins(certificate, checks, expect_events, expect_mr_aggregated)
     except VerificationError as error:
         error.checks_passed = (*checks, *error.checks_passed)
         raise
@@ -232,22 +302,24 @@ def verify_certificate(
 
 
 def attestation_checks(
-    certificate: RaTlsCertificate, expect_events: EventPins | None = None
+    certificate: RaTlsCertificate,
+    expect_events: EventPins | None = None,
+    *,
+    expect_mr_aggregated: MeasurementPin | None = None,
+    role: Role | None = None,
 ) -> tuple[str, ...]:
-    """The checks that need no Intel collateral: binding, replay, pinned events.
+    """The checks that need no Intel collateral: binding, replay, key usage, pins.
 
     Returns the checks passed; raises the first failure with ``checks_passed`` set.
     This alone attests nothing.
     """
     checks: list[str] = []
     try:
-        _check_attestation(certificate, checks)
-        check_event_pins(certificate.events, expect_events)
+        _check_attestation(certificate, checks, role)
+        _check_pins(certificate, checks, expect_events, expect_mr_aggregated)
     except VerificationError as error:
         error.checks_passed = tuple(checks)
         raise
-    if expect_events:
-        checks.append("ratls_event_pins")
     return tuple(checks)
 
 
@@ -255,6 +327,8 @@ def unsafe_check_simulator_certificate(
     cert_or_chain: CertificateInput | RaTlsCertificate,
     *,
     expect_events: EventPins | None = None,
+    expect_mr_aggregated: MeasurementPin | None = None,
+    role: Role | None = None,
 ) -> RaTlsCertificate:
     """UNSAFE development mode for the dstack simulator: checks everything but Intel's part.
 
@@ -270,5 +344,7 @@ def unsafe_check_simulator_certificate(
         else parse_certificate(cert_or_chain)
     )
     warnings.warn(SIMULATOR_WARNING, UnattestedWarning, stacklevel=2)
-    attestation_checks(certificate, expect_events)
+    attestation_checks(
+        certificate, expect_events, expect_mr_aggregated=expect_mr_aggregated, role=role
+    )
     return certificate

@@ -5,8 +5,8 @@ builds an event log (synthetic boot events for RTMR0-2 and dstack's runtime
 events for RTMR3), replays it into the RTMRs of a TD report whose REPORTDATA
 is SHA-512(``"ratls-cert:"`` || the certificate's SubjectPublicKeyInfo),
 signs the quote with the synthetic PKI and puts it in a certificate the way
-dstack does (``.1.8`` V0 envelope, or the legacy ``.1.1`` quote + ``.1.2``
-JSON log)::
+dstack does (``.1.8`` V0 or V1 msgpack envelope, or the legacy ``.1.1`` quote
++ ``.1.2`` JSON log)::
 
     forge = RaTlsForge.create()
     made = forge.certificate()                      # self-signed, .1.8 V0, stripped log
@@ -38,16 +38,19 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tdxquote._der import encode_octet_string
+from tdxquote.ratls._app_info import AppInfo, encode_app_info
 from tdxquote.ratls._binding import expected_report_data
 from tdxquote.ratls._envelope import encode_attestation_v0
 from tdxquote.ratls._eventlog import RUNTIME_EVENT_TYPE, RuntimeEvent, TdxEvent
 from tdxquote.ratls._extensions import (
     OID_APP_ID,
+    OID_APP_INFO,
     OID_ATTESTATION,
     OID_CERT_USAGE,
     OID_EVENT_LOG,
     OID_TDX_QUOTE,
 )
+from tdxquote.ratls._msgpack_v1 import encode_attestation_v1
 from tdxquote.ratls._replay import ACPI_DATA_EVENT_TYPE, replay
 
 from .forge import DEFAULT_MR_TD, DEFAULT_TD_ATTRIBUTES, QuoteForge, Scenario, td_report
@@ -92,7 +95,7 @@ DEFAULT_CONFIG = json.dumps(
 DEFAULT_NOT_BEFORE = datetime(2025, 1, 1, tzinfo=timezone.utc)
 DEFAULT_NOT_AFTER = datetime(2035, 1, 1, tzinfo=timezone.utc)
 
-Form = Literal["1.8-v0", "1.1-legacy", "both"]
+Form = Literal["1.8-v0", "1.8-v1", "1.1-legacy", "both"]
 Issuer = Literal["self", "ca", "kms"]
 PrivateKey = CertificateIssuerPrivateKeyTypes
 
@@ -111,8 +114,13 @@ def runtime_events(
     key_provider: bytes = DEFAULT_KEY_PROVIDER,
     storage_fs: bytes = b"zfs",
     application: Sequence[tuple[str, bytes]] = (),
+    version: int = 1,
 ) -> tuple[RuntimeEvent, ...]:
-    """dstack's runtime events in the order it emits them; ``application`` follows system-ready."""
+    """dstack's runtime events in the order it emits them; ``application`` follows system-ready.
+
+    ``version`` 2 gives event-log version 2 events (JCS digests; only the V1
+    envelope and JSON logs can carry them).
+    """
     events = [
         RuntimeEvent("system-preparing", b""),
         RuntimeEvent("app-id", app_id),
@@ -128,7 +136,7 @@ def runtime_events(
         RuntimeEvent("system-ready", b""),
     ]
     events += [RuntimeEvent(name, payload) for name, payload in application]
-    return tuple(events)
+    return tuple(e._replace(version=version) for e in events)
 
 
 def _boot_event(imr: int, event_type: int, name: str, payload: bytes) -> TdxEvent:
@@ -158,7 +166,7 @@ def full_event_log(
     """The boot events then one RTMR3 entry per runtime event, digests present."""
     return (
         *boot,
-        *(TdxEvent(3, RUNTIME_EVENT_TYPE, e.digest, e.event, e.payload) for e in events),
+        *(TdxEvent(3, RUNTIME_EVENT_TYPE, e.digest, e.event, e.payload, e.version) for e in events),
     )
 
 
@@ -181,20 +189,21 @@ def strip_event_log(log: Sequence[TdxEvent]) -> tuple[TdxEvent, ...]:
     return tuple(out)
 
 
+def _log_entry(event: TdxEvent) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "imr": event.imr,
+        "event_type": event.event_type,
+        "digest": event.digest.hex(),
+        "event": event.event,
+        "event_payload": event.event_payload.hex(),
+    }
+    if event.version != 1:
+        entry["version"] = event.version
+    return entry
+
+
 def _log_json(log: Sequence[TdxEvent]) -> bytes:
-    return json.dumps(
-        [
-            {
-                "imr": e.imr,
-                "event_type": e.event_type,
-                "digest": e.digest.hex(),
-                "event": e.event,
-                "event_payload": e.event_payload.hex(),
-            }
-            for e in log
-        ],
-        separators=(",", ":"),
-    ).encode()
+    return json.dumps([_log_entry(e) for e in log], separators=(",", ":")).encode()
 
 
 # --- certificates ------------------------------------------------------------------------
@@ -401,11 +410,20 @@ class RaTlsForge:
         not_before: datetime = DEFAULT_NOT_BEFORE,
         not_after: datetime = DEFAULT_NOT_AFTER,
         quote_options: dict[str, Any] | None = None,
+        report_data_payload: str | None = None,
+        extended_key_usage: Sequence[x509.ObjectIdentifier] | None = (
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+        ),
+        app_info: AppInfo | bytes | None = None,
+        quote_report_data: bytes | None = None,
     ) -> ForgedCertificate:
         """Forge an RA-TLS certificate for ``key`` (a private key, PEM bytes, or derived).
 
-        ``form``: ``"1.8-v0"`` (the envelope), ``"1.1-legacy"`` (quote + JSON
-        log) or ``"both"``.  ``issuer``: ``"self"`` (self-signed), ``"ca"``
+        ``form``: ``"1.8-v0"`` (the SCALE envelope), ``"1.8-v1"`` (the msgpack
+        envelope, as dstack's v0.5.9-v0.5.11 simulator and later versions with
+        event-log version 2 write it), ``"1.1-legacy"`` (quote + JSON log) or
+        ``"both"`` (V0 and legacy).  ``issuer``: ``"self"`` (self-signed), ``"ca"``
         (leaf + self-signed CA, like the dstack simulator) or ``"kms"``
         (leaf, app CA, KMS root).  ``strip_log`` defaults to True for
         ``.1.8`` (only ACPI DATA markers and RTMR3, runtime digests emptied,
@@ -417,8 +435,12 @@ class RaTlsForge:
 
         Knobs: ``bind_key`` (another private key or SPKI DER) is bound
         instead of ``key``; ``envelope_report_data`` replaces only the
-        envelope's report data; ``break_rtmr`` flips a bit of that RTMR in
-        the quote.
+        envelope's report data; ``quote_report_data`` replaces only the
+        quote's REPORTDATA; ``break_rtmr`` flips a bit of that RTMR in the
+        quote.  ``report_data_payload`` (``"1.8-v1"`` only) makes the stack
+        ``dstack-pod``.  ``extended_key_usage`` is the leaf's (None: no
+        extension; default serverAuth + clientAuth).  ``app_info`` adds the
+        ``.1.9`` extension (an :class:`~tdxquote.ratls.AppInfo` or raw bytes).
         """
         if isinstance(key, bytes):
             key = cast("PrivateKey", serialization.load_pem_private_key(key, password=None))
@@ -442,7 +464,7 @@ class RaTlsForge:
         body = td_report(
             body_type,
             rtmrs=rtmrs,
-            report_data=binding,
+            report_data=binding if quote_report_data is None else quote_report_data,
             td_attributes=td_attributes,
             mr_config_id=mr_config_id,
             mr_td=DEFAULT_MR_TD if mr_td is None else mr_td,
@@ -461,6 +483,18 @@ class RaTlsForge:
         if form in ("1.1-legacy", "both"):
             extensions.append((OID_TDX_QUOTE, quote.to_bytes()))
             extensions.append((OID_EVENT_LOG, _log_json(embedded_log)))
+        if form == "1.8-v1":
+            attestation = encode_attestation_v1(
+                quote=quote.to_bytes(),
+                event_log=embedded_log,
+                runtime_events=tuple(events),
+                report_data=binding if envelope_report_data is None else envelope_report_data,
+                config=config,
+                report_data_payload=report_data_payload,
+            )
+            extensions.append((OID_ATTESTATION, attestation))
+        elif report_data_payload is not None:
+            raise ValueError("report_data_payload (dstack-pod) needs form='1.8-v1'")
         if form in ("1.8-v0", "both"):
             attestation = encode_attestation_v0(
                 quote=quote.to_bytes(),
@@ -470,8 +504,13 @@ class RaTlsForge:
                 config=config,
             )
             extensions.append((OID_ATTESTATION, attestation))
+        if app_info is not None:
+            raw = app_info if isinstance(app_info, bytes) else encode_app_info(app_info)
+            extensions.append((OID_APP_INFO, raw))
 
-        chain = self._chain(key, issuer, subject, sans, extensions, not_before, not_after)
+        chain = self._chain(
+            key, issuer, subject, sans, extensions, not_before, not_after, extended_key_usage
+        )
         return ForgedCertificate(
             chain=chain,
             key=key,
@@ -491,6 +530,7 @@ class RaTlsForge:
         extensions: list[tuple[str, bytes]],
         not_before: datetime,
         not_after: datetime,
+        extended_key_usage: Sequence[x509.ObjectIdentifier] | None,
     ) -> tuple[x509.Certificate, ...]:
         cas: list[_Ca] = []
         if issuer == "ca":
@@ -519,13 +559,11 @@ class RaTlsForge:
                 x509.SubjectAlternativeName([x509.DNSName(name) for name in sans]), critical=False
             )
             .add_extension(_key_usage(ca=False), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
         )
+        if extended_key_usage is not None:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage(list(extended_key_usage)), critical=False
+            )
         for oid, payload in extensions:
             builder = builder.add_extension(
                 x509.UnrecognizedExtension(
