@@ -61,6 +61,7 @@ from ._extensions import (
     RaTlsExtensions,
     read_extensions,
 )
+from ._options import OPTION_SPELLINGS
 from ._probe import (
     ALPN_POSTGRESQL,
     DEFAULT_PORT,
@@ -80,10 +81,12 @@ from ._teesql import (
     extract_tdx_quote,
 )
 from ._verify import (
+    EVENT_PAYLOAD_SIZES,
     EventPins,
     UnattestedWarning,
     VerifiedCertificate,
     attestation_checks,
+    normalize_event_pins,
     unsafe_check_simulator_certificate,
     verify_certificate,
 )
@@ -98,12 +101,14 @@ __all__ = [
     "ATTESTATION_QUOTE_VARIANTS",
     "DEFAULT_TCB_STATUSES",
     "DSTACK_OID_ARC",
+    "EVENT_PAYLOAD_SIZES",
     "OID_APP_ID",
     "OID_APP_INFO",
     "OID_ATTESTATION",
     "OID_CERT_USAGE",
     "OID_EVENT_LOG",
     "OID_TDX_QUOTE",
+    "OPTION_SPELLINGS",
     "RATLS_CERT_TAG",
     "RATLS_ERROR_CODES",
     "RUNTIME_EVENT_TYPE",
@@ -142,6 +147,7 @@ __all__ = [
     "extract_tdx_quote",
     "format_report",
     "load_chain",
+    "normalize_event_pins",
     "parse_certificate",
     "parse_event_log_json",
     "read_extensions",
