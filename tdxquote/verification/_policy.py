@@ -70,9 +70,7 @@ def _validated_check(check: object, where: str) -> Check:
     return cast(Check, check)
 
 
-def _plain_result(result: object) -> object:
-    if isinstance(result, (bool, int, float, str)):
-        return result
+def _shown(result: object) -> str:
     text = repr(result)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -90,13 +88,13 @@ def run_check(check: Check, verified: VerifiedQuote) -> None:
         return
     if inspect.iscoroutine(result):
         result.close()  # never awaited: close it so Python does not warn
-    name = _check_name(check)
+    shown = _shown(result)
     raise PolicyError(
-        f"the check {name} returned {_plain_result(result)!r} instead of None: a check passes "
+        f"the check {_check_name(check)} returned {shown} instead of None: a check passes "
         "by returning None and refuses by raising PolicyError",
         rule=CUSTOM_CHECK_RULE,
         expected=None,
-        actual=_plain_result(result),
+        actual=result if isinstance(result, (bool, int, float, str)) else shown,
     )
 
 
