@@ -351,7 +351,7 @@ def test_an_expectation_on_a_field_the_body_lacks_refuses(forge: QuoteForge) -> 
 def test_expectation_values_are_checked_when_built() -> None:
     with pytest.raises(ValueError, match="at least one value"):
         Policy().expect_mr_td()
-    with pytest.raises(ValueError, match="non-hexadecimal"):
+    with pytest.raises(ValueError, match=r"mr_td: 'not hex' is not hex"):
         Policy().expect_mr_td("not hex")
     with pytest.raises(ValueError, match="at least one value"):
         ExpectField("mr_td")

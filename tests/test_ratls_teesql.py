@@ -116,7 +116,7 @@ def test_policy_order_and_options(forge: RaTlsForge, made: ForgedCertificate) ->
     pinned = VerifyOptions(expect_events={"compose-hash": [DEFAULT_COMPOSE_HASH.hex()]})
     assert _run(verifier.verify(made.leaf_der, pinned)).compose_hash == DEFAULT_COMPOSE_HASH.hex()
     with pytest.raises(PolicyError):
-        _run(verifier.verify(made.leaf_der, VerifyOptions(expect_events={"app-id": "00"})))
+        _run(verifier.verify(made.leaf_der, VerifyOptions(expect_events={"app-id": "00" * 20})))
 
 
 def test_foreign_options_objects_are_read_by_attribute(made: ForgedCertificate) -> None:

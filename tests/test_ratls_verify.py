@@ -240,7 +240,7 @@ def test_simulator_mode_checks_binding_and_replay_but_warns(forge: RaTlsForge) -
                 forge.certificate(bind_key=forge.leaf_key("x")).chain_pem
             )
         with pytest.raises(PolicyError):
-            unsafe_check_simulator_certificate(made.chain_pem, expect_events={"app-id": "00"})
+            unsafe_check_simulator_certificate(made.chain_pem, expect_events={"app-id": "00" * 20})
 
 
 def test_verify_needs_collateral(made: ForgedCertificate) -> None:

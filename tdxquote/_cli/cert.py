@@ -98,14 +98,12 @@ def _pins(args: argparse.Namespace) -> dict[str, list[str]]:
         if not sep or not name:
             raise CliError(f"--expect-event {spec!r}: expected NAME=HEX", code="usage_error")
         pins.setdefault(name, []).append(value)
-    for name, values in pins.items():
-        for value in values:
-            try:
-                bytes.fromhex(value.removeprefix("0x"))
-            except ValueError:
-                raise CliError(
-                    f"expected {name}: {value!r} is not hex", code="usage_error"
-                ) from None
+    from ..ratls import normalize_event_pins
+
+    try:
+        normalize_event_pins(pins)
+    except ValueError as exc:
+        raise CliError(f"bad runtime-event pin: {exc}", code="usage_error") from None
     return pins
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,33 @@ if TYPE_CHECKING:
     from ..verification import Policy
     from .common import Subparsers
 
-__all__ = ["add_parser", "add_policy_arguments", "parse_time", "policy_from_args", "run"]
+__all__ = [
+    "MAX_GRACE_DAYS",
+    "add_parser",
+    "add_policy_arguments",
+    "grace_days",
+    "parse_time",
+    "policy_from_args",
+    "run",
+]
 
 _EXIT_REFUSED = EXIT_FAILED
+
+MAX_GRACE_DAYS = 36_500
+"""Largest ``--platform-grace-days`` / ``--qe-grace-days`` (100 years)."""
+
+
+def grace_days(text: str) -> float:
+    """argparse type of the grace flags: a finite number of days, 0 to MAX_GRACE_DAYS."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not math.isfinite(days) or not 0 <= days <= MAX_GRACE_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a number of days from 0 to {MAX_GRACE_DAYS}"
+        )
+    return days
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +60,8 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept this TCB status too (repeatable), e.g. SWHardeningNeeded; 'any' accepts all",
     )
     group.add_argument("--reject-advisory", action="append", default=[], metavar="ID")
-    group.add_argument("--platform-grace-days", type=float, metavar="DAYS")
-    group.add_argument("--qe-grace-days", type=float, metavar="DAYS")
+    group.add_argument("--platform-grace-days", type=grace_days, metavar="DAYS")
+    group.add_argument("--qe-grace-days", type=grace_days, metavar="DAYS")
     group.add_argument("--min-tcb-eval", type=int, metavar="N")
     group.add_argument(
         "--expect-mr-td", action="append", default=[], metavar="HEX", help="any of (repeatable)"

@@ -78,6 +78,7 @@ from ._extensions import (
 from ._key_usage import Role, check_key_usage, extended_key_usage
 from ._measurements import DstackMeasurements, MeasurementSet, dstack_measurements, qe_device_id
 from ._msgpack_v1 import AttestationV1, decode_attestation_v1, encode_attestation_v1
+from ._options import OPTION_SPELLINGS
 from ._probe import (
     ALPN_POSTGRESQL,
     DEFAULT_PORT,
@@ -97,11 +98,13 @@ from ._teesql import (
     extract_tdx_quote,
 )
 from ._verify import (
+    EVENT_PAYLOAD_SIZES,
     EventPins,
     MeasurementPin,
     UnattestedWarning,
     VerifiedCertificate,
     attestation_checks,
+    normalize_event_pins,
     unsafe_check_simulator_certificate,
     verify_certificate,
 )
@@ -142,12 +145,14 @@ __all__ = [
     "ATTESTATION_QUOTE_VARIANTS",
     "DEFAULT_TCB_STATUSES",
     "DSTACK_OID_ARC",
+    "EVENT_PAYLOAD_SIZES",
     "OID_APP_ID",
     "OID_APP_INFO",
     "OID_ATTESTATION",
     "OID_CERT_USAGE",
     "OID_EVENT_LOG",
     "OID_TDX_QUOTE",
+    "OPTION_SPELLINGS",
     "RATLS_CERT_TAG",
     "RATLS_ERROR_CODES",
     "RUNTIME_EVENT_TYPE",
@@ -186,6 +191,7 @@ __all__ = [
     "extract_tdx_quote",
     "format_report",
     "load_chain",
+    "normalize_event_pins",
     "parse_certificate",
     "parse_event_log_json",
     "read_extensions",

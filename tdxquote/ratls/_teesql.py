@@ -17,10 +17,10 @@ allowlist, then tdxquote's runtime-event pins.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from cryptography import x509
 
@@ -35,8 +35,8 @@ from ._chain import CertificateInput, load_chain
 from ._envelope import decode_attestation
 from ._errors import BindingMismatchError, BindingUnavailableError
 from ._extensions import certificate_parts, read_extensions
+from ._options import DEFAULT_TCB_STATUSES, VerifyOptions
 from ._verify import (
-    EventPins,
     check_event_pins,
     has_collateral,
     unsafe_check_simulator_certificate,
@@ -56,34 +56,11 @@ __all__ = [
     "extract_tdx_quote",
 ]
 
-DEFAULT_TCB_STATUSES: tuple[str, ...] = ("UpToDate", "SWHardeningNeeded")
-"""The TCB statuses every TeeSQL verifier accepts."""
-
 CollateralSource: TypeAlias = Collateral | Callable[[Quote], Collateral | Awaitable[Collateral]]
 """Collateral for every quote, or a function (sync or async) that fetches it for one."""
 
 _UNATTESTED = "Unattested"
 _PERMISSIVE = Policy().allow_statuses(*TcbStatus).unsafe_allow_debug()
-
-
-@dataclass
-class VerifyOptions:
-    """TeeSQL's ``VerifyOptions`` plus tdxquote's additions (all optional).
-
-    ``allowed_mr_td``: hex MRTDs (case-insensitive, ``0x`` allowed); empty
-    accepts any.  ``allowed_tcb_statuses``: TeeSQL's default.
-    ``require_key_binding``: refuse a bare quote (no certificate to bind).
-    ``expect_events``: runtime-event pins, e.g. ``{"compose-hash": ["c143..."]}``.
-    ``allowed_mr_aggregated``: dstack's ``mr_aggregated`` values (hex) accepted;
-    empty accepts any (needs the certificate).
-    """
-
-    allowed_mr_td: list[str] = field(default_factory=list)
-    allow_debug_mode: bool = False
-    allowed_tcb_statuses: list[str] = field(default_factory=lambda: list(DEFAULT_TCB_STATUSES))
-    require_key_binding: bool = True
-    expect_events: EventPins | None = None
-    allowed_mr_aggregated: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -117,16 +94,6 @@ class VerificationResult:
 
 def _hex(value: bytes | None) -> str | None:
     return None if value is None else value.hex()
-
-
-def _normalize_mrtd(value: str) -> str:
-    value = value.strip().lower()
-    return value[2:] if value.startswith("0x") else value
-
-
-def _option(options: Any, name: str, default: Any) -> Any:
-    # Options may be ours or ra_tls_verify's (psycopg-ra-tls builds its own default).
-    return getattr(options, name, default) if options is not None else default
 
 
 def extract_tdx_quote(der_cert: bytes | str | x509.Certificate) -> bytes | None:
@@ -179,6 +146,10 @@ class DcapVerifier:
     ``Verifier`` with a fetching source fetches synchronously too, so in an
     event loop prefer an async ``collateral`` function.  TeeSQL's policy
     (:class:`VerifyOptions`) applies, not the ``Verifier``'s.
+
+    ``options`` may be a :class:`VerifyOptions`, TeeSQL's own options object
+    or a mapping: :meth:`VerifyOptions.coerce` reads it before anything else,
+    and raises ``TypeError`` / ``ValueError`` for one it cannot read.
     """
 
     def __init__(
@@ -198,16 +169,17 @@ class DcapVerifier:
         self.unsafe_simulator = unsafe_simulator
 
     # --- TeeSQL's interface ---------------------------------------------------------------
-    async def verify(self, quote: bytes, options: Any = None) -> VerificationResult:
+    async def verify(self, quote: bytes, options: object = None) -> VerificationResult:
         """Verify ``quote`` (or a DER certificate, which :meth:`verify_cert` handles).
 
         A bare quote is refused with ``ratls_binding_unavailable`` unless
         ``options.require_key_binding`` is False.
         """
+        options = VerifyOptions.coerce(options)
         data = bytes(quote)
         if data[:1] == b"\x30":
             return await self.verify_cert(data, options)
-        if _option(options, "require_key_binding", True):
+        if options.require_key_binding:
             raise BindingUnavailableError(
                 "only a quote was given: nothing binds it to the TLS key (pass the certificate, "
                 "or set require_key_binding=False)"
@@ -217,9 +189,10 @@ class DcapVerifier:
         return self._apply(verified.quote, verified, options, None, key_binding=False)
 
     async def verify_with_pubkey(
-        self, quote: bytes, options: Any, cert_der: bytes
+        self, quote: bytes, options: object, cert_der: bytes
     ) -> VerificationResult:
         """sqlx-ra-tls's call: ``quote`` must bind the key of the certificate ``cert_der``."""
+        options = VerifyOptions.coerce(options)
         leaf = load_chain(cert_der)[0]
         expected = expected_report_data(certificate_parts(leaf).spki)
         parsed = parse_tdx_quote(bytes(quote), field="quote")
@@ -235,10 +208,13 @@ class DcapVerifier:
         verified = self._dcap(parsed, await self._collateral(parsed))
         return self._apply(verified.quote, verified, options, None, key_binding=True)
 
-    async def verify_cert(self, cert: CertificateInput, options: Any = None) -> VerificationResult:
+    async def verify_cert(
+        self, cert: CertificateInput, options: object = None
+    ) -> VerificationResult:
         """Verify an RA-TLS certificate: binding, event log, DCAP, then the options."""
+        options = VerifyOptions.coerce(options)
         certificate = parse_certificate(cert)
-        pins = _option(options, "expect_events", None)
+        pins = options.expect_events
         if self.unsafe_simulator:
             unsafe_check_simulator_certificate(certificate, expect_events=pins)
             return self._apply(certificate.quote, None, options, certificate, key_binding=True)
@@ -259,9 +235,10 @@ class DcapVerifier:
         quote: bytes,
         collateral: Collateral,
         now_secs: int | float | datetime,
-        options: Any = None,
+        options: object = None,
     ) -> VerificationResult:
         """sqlx-ra-tls's offline call (synchronous): ``quote`` or certificate bytes."""
+        options = VerifyOptions.coerce(options)
         data = bytes(quote)
         if data[:1] == b"\x30":
             certificate = parse_certificate(data)
@@ -275,7 +252,7 @@ class DcapVerifier:
             return self._apply(
                 certificate.quote, verified.verified_quote, options, certificate, key_binding=True
             )
-        if _option(options, "require_key_binding", True):
+        if options.require_key_binding:
             raise BindingUnavailableError("only a quote was given: nothing binds it to the TLS key")
         parsed = parse_quote(data)
         result = self.verifier.verify(parsed, collateral, now=now_secs, policy=_PERMISSIVE)
@@ -306,7 +283,7 @@ class DcapVerifier:
         self,
         quote: Quote,
         verified: VerifiedQuote | None,
-        options: Any,
+        options: VerifyOptions,
         certificate: RaTlsCertificate | None,
         *,
         key_binding: bool,
@@ -315,7 +292,7 @@ class DcapVerifier:
         if isinstance(body, SgxReport):
             raise PolicyError("an SGX quote is not a TD quote", rule="tdx")
         debug = body.is_debug
-        if debug and not _option(options, "allow_debug_mode", False):
+        if debug and not options.allow_debug_mode:
             raise PolicyError(
                 "the TD is a debug TD (TD_ATTRIBUTES.DEBUG is set)",
                 rule="debug",
@@ -324,7 +301,7 @@ class DcapVerifier:
             )
         status = _UNATTESTED if verified is None else str(verified.status)
         if verified is not None:
-            accepted: Sequence[str] = _option(options, "allowed_tcb_statuses", DEFAULT_TCB_STATUSES)
+            accepted = options.allowed_tcb_statuses
             if status not in accepted:
                 raise PolicyError(
                     f"TCB status {status} is not accepted (accepted: {', '.join(accepted)})",
@@ -332,7 +309,7 @@ class DcapVerifier:
                     expected=list(accepted),
                     actual=status,
                 )
-        allowed = [_normalize_mrtd(v) for v in _option(options, "allowed_mr_td", []) or []]
+        allowed = list(options.allowed_mr_td)  # lowercase hex, checked by VerifyOptions
         mr_td = body.mr_td.hex()
         if allowed and mr_td not in allowed:
             raise PolicyError(
@@ -341,9 +318,7 @@ class DcapVerifier:
                 expected=allowed,
                 actual=mr_td,
             )
-        allowed_aggregated = [
-            _normalize_mrtd(v) for v in _option(options, "allowed_mr_aggregated", []) or []
-        ]
+        allowed_aggregated = list(options.allowed_mr_aggregated)  # lowercase hex, checked
         if allowed_aggregated:
             if certificate is None:
                 raise PolicyError(
@@ -359,7 +334,7 @@ class DcapVerifier:
                     actual=aggregated,
                 )
         events = None if certificate is None else certificate.events
-        pins = _option(options, "expect_events", None)
+        pins = options.expect_events
         if pins:
             if events is None:
                 raise PolicyError(

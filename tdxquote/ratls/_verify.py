@@ -13,8 +13,10 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeAlias
 
+from .._measurements import MeasurementInput, measurements
 from ..errors import VerificationError
 from ..verification import PolicyError, Verifier
 from ._certificate import RaTlsCertificate, parse_certificate
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from ._replay import RtmrReplay
 
 __all__ = [
+    "EVENT_PAYLOAD_SIZES",
     "EventPins",
     "MeasurementPin",
     "UnattestedWarning",
@@ -43,13 +46,26 @@ __all__ = [
     "check_event_pins",
     "check_mr_aggregated",
     "has_collateral",
+    "normalize_event_pins",
     "unsafe_check_simulator_certificate",
     "verify_certificate",
 ]
 
-EventPins: TypeAlias = Mapping[str, bytes | str | Iterable[bytes | str]]
+EventPins: TypeAlias = Mapping[str, MeasurementInput | Iterable[MeasurementInput]]
 """Runtime event name -> the payload(s) accepted (bytes or hex), e.g.
 ``{"compose-hash": ["c143...83a"], "app-id": "5bb4...6c56"}``."""
+
+EVENT_PAYLOAD_SIZES: Mapping[str, tuple[int, ...]] = MappingProxyType(
+    {
+        "app-id": (20,),
+        "compose-hash": (32,),
+        "instance-id": (0, 20),
+        "os-image-hash": (32,),
+        "mr-kms": (32,),
+    }
+)
+"""The payload lengths of the dstack events whose size is fixed; a pin of another
+length is a ``ValueError`` when given.  Other events' pins may have any length."""
 
 
 MeasurementPin: TypeAlias = bytes | str | Iterable[bytes | str]
@@ -120,21 +136,29 @@ class VerifiedCertificate:
         return self.certificate.body
 
 
-def _pinned_values(name: str, values: bytes | str | Iterable[bytes | str]) -> tuple[bytes, ...]:
-    if isinstance(values, (bytes, bytearray, str)):
-        values = (values,)
-    out = []
-    for value in values:
-        if isinstance(value, str):
-            try:
-                out.append(bytes.fromhex(value.removeprefix("0x")))
-            except ValueError:
-                raise ValueError(f"pinned {name}: {value!r} is not hex") from None
-        else:
-            out.append(bytes(value))
-    if not out:
-        raise ValueError(f"pinned {name}: give at least one value")
-    return tuple(out)
+def normalize_event_pins(
+    pins: EventPins | None, *, field: str = "expect_events"
+) -> Mapping[str, tuple[bytes, ...]] | None:
+    """``pins`` with every payload as bytes of its event's length; None stays None.
+
+    Each value is bytes or hex text (optional ``0x``, any case, whitespace),
+    one or a list of them; events of :data:`EVENT_PAYLOAD_SIZES` must have
+    that length.  ``TypeError`` / ``ValueError`` name ``field`` and the event otherwise.
+    """
+    if pins is None:
+        return None
+    if not isinstance(pins, Mapping):
+        raise TypeError(f"{field}: expected a mapping of event names, got {type(pins).__name__}")
+    out: dict[str, tuple[bytes, ...]] = {}
+    for name, values in pins.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{field}: event names are text, got {type(name).__name__}")
+        if isinstance(values, (str, bytes, bytearray, memoryview)):
+            values = (values,)
+        out[name] = measurements(
+            values, field=f"{field}[{name!r}]", size=EVENT_PAYLOAD_SIZES.get(name)
+        )
+    return MappingProxyType(out)
 
 
 def check_event_pins(events: DstackEvents, pins: EventPins | None) -> None:
@@ -142,12 +166,13 @@ def check_event_pins(events: DstackEvents, pins: EventPins | None) -> None:
     permitted payload.
 
     Only system events (up to ``system-ready``) count: an application cannot
-    emit a value that satisfies a pin.
+    emit a value that satisfies a pin.  Malformed pins raise as
+    :func:`normalize_event_pins` says.
     """
-    if not pins:
+    normalized = normalize_event_pins(pins)
+    if not normalized:
         return
-    for name, values in pins.items():
-        accepted = _pinned_values(name, values)
+    for name, accepted in normalized.items():
         actual = events.find(name)
         if actual is None:
             raise PolicyError(
@@ -176,7 +201,8 @@ def check_mr_aggregated(certificate: RaTlsCertificate, pin: MeasurementPin | Non
     """
     if pin is None:
         return
-    accepted = _pinned_values("mr_aggregated", pin)
+    values = (pin,) if isinstance(pin, (str, bytes, bytearray, memoryview)) else pin
+    accepted = measurements(values, field="expect_mr_aggregated", size=32)
     actual = certificate.mr_aggregated
     if actual not in accepted:
         raise PolicyError(
@@ -276,6 +302,7 @@ def verify_certificate(
     :class:`~tdxquote.QuoteParseError` for malformed input, or
     :class:`~tdxquote.CollateralFetchError` when a source cannot fetch.
     """
+    expect_events = normalize_event_pins(expect_events)
     certificate = (
         cert_or_chain
         if isinstance(cert_or_chain, RaTlsCertificate)
@@ -313,6 +340,7 @@ def attestation_checks(
     Returns the checks passed; raises the first failure with ``checks_passed`` set.
     This alone attests nothing.
     """
+    expect_events = normalize_event_pins(expect_events)
     checks: list[str] = []
     try:
         _check_attestation(certificate, checks, role)
@@ -338,6 +366,7 @@ def unsafe_check_simulator_certificate(
     (:class:`UnattestedWarning`) that **nothing was attested**: anyone can
     make a certificate that passes.  Never use it outside development.
     """
+    expect_events = normalize_event_pins(expect_events)
     certificate = (
         cert_or_chain
         if isinstance(cert_or_chain, RaTlsCertificate)

@@ -1,21 +1,29 @@
 """The caller's policy: an immutable builder applied after every DCAP check passed.
 
 Each option can be set once (a second call raises ``ValueError``); every
-loosening has a name that says so (``unsafe_allow_*``).
+loosening has a name that says so (``unsafe_allow_*``).  Every value is
+checked when the policy is built: a measurement of the wrong length, a grace
+period that is not a non-negative ``timedelta``, a check that is not callable
+raise ``ValueError`` / ``TypeError`` there, never a policy that quietly
+refuses or accepts everything.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from .._measurements import MeasurementInput, body_field_size, measurements
 from .._reports import SgxReport
 from ..collateral import TcbStatus
 from ._errors import CollateralExpiredError, PolicyError
 from ._qe import qe_status_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._result import VerifiedQuote
 
 __all__ = [
@@ -27,15 +35,67 @@ __all__ = [
     "ExpectReportData",
     "ExpectRtmr",
     "Policy",
+    "run_check",
 ]
 
 _OUT_OF_DATE = frozenset({TcbStatus.OUT_OF_DATE, TcbStatus.OUT_OF_DATE_CONFIGURATION_NEEDED})
 
 
 class Check(Protocol):
-    """A custom policy check: raise :class:`PolicyError` to refuse the quote."""
+    """A custom policy check: return None to pass, raise :class:`PolicyError` to refuse.
 
-    def __call__(self, verified: VerifiedQuote) -> None: ...
+    Any ordinary ``def my_check(verified: VerifiedQuote) -> None`` matches
+    (the parameter is positional-only, so its name is free).  A check that
+    returns anything but None (``False``, ``True``, a coroutine) refuses the
+    quote: see :func:`run_check`.
+    """
+
+    def __call__(self, verified: VerifiedQuote, /) -> None: ...
+
+
+CUSTOM_CHECK_RULE = "custom_check"
+"""The ``rule`` of the :class:`PolicyError` raised when a check returns something."""
+
+
+def _check_name(check: object) -> str:
+    name = getattr(check, "__qualname__", None)
+    return name if isinstance(name, str) else type(check).__qualname__
+
+
+def _validated_check(check: object, where: str) -> Check:
+    if not callable(check):
+        raise TypeError(f"{where}: a check must be callable, got {type(check).__name__}")
+    if inspect.iscoroutinefunction(check) or inspect.iscoroutinefunction(check.__call__):
+        raise TypeError(f"{where}: {_check_name(check)} is async; a check must be synchronous")
+    return cast(Check, check)
+
+
+def _shown(result: object) -> str:
+    text = repr(result)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def run_check(check: Check, verified: VerifiedQuote) -> None:
+    """Run one check; a raised :class:`PolicyError` refuses, and so does any return but None.
+
+    A check that returns a value (``False`` meaning "no", ``True``, a
+    coroutine that was never awaited, ...) is refused with rule
+    ``custom_check``: a check whose answer cannot be read never passes.
+    """
+    # Typed as returning None, but user code may return anything: read it as an object.
+    result = cast("Callable[[VerifiedQuote], object]", check)(verified)
+    if result is None:
+        return
+    if inspect.iscoroutine(result):
+        result.close()  # never awaited: close it so Python does not warn
+    shown = _shown(result)
+    raise PolicyError(
+        f"the check {_check_name(check)} returned {shown} instead of None: a check passes "
+        "by returning None and refuses by raising PolicyError",
+        rule=CUSTOM_CHECK_RULE,
+        expected=None,
+        actual=result if isinstance(result, (bool, int, float, str)) else shown,
+    )
 
 
 class AllOf:
@@ -44,11 +104,11 @@ class AllOf:
     def __init__(self, *checks: Check) -> None:
         if not checks:
             raise ValueError("AllOf() needs at least one check: an empty AllOf accepts anything")
-        self.checks = checks
+        self.checks = tuple(_validated_check(c, "AllOf") for c in checks)
 
-    def __call__(self, verified: VerifiedQuote) -> None:
+    def __call__(self, verified: VerifiedQuote, /) -> None:
         for check in self.checks:
-            check(verified)
+            run_check(check, verified)
 
 
 class AnyOf:
@@ -57,13 +117,13 @@ class AnyOf:
     def __init__(self, *checks: Check) -> None:
         if not checks:
             raise ValueError("AnyOf() needs at least one check")
-        self.checks = checks
+        self.checks = tuple(_validated_check(c, "AnyOf") for c in checks)
 
-    def __call__(self, verified: VerifiedQuote) -> None:
+    def __call__(self, verified: VerifiedQuote, /) -> None:
         reasons = []
         for check in self.checks:
             try:
-                check(verified)
+                run_check(check, verified)
             except PolicyError as exc:
                 reasons.append(exc.message)
             else:
@@ -72,15 +132,19 @@ class AnyOf:
 
 
 class ExpectField:
-    """A body field must equal one of the given values (bytes, or hex text)."""
+    """A body field must equal one of the given values (bytes, or hex text).
 
-    def __init__(self, field_name: str, *values: bytes | str) -> None:
-        if not values:
-            raise ValueError(f"expect {field_name}: give at least one value")
+    ``field_name`` is a byte field of the report body (``mr_td``, ``rtmr3``,
+    ``report_data``, ``mr_enclave`` ...); each value must have that field's
+    exact length, checked here (``ValueError`` naming the field otherwise).
+    """
+
+    def __init__(self, field_name: str, *values: MeasurementInput) -> None:
+        size = body_field_size(field_name)
         self.field_name = field_name
-        self.values = tuple(bytes.fromhex(v) if isinstance(v, str) else bytes(v) for v in values)
+        self.values = measurements(values, field=field_name, size=size)
 
-    def __call__(self, verified: VerifiedQuote) -> None:
+    def __call__(self, verified: VerifiedQuote, /) -> None:
         actual = getattr(verified.quote.body, self.field_name, None)
         if actual is None:
             raise PolicyError(
@@ -99,21 +163,44 @@ class ExpectField:
             )
 
 
-def ExpectMrTd(*values: bytes | str) -> ExpectField:
-    """MRTD must equal one of ``values``."""
+def ExpectMrTd(*values: MeasurementInput) -> ExpectField:
+    """MRTD must equal one of ``values`` (48 bytes each)."""
     return ExpectField("mr_td", *values)
 
 
-def ExpectReportData(value: bytes | str) -> ExpectField:
-    """REPORTDATA must equal ``value``."""
+def ExpectReportData(value: MeasurementInput) -> ExpectField:
+    """REPORTDATA must equal ``value`` (64 bytes)."""
     return ExpectField("report_data", value)
 
 
-def ExpectRtmr(index: int, value: bytes | str) -> ExpectField:
-    """RTMR ``index`` (0 to 3) must equal ``value``."""
-    if index not in range(4):
-        raise ValueError(f"RTMR index must be 0 to 3, got {index}")
+def ExpectRtmr(index: int, value: MeasurementInput) -> ExpectField:
+    """RTMR ``index`` (0 to 3) must equal ``value`` (48 bytes)."""
+    if isinstance(index, bool) or not isinstance(index, int) or index not in range(4):
+        raise ValueError(f"RTMR index must be 0 to 3, got {index!r}")
     return ExpectField(f"rtmr{index}", value)
+
+
+def _grace(option: str, period: object) -> timedelta:
+    if not isinstance(period, timedelta):
+        raise TypeError(f"{option}: expected a datetime.timedelta, got {type(period).__name__}")
+    if period < timedelta(0):
+        raise ValueError(f"{option}: a grace period cannot be negative, got {period}")
+    return period
+
+
+def within_grace(now: datetime, tcb_date: datetime, grace: timedelta) -> bool:
+    """``now <= tcb_date + grace``, exactly, for every representable value.
+
+    Computed as ``now - grace <= tcb_date`` so a ``tcbDate`` near year 9999
+    cannot overflow; when ``now - grace`` falls before year 1 every
+    ``tcb_date`` is later, so the answer is True (the bound the caller set is
+    simply beyond the calendar).  ``grace`` is never negative (the builder
+    refuses it).
+    """
+    try:
+        return now - grace <= tcb_date
+    except OverflowError:
+        return True
 
 
 def _refuse(rule: str, message: str, expected: object, actual: object) -> PolicyError:
@@ -148,6 +235,20 @@ class Policy:
     checks: tuple[Check, ...] = ()
     _set: frozenset[str] = field(default=frozenset(), repr=False)
 
+    def __post_init__(self) -> None:
+        # Also guards policies built with the constructor or dataclasses.replace.
+        for name in ("platform_grace", "qe_grace"):
+            value = getattr(self, name)
+            if value is not None:
+                _grace(name, value)
+        minimum = self.min_tcb_eval
+        if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, int)):
+            raise TypeError(
+                f"min_tcb_evaluation_data_number: expected an int, got {type(minimum).__name__}"
+            )
+        for check in self.checks:
+            _validated_check(check, "Policy check")
+
     def _with(self, option: str, **changes: Any) -> Policy:
         if option in self._set:
             raise ValueError(f"policy option {option!r} is already set")
@@ -164,15 +265,23 @@ class Policy:
         return self._with("reject_advisories", rejected_advisory_ids=frozenset(advisory_ids))
 
     def platform_grace_period(self, period: timedelta) -> Policy:
-        """Accept an OutOfDate platform while ``now`` <= its matched level's tcbDate + period."""
+        """Accept an OutOfDate platform while ``now`` <= its matched level's tcbDate + period.
+
+        ``period`` must be a non-negative ``timedelta`` (``TypeError`` /
+        ``ValueError`` otherwise); see :func:`within_grace` for bounds past year 9999.
+        """
+        period = _grace("platform_grace_period", period)
         return self._with("platform_grace_period", platform_grace=period)
 
     def qe_grace_period(self, period: timedelta) -> Policy:
-        """Accept an OutOfDate QE while ``now`` <= its identity level's tcbDate + period."""
-        return self._with("qe_grace_period", qe_grace=period)
+        """Accept an OutOfDate QE while ``now`` <= its identity level's tcbDate + period.
+
+        ``period`` must be a non-negative ``timedelta``, as for :meth:`platform_grace_period`.
+        """
+        return self._with("qe_grace_period", qe_grace=_grace("qe_grace_period", period))
 
     def min_tcb_evaluation_data_number(self, number: int) -> Policy:
-        """Refuse collateral older than this TCB evaluation data number."""
+        """Refuse collateral older than this TCB evaluation data number (an int)."""
         return self._with("min_tcb_evaluation_data_number", min_tcb_eval=number)
 
     # --- platform -------------------------------------------------------------------
@@ -193,29 +302,30 @@ class Policy:
         return self._with("allow_smt", smt_allowed=allowed)
 
     # --- TD -------------------------------------------------------------------------
-    def expect_mr_td(self, *values: bytes | str) -> Policy:
-        """MRTD must equal one of ``values``."""
+    def expect_mr_td(self, *values: MeasurementInput) -> Policy:
+        """MRTD must equal one of ``values`` (48 bytes each: bytes, or hex text)."""
         return self._with("expect_mr_td", checks=(*self.checks, ExpectMrTd(*values)))
 
-    def expect_mr_seam(self, *values: bytes | str) -> Policy:
-        """MRSEAM must equal one of ``values``."""
+    def expect_mr_seam(self, *values: MeasurementInput) -> Policy:
+        """MRSEAM must equal one of ``values`` (48 bytes each)."""
         return self._with("expect_mr_seam", checks=(*self.checks, ExpectField("mr_seam", *values)))
 
-    def expect_rtmr(self, index: int, value: bytes | str) -> Policy:
-        """RTMR ``index`` must equal ``value`` (each index can be set once)."""
-        return self._with(f"expect_rtmr{index}", checks=(*self.checks, ExpectRtmr(index, value)))
+    def expect_rtmr(self, index: int, value: MeasurementInput) -> Policy:
+        """RTMR ``index`` must equal ``value`` (48 bytes; each index can be set once)."""
+        check = ExpectRtmr(index, value)
+        return self._with(f"expect_rtmr{index}", checks=(*self.checks, check))
 
-    def expect_mr_config_id(self, value: bytes | str) -> Policy:
-        """MRCONFIGID must equal ``value``."""
+    def expect_mr_config_id(self, value: MeasurementInput) -> Policy:
+        """MRCONFIGID must equal ``value`` (48 bytes)."""
         check = ExpectField("mr_config_id", value)
         return self._with("expect_mr_config_id", checks=(*self.checks, check))
 
-    def expect_mr_owner(self, value: bytes | str) -> Policy:
-        """MROWNER must equal ``value``."""
+    def expect_mr_owner(self, value: MeasurementInput) -> Policy:
+        """MROWNER must equal ``value`` (48 bytes)."""
         return self._with("expect_mr_owner", checks=(*self.checks, ExpectField("mr_owner", value)))
 
-    def expect_report_data(self, value: bytes | str) -> Policy:
-        """REPORTDATA must equal ``value``."""
+    def expect_report_data(self, value: MeasurementInput) -> Policy:
+        """REPORTDATA must equal ``value`` (64 bytes)."""
         return self._with("expect_report_data", checks=(*self.checks, ExpectReportData(value)))
 
     def xfam_rule(self, *, required: int = 0, forbidden: int = 0) -> Policy:
@@ -229,7 +339,14 @@ class Policy:
         )
 
     def with_check(self, check: Check) -> Policy:
-        """Add a custom check (compose several with :class:`AllOf` / :class:`AnyOf`)."""
+        """Add a custom check (compose several with :class:`AllOf` / :class:`AnyOf`).
+
+        ``check(verified)`` passes by returning None and refuses by raising
+        :class:`PolicyError`; any other return value refuses too (rule
+        ``custom_check``, see :func:`run_check`).  A non-callable or async
+        check is a ``TypeError`` here.
+        """
+        check = _validated_check(check, "with_check")
         return replace(self, checks=(*self.checks, check))
 
     # --- unsafe ---------------------------------------------------------------------
@@ -256,7 +373,7 @@ class Policy:
         self._apply_platform(verified)
         self._apply_body(verified)
         for check in self.checks:
-            check(verified)
+            run_check(check, verified)
 
     def _apply_tcb(self, verified: VerifiedQuote, now: datetime) -> None:
         status = verified.status
@@ -266,10 +383,11 @@ class Policy:
             qe_late = qe_status_of(verified.qe_tcb_level) is TcbStatus.OUT_OF_DATE
             platform_ok = not platform_late or (
                 self.platform_grace is not None
-                and now <= verified.tcb_level.tcb_date + self.platform_grace
+                and within_grace(now, verified.tcb_level.tcb_date, self.platform_grace)
             )
             qe_ok = not qe_late or (
-                self.qe_grace is not None and now <= verified.qe_tcb_level.tcb_date + self.qe_grace
+                self.qe_grace is not None
+                and within_grace(now, verified.qe_tcb_level.tcb_date, self.qe_grace)
             )
             graced = (platform_late or qe_late) and platform_ok and qe_ok
             if not graced:
