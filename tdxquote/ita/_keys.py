@@ -56,6 +56,7 @@ __all__ = [
     "jwks_url",
     "key_flow",
     "read_jwks",
+    "revocation_flow",
     "signing_key",
     "spki_sha256",
 ]
@@ -367,7 +368,10 @@ def _check_revoked(crl: x509.CertificateRevocationList, certificate: x509.Certif
         )
 
 
-def _crl_flow(chain: Sequence[x509.Certificate], cache: ItaKeyCache, now: datetime) -> Flow[None]:
+def revocation_flow(
+    chain: Sequence[x509.Certificate], cache: ItaKeyCache, now: datetime
+) -> Flow[None]:
+    """Check every certificate but the root against its issuer's CRL (cached until stale)."""
     for certificate, issuer in itertools.pairwise(chain):
         url = crl_distribution_point(certificate)
         crl = None
@@ -397,22 +401,23 @@ def key_flow(
     now: datetime,
     pins: Sequence[bytes],
     algorithms: Sequence[str],
-) -> Flow[SigningKey]:
-    """Resolve ``kid`` to a verified key: cached JWKS first, else (or on failure) one fetch.
+    use_cache: bool = True,
+) -> Flow[tuple[SigningKey, bool]]:
+    """Resolve ``kid`` to a key whose chain verifies at ``now``, and whether it was cached.
 
-    A cached key set is used while it has ``kid`` and its key verifies
-    (chain, pin, CRLs); otherwise the portal's set is fetched once, stored,
-    and its verdict is final.
+    A cached key set is used while it has ``kid`` and that key's chain and
+    pin hold; otherwise (or with ``use_cache=False``) the portal's set is
+    fetched once and stored, and its verdict is final.  CRLs are checked
+    separately (:func:`revocation_flow`), once the key has verified the token.
     """
     url = jwks_url(portal_url)
-    cached = cache.load("jwks", url)
+    cached = cache.load("jwks", url) if use_cache else None
     if cached is not None:
         try:
-            key = signing_key(read_jwks(cached), kid, now=now, pins=pins, algorithms=algorithms)
-            yield from _crl_flow(key.chain, cache, now)
-            return key
+            keys = read_jwks(cached)
+            return signing_key(keys, kid, now=now, pins=pins, algorithms=algorithms), True
         except (_KidMissing, ItaTokenError):
-            pass  # rotated, revoked or stale: ask the portal once
+            pass  # rotated, expired or tampered with: ask the portal once
     response = yield HttpRequest("GET", url, "the ITA token signing keys", MAX_JWKS_SIZE)
     try:
         keys = read_jwks(response.body)
@@ -421,10 +426,8 @@ def key_flow(
         raise
     cache.store("jwks", url, response.body)
     try:
-        key = signing_key(keys, kid, now=now, pins=pins, algorithms=algorithms)
+        return signing_key(keys, kid, now=now, pins=pins, algorithms=algorithms), False
     except _KidMissing:
         raise ItaTokenError(
             f"the portal's key set ({url}) has no key {kid!r}", code="ita_token_key_unknown"
         ) from None
-    yield from _crl_flow(key.chain, cache, now)
-    return key

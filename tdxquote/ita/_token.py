@@ -2,11 +2,12 @@
 
 Order: the header is read (``kid``, ``alg``; ``jku`` is ignored), ``alg``
 must be on the allow-list, the key is resolved from the configured portal
-(:func:`~._keys.key_flow`), ``alg`` must be one the key allows, joserfc
-verifies the signature with that key and that algorithm only, then the
-claims are read: ``exp`` and ``iat`` are required, ``nbf`` checked when
-present, all against ``now`` with the leeway, and ``iss`` must be the
-configured issuer.
+(:func:`~._keys.key_flow`: chain and pin), ``alg`` must be one the key
+allows, joserfc verifies the signature with that key and that algorithm
+only (a key from the cache that fails is fetched again once), the chain's
+CRLs are checked, then the claims are read: ``exp`` and ``iat`` are
+required, ``nbf`` checked when present, all against ``now`` with the
+leeway, and ``iss`` must be the configured issuer.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tdxquote.errors import ItaTokenError
 from ._cache import ItaKeyCache
 from ._config import ItaConfig
 from ._constants import MAX_TOKEN_RESPONSE_SIZE
-from ._keys import SigningKey, key_flow
+from ._keys import SigningKey, key_flow, revocation_flow
 from ._transport import Flow
 
 __all__ = ["ItaToken", "read_header", "token_flow"]
@@ -124,6 +125,15 @@ def _algorithm_error(message: str) -> ItaTokenError:
     return ItaTokenError(message, code="ita_token_algorithm")
 
 
+def _verify_with(token: str, key: SigningKey, alg: str) -> bytes:
+    if alg not in key.algorithms:
+        raise _algorithm_error(
+            f"the token's alg {alg!r} is not one key {key.kid!r} allows "
+            f"({', '.join(key.algorithms) or 'none of the accepted ones'})"
+        )
+    return _verify_signature(token, key, alg)
+
+
 def _verify_signature(token: str, key: SigningKey, alg: str) -> bytes:
     try:
         signed = jws.deserialize_compact(token, key.jwk, algorithms=[alg])
@@ -205,20 +215,29 @@ def token_flow(
         raise _algorithm_error(
             f"the token's alg {alg!r} is not accepted (accepted: {', '.join(config.algorithms)})"
         )
-    key = yield from key_flow(
-        kid,
-        portal_url=config.portal_url,
-        cache=cache,
-        now=now,
-        pins=config.root_spki_sha256,
-        algorithms=config.algorithms,
-    )
-    if alg not in key.algorithms:
-        raise _algorithm_error(
-            f"the token's alg {alg!r} is not one key {kid!r} allows "
-            f"({', '.join(key.algorithms) or 'none of the accepted ones'})"
+
+    def resolve(use_cache: bool) -> Flow[tuple[SigningKey, bool]]:
+        return key_flow(
+            kid,
+            portal_url=config.portal_url,
+            cache=cache,
+            now=now,
+            pins=config.root_spki_sha256,
+            algorithms=config.algorithms,
+            use_cache=use_cache,
         )
-    claims = _read_claims(_verify_signature(token, key, alg))
+
+    key, cached = yield from resolve(True)
+    try:
+        payload = _verify_with(token, key, alg)
+    except ItaTokenError:
+        if not cached:
+            raise
+        # The cached set may be stale or tampered with: the portal's own set decides.
+        key, _ = yield from resolve(False)
+        payload = _verify_with(token, key, alg)
+    yield from revocation_flow(key.chain, cache, now)
+    claims = _read_claims(payload)
     issued, expires, not_before = check_times(claims, now, config.leeway)
     if config.issuer is not None and claims.get("iss") != config.issuer:
         raise ItaTokenError(

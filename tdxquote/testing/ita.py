@@ -225,8 +225,8 @@ class ItaPki:
         not_after: datetime | None = None,
         ca: bool = False,
     ) -> x509.Certificate:
-        """Issue a token signing certificate for ``kid`` (its key derived from the kid)."""
-        key = rsa_key(f"ita-leaf/{kid}")
+        """Issue a token signing certificate for ``kid`` (a key of this PKI's own)."""
+        key = rsa_key(f"{self.root_label}/leaf/{kid}")
         certificate = self._certificate(
             f"tdxquote test ITA Token Signing {kid}",
             key.public_key(),
@@ -674,13 +674,15 @@ class ItaServer:
         """The key that signs new tokens."""
         return self.published[-1]
 
-    def rotate_key(self, *, keep_old: bool = True, **leaf_options: Any) -> str:
-        """Issue a new signing key (a new ``kid``) and publish it; returns the kid.
+    def rotate_key(
+        self, *, keep_old: bool = True, kid: str | None = None, **leaf_options: Any
+    ) -> str:
+        """Issue a new signing key (a new ``kid``, or ``kid``) and publish it; returns the kid.
 
         ``keep_old=False`` drops the older keys from the JWKS.
         ``leaf_options`` go to :meth:`ItaPki.add_leaf` (validity, ``ca``).
         """
-        kid = f"tdxquote-ita-{next(self._kids)}"
+        kid = kid or f"tdxquote-ita-{next(self._kids)}"
         self.pki.add_leaf(kid, **leaf_options)
         with self._lock:
             self.published = [*self.published, kid] if keep_old else [kid]
