@@ -216,7 +216,10 @@ def test_a_cached_entry_under_another_url_is_ignored(tmp_path: Path) -> None:
     cache.store("jwks", "https://a.example/certs", b'{"keys": []}')
     # Copy the row to another key: the entry names its URL, so it is not served there.
     store = cache._store
-    store.set(cache.key("jwks", "https://b.example/certs"), store.get(cache.key("jwks", "https://a.example/certs")))  # type: ignore[arg-type]
+    store.set(
+        cache.key("jwks", "https://b.example/certs"),
+        store.get(cache.key("jwks", "https://a.example/certs")),
+    )  # type: ignore[arg-type]
     assert cache.load("jwks", "https://b.example/certs") is None
     assert cache.load("jwks", "https://a.example/certs") == b'{"keys": []}'
 
@@ -327,9 +330,10 @@ def test_an_extra_certificate_in_x5c_is_refused(server: ItaServer, quote: Quote)
 
 def test_the_x5c_order_does_not_matter(server: ItaServer, quote: Quote) -> None:
     server.x5c_transform = lambda chain: list(reversed(chain))
-    assert appraise(server, quote).token.key.chain[0].subject == server.pki.leaves[server.kid][
-        1
-    ].subject
+    assert (
+        appraise(server, quote).token.key.chain[0].subject
+        == server.pki.leaves[server.kid][1].subject
+    )
 
 
 def test_an_expired_signing_certificate_is_refused(server: ItaServer, quote: Quote) -> None:
