@@ -129,9 +129,8 @@ def test_expiry_is_exp_plus_the_leeway(server: ItaServer, quote: Quote) -> None:
 
 def test_an_expired_token_is_refused_without_leeway(server: ItaServer, quote: Quote) -> None:
     token = server.issue_token(quote)
-    with ItaClient(server.config(leeway=0)) as client:
-        with pytest.raises(ItaTokenError) as caught:
-            client.verify_token(token, now=server.now + timedelta(seconds=300))
+    with ItaClient(server.config(leeway=0)) as client, pytest.raises(ItaTokenError) as caught:
+        client.verify_token(token, now=server.now + timedelta(seconds=300))
     assert caught.value.code == "ita_token_expired"
 
 
@@ -190,9 +189,8 @@ def test_the_jku_header_is_never_followed(quote: Quote) -> None:
         assert verified.token.jku == f"{elsewhere.portal_url}/certs"
         # A token signed elsewhere, whose jku names that server's keys: refused.
         foreign = elsewhere.issue_token(quote)
-        with ItaClient(server.config()) as client:
-            with pytest.raises(ItaTokenError) as caught:
-                client.verify_token(foreign, now=now_of(server))
+        with ItaClient(server.config()) as client, pytest.raises(ItaTokenError) as caught:
+            client.verify_token(foreign, now=now_of(server))
         assert caught.value.code == "ita_token_signature_invalid"
         assert elsewhere.requests == []
 

@@ -251,7 +251,8 @@ def test_the_api_key_goes_to_the_api_only(server: ItaServer, quote: Quote) -> No
         ita.appraise(quote, now=server.now + timedelta(seconds=1))
     api = [r for r in server.requests if r.role == "api"]
     portal = [r for r in server.requests if r.role == "portal"]
-    assert api and portal
+    assert api
+    assert portal
     assert all(r.header("x-api-key") == ITA_TEST_API_KEY for r in api)
     assert all(r.header("x-api-key") is None for r in portal)
 
@@ -259,9 +260,9 @@ def test_the_api_key_goes_to_the_api_only(server: ItaServer, quote: Quote) -> No
 def test_a_cross_origin_redirect_loses_the_api_key(server: ItaServer, quote: Quote) -> None:
     with ItaServer(api_key=None, root_label="ita-redirected") as other:
         server.inject(ItaFault.redirect(f"{other.api_url}{ATTEST}", 307), path=ATTEST)
-        with client(server) as ita:
-            with pytest.raises(ItaTokenError):  # the other server's token: not this portal's
-                ita.appraise(quote, now=server.now + timedelta(seconds=1))
+        # The other server's token is not signed by this portal's keys: refused.
+        with client(server) as ita, pytest.raises(ItaTokenError):
+            ita.appraise(quote, now=server.now + timedelta(seconds=1))
         (followed,) = other.requests
     assert followed.method == "POST"
     assert followed.body  # 307 keeps the body
@@ -341,7 +342,7 @@ def test_the_key_is_bound_to_scheme_host_and_port() -> None:
     ],
 )
 def test_service_urls_are_https_or_loopback(url: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="test"):
         check_service_url(url, "test")
 
 
