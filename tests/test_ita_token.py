@@ -21,9 +21,12 @@ from tdxquote.ita import (
     ItaVerifiedQuote,
     jwks_url,
     spki_sha256,
+    verify_quote,
+    verify_quote_async,
 )
 from tdxquote.testing.forge import QuoteForge, td_report
 from tdxquote.testing.ita import ItaServer, TokenOptions, rsa_key
+from tdxquote.verification import Policy, PolicyError
 
 NOW_SKEW = timedelta(seconds=5)
 
@@ -388,3 +391,38 @@ def test_async_refusals_are_the_same(server: ItaServer, quote: Quote) -> None:
         asyncio.run(run())
     assert caught.value.code == "ita_token_expired"
     assert isinstance(caught.value, VerificationError)
+
+
+# --- the one-shot entry point (what the CLI calls) ----------------------------------------------
+
+
+def test_verify_quote_is_the_one_shot_entry_point(server: ItaServer, quote: Quote) -> None:
+    options = {
+        "api_url": server.api_url,
+        "portal_url": server.portal_url,
+        "api_key": server.api_key,
+        "root_spki_sha256": server.pki.root_spki_sha256.hex(),
+        "now": now_of(server),
+    }
+    verified = verify_quote(
+        quote.to_bytes(), policy=Policy().expect_mr_td(quote.body.mr_td), **options
+    )
+    assert verified.body == quote.body
+    with pytest.raises(PolicyError) as caught:
+        verify_quote(quote, policy=Policy().expect_mr_td("00" * 48), **options)
+    assert caught.value.rule == "expect_mr_td"
+    with pytest.raises(ValueError, match="SPKI pin"):
+        verify_quote(quote, **{**options, "root_spki_sha256": "not-hex"})
+
+
+def test_verify_quote_async(server: ItaServer, quote: Quote) -> None:
+    verified = asyncio.run(
+        verify_quote_async(
+            quote,
+            api_url=server.api_url,
+            portal_url=server.portal_url,
+            api_key=server.api_key,
+            now=now_of(server),
+        )
+    )
+    assert verified.token.kid == server.kid

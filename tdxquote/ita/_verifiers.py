@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
 
 from tdxquote._quote import Quote, parse_quote
 from tdxquote._reports import SgxReport
-from tdxquote.collateral import TcbStatus
 from tdxquote.errors import VerifiersDisagreeError
 from tdxquote.ratls._attestation import parse_tdx_quote
 from tdxquote.ratls._binding import expected_report_data
@@ -35,9 +34,8 @@ from tdxquote.ratls._certificate import parse_certificate
 from tdxquote.ratls._chain import CertificateInput, load_chain
 from tdxquote.ratls._errors import BindingMismatchError, BindingUnavailableError
 from tdxquote.ratls._extensions import certificate_parts
-from tdxquote.ratls._teesql import DcapVerifier, VerificationResult, _option
+from tdxquote.ratls._teesql import _PERMISSIVE, DcapVerifier, VerificationResult, _now, _option
 from tdxquote.ratls._verify import attestation_checks
-from tdxquote.verification import Policy
 
 from ._cache import ItaKeyCache
 from ._client import AsyncItaClient
@@ -52,8 +50,6 @@ __all__ = [
     "ItaVerifier",
     "RaTlsVerifier",
 ]
-
-_PERMISSIVE = Policy().allow_statuses(*TcbStatus).unsafe_allow_debug()
 
 STATUS_ORDER: tuple[str, ...] = (
     "UpToDate",
@@ -109,14 +105,6 @@ def _apply_options(
     key_binding: bool,
 ) -> VerificationResult:
     return _POLICY_HOST._apply(quote, verified, options, certificate, key_binding=key_binding)
-
-
-def _now(source: Callable[[], datetime] | datetime | int | float | None) -> datetime | int | float:
-    if source is None:
-        return datetime.now(timezone.utc)
-    if callable(source):
-        return source()
-    return source
 
 
 def _check_token_binding(verified: ItaVerifiedQuote, expected: bytes) -> None:
