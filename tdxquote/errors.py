@@ -134,3 +134,199 @@ def _rebuild_collateral_format_error(
 
 
 __all__ += ["CollateralFormatError"]
+
+
+# ---------------------------------------------------------------------------------------
+# Intel Trust Authority (tdxquote.ita)
+#
+# Split as collateral errors are: ItaFetchError says ITA (or its portal, or a CRL
+# distribution point) could not be asked, which is not a verdict; ItaTokenError and
+# ItaClaimsError are VerificationErrors: the token, or what it says about the quote, is
+# not acceptable.
+# ---------------------------------------------------------------------------------------
+
+ITA_ERROR_CODES: dict[str, str] = {
+    "ita_fetch_failed": (
+        "the ITA API, its portal or a CRL distribution point could not be reached, or "
+        "answered with an HTTP error"
+    ),
+    "ita_deadline_exceeded": "a fetch (retries and redirects included) outlived its total deadline",
+    "ita_response_too_large": "a response exceeded its size cap",
+    "ita_response_malformed": "the nonce or attest response is not what ITA sends",
+    "ita_redirect_refused": "a redirect the client does not follow",
+    "ita_token_malformed": "the token is not a compact JWS whose header and claims follow rules",
+    "ita_token_algorithm": "the header's alg is not one the key and the allow-list permit",
+    "ita_token_key_unknown": "the portal's JWKS has no key with the token's kid, even refetched",
+    "ita_token_signature_invalid": "the token's signature does not verify with the portal's key",
+    "ita_token_expired": "the token's exp (plus the leeway) is not after now",
+    "ita_token_not_yet_valid": "the token's nbf or iat is after now (plus the leeway)",
+    "ita_token_issuer": "the token's iss is not the expected issuer",
+    "ita_jwks_invalid": "the JWKS, or the token's key in it, is malformed or unusable",
+    "ita_chain_invalid": "the key's x5c certificate chain does not verify at now",
+    "ita_chain_untrusted": "the x5c chain's root is not a pinned one",
+    "ita_crl_invalid": "a CRL of the x5c chain is malformed, badly signed or out of date",
+    "ita_certificate_revoked": "the signing certificate or an intermediate is revoked",
+    "ita_claims_invalid": "a TDX claim is missing or malformed, or the token is not a TDX one",
+    "ita_claims_mismatch": "a claim of the token differs from the quote's own field",
+    "verifiers_disagree": "the backends of a CompositeVerifier accepted, but disagree",
+}
+"""Every ``code`` an Intel Trust Authority error can carry, with its meaning."""
+
+
+class ItaError(TdxQuoteError):
+    """Root of the Intel Trust Authority errors; ``code`` is in :data:`ITA_ERROR_CODES`."""
+
+    code: str = "ita_fetch_failed"
+
+
+class ItaFetchError(ItaError):
+    """ITA, its portal or a CRL distribution point could not be asked: not a verdict.
+
+    ``url`` is the URL requested last, ``status`` the HTTP status when there
+    was one, ``request_id`` the server's ``Request-Id`` header.  The same
+    quote may verify once the service answers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        if code is not None:
+            self.code = code
+        self.message = message
+        self.url = url
+        self.status = status
+        self.request_id = request_id
+        parts = [message]
+        if url is not None:
+            parts.append(f"url={url}")
+        if status is not None:
+            parts.append(f"status={status}")
+        if request_id:
+            parts.append(f"request-id={request_id}")
+        super().__init__("; ".join(parts))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_ita_fetch,
+            (self.message, self.code, self.url, self.status, self.request_id),
+        )
+
+
+def _rebuild_ita_fetch(
+    message: str, code: str, url: str | None, status: int | None, request_id: str | None
+) -> ItaFetchError:
+    return ItaFetchError(message, code=code, url=url, status=status, request_id=request_id)
+
+
+class ItaTokenError(VerificationError, ItaError):
+    """The ITA token is not acceptable: format, algorithm, key, signature, time, chain, CRL."""
+
+    code = "ita_token_malformed"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_ita_coded, (type(self), self.message, self.code))
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready description: code, message (no Intel QVL equivalent)."""
+        return {"code": self.code, "message": self.message, "intel_error": None}
+
+
+def _rebuild_ita_coded(cls: type[ItaTokenError], message: str, code: str) -> ItaTokenError:
+    return cls(message, code=code)
+
+
+class ItaClaimsError(ItaTokenError):
+    """The token is genuine, but its TDX claims are unusable or disagree with the quote.
+
+    ``claim`` names the claim (``tdx_mrtd``, ...); ``expected`` is the
+    quote's value and ``actual`` the token's (hex text for byte fields).
+    """
+
+    code = "ita_claims_invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        claim: str = "",
+        expected: object = None,
+        actual: object = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.claim = claim
+        self.expected = expected
+        self.actual = actual
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_ita_claims,
+            (self.message, self.claim, self.expected, self.actual, self.code),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready description including the claim and both values."""
+        return {
+            **super().to_dict(),
+            "claim": self.claim,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
+
+
+def _rebuild_ita_claims(
+    message: str, claim: str, expected: object, actual: object, code: str
+) -> ItaClaimsError:
+    return ItaClaimsError(message, claim=claim, expected=expected, actual=actual, code=code)
+
+
+class VerifiersDisagreeError(VerificationError, ItaError):
+    """Every backend of a composite verifier accepted, but their results differ.
+
+    ``field`` names the result field; ``values`` holds each backend's value, in order.
+    """
+
+    code = "verifiers_disagree"
+
+    def __init__(self, message: str, *, field: str = "", values: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.field = field
+        self.values = values
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_disagree, (self.message, self.field, self.values))
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready description including the field and every backend's value."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "intel_error": None,
+            "field": self.field,
+            "values": list(self.values),
+        }
+
+
+def _rebuild_disagree(
+    message: str, field: str, values: tuple[object, ...]
+) -> VerifiersDisagreeError:
+    return VerifiersDisagreeError(message, field=field, values=values)
+
+
+__all__ += [
+    "ITA_ERROR_CODES",
+    "ItaClaimsError",
+    "ItaError",
+    "ItaFetchError",
+    "ItaTokenError",
+    "VerifiersDisagreeError",
+]

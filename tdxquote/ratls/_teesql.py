@@ -52,6 +52,7 @@ __all__ = [
     "DcapVerifier",
     "VerificationResult",
     "VerifyOptions",
+    "apply_options",
     "extract_attested_certificate",
     "extract_tdx_quote",
 ]
@@ -186,7 +187,7 @@ class DcapVerifier:
             )
         parsed = parse_quote(data)
         verified = self._dcap(parsed, await self._collateral(parsed))
-        return self._apply(verified.quote, verified, options, None, key_binding=False)
+        return apply_options(verified.quote, verified, options, None, key_binding=False)
 
     async def verify_with_pubkey(
         self, quote: bytes, options: object, cert_der: bytes
@@ -206,7 +207,7 @@ class DcapVerifier:
                 envelope_report_data=body.report_data,
             )
         verified = self._dcap(parsed, await self._collateral(parsed))
-        return self._apply(verified.quote, verified, options, None, key_binding=True)
+        return apply_options(verified.quote, verified, options, None, key_binding=True)
 
     async def verify_cert(
         self, cert: CertificateInput, options: object = None
@@ -217,7 +218,7 @@ class DcapVerifier:
         pins = options.expect_events
         if self.unsafe_simulator:
             unsafe_check_simulator_certificate(certificate, expect_events=pins)
-            return self._apply(certificate.quote, None, options, certificate, key_binding=True)
+            return apply_options(certificate.quote, None, options, certificate, key_binding=True)
         collateral = await self._collateral(certificate.quote)
         verified = verify_certificate(
             certificate,
@@ -226,7 +227,7 @@ class DcapVerifier:
             verifier=self.verifier,
             policy=_PERMISSIVE,
         )
-        return self._apply(
+        return apply_options(
             certificate.quote, verified.verified_quote, options, certificate, key_binding=True
         )
 
@@ -249,14 +250,14 @@ class DcapVerifier:
                 verifier=self.verifier,
                 policy=_PERMISSIVE,
             )
-            return self._apply(
+            return apply_options(
                 certificate.quote, verified.verified_quote, options, certificate, key_binding=True
             )
         if options.require_key_binding:
             raise BindingUnavailableError("only a quote was given: nothing binds it to the TLS key")
         parsed = parse_quote(data)
         result = self.verifier.verify(parsed, collateral, now=now_secs, policy=_PERMISSIVE)
-        return self._apply(parsed, result, options, None, key_binding=False)
+        return apply_options(parsed, result, options, None, key_binding=False)
 
     # --- internals ------------------------------------------------------------------------
     async def _collateral(self, quote: Quote) -> Collateral | None:
@@ -279,84 +280,91 @@ class DcapVerifier:
     def _dcap(self, quote: Quote, collateral: Collateral | None) -> VerifiedQuote:
         return self.verifier.verify(quote, collateral, now=_now(self.now), policy=_PERMISSIVE)
 
-    def _apply(
-        self,
-        quote: Quote,
-        verified: VerifiedQuote | None,
-        options: VerifyOptions,
-        certificate: RaTlsCertificate | None,
-        *,
-        key_binding: bool,
-    ) -> VerificationResult:
-        body = quote.body
-        if isinstance(body, SgxReport):
-            raise PolicyError("an SGX quote is not a TD quote", rule="tdx")
-        debug = body.is_debug
-        if debug and not options.allow_debug_mode:
-            raise PolicyError(
-                "the TD is a debug TD (TD_ATTRIBUTES.DEBUG is set)",
-                rule="debug",
-                expected=False,
-                actual=True,
-            )
-        status = _UNATTESTED if verified is None else str(verified.status)
-        if verified is not None:
-            accepted = options.allowed_tcb_statuses
-            if status not in accepted:
-                raise PolicyError(
-                    f"TCB status {status} is not accepted (accepted: {', '.join(accepted)})",
-                    rule="accepted_statuses",
-                    expected=list(accepted),
-                    actual=status,
-                )
-        allowed = list(options.allowed_mr_td)  # lowercase hex, checked by VerifyOptions
-        mr_td = body.mr_td.hex()
-        if allowed and mr_td not in allowed:
-            raise PolicyError(
-                f"MRTD {mr_td} is not in the allowlist",
-                rule="allowed_mr_td",
-                expected=allowed,
-                actual=mr_td,
-            )
-        allowed_aggregated = list(options.allowed_mr_aggregated)  # lowercase hex, checked
-        if allowed_aggregated:
-            if certificate is None:
-                raise PolicyError(
-                    "an mr_aggregated allowlist needs the certificate (its runtime events)",
-                    rule="allowed_mr_aggregated",
-                )
-            aggregated = certificate.mr_aggregated.hex()
-            if aggregated not in allowed_aggregated:
-                raise PolicyError(
-                    f"mr_aggregated {aggregated} is not in the allowlist",
-                    rule="allowed_mr_aggregated",
-                    expected=allowed_aggregated,
-                    actual=aggregated,
-                )
-        events = None if certificate is None else certificate.events
-        pins = options.expect_events
-        if pins:
-            if events is None:
-                raise PolicyError(
-                    "runtime-event pins need the certificate (its event log)",
-                    rule="expect_events",
-                )
-            check_event_pins(events, pins)
-        return VerificationResult(
-            mr_td=mr_td,
-            rtmr0=body.rtmr0.hex(),
-            rtmr1=body.rtmr1.hex(),
-            rtmr2=body.rtmr2.hex(),
-            rtmr3=body.rtmr3.hex(),
-            tcb_status=status,
-            is_debug_mode=debug,
-            report_data=body.report_data.hex(),
-            advisory_ids=() if verified is None else verified.advisory_ids,
-            key_binding=key_binding,
-            attested=verified is not None,
-            app_id=None if events is None else _hex(events.app_id),
-            compose_hash=None if events is None else _hex(events.compose_hash),
-            instance_id=None if events is None else _hex(events.instance_id),
-            mr_aggregated=None if certificate is None else certificate.mr_aggregated.hex(),
-            mr_system=None if certificate is None else certificate.mr_system.hex(),
+
+def apply_options(
+    quote: Quote,
+    verified: VerifiedQuote | None,
+    options: VerifyOptions,
+    certificate: RaTlsCertificate | None,
+    *,
+    key_binding: bool,
+) -> VerificationResult:
+    """TeeSQL's policy on a verified quote (debug, TCB status, MRTD, ``mr_aggregated``,
+    event pins), in TeeSQL's order, and the :class:`VerificationResult`.
+
+    Every verifier backend (DCAP here, Intel Trust Authority in
+    :mod:`tdxquote.ita`) ends with this call, so they refuse and report alike.
+    ``verified`` is None only in the unsafe simulator mode.
+    """
+    body = quote.body
+    if isinstance(body, SgxReport):
+        raise PolicyError("an SGX quote is not a TD quote", rule="tdx")
+    debug = body.is_debug
+    if debug and not options.allow_debug_mode:
+        raise PolicyError(
+            "the TD is a debug TD (TD_ATTRIBUTES.DEBUG is set)",
+            rule="debug",
+            expected=False,
+            actual=True,
         )
+    status = _UNATTESTED if verified is None else str(verified.status)
+    if verified is not None:
+        accepted = options.allowed_tcb_statuses
+        if status not in accepted:
+            raise PolicyError(
+                f"TCB status {status} is not accepted (accepted: {', '.join(accepted)})",
+                rule="accepted_statuses",
+                expected=list(accepted),
+                actual=status,
+            )
+    allowed = list(options.allowed_mr_td)  # lowercase hex, checked by VerifyOptions
+    mr_td = body.mr_td.hex()
+    if allowed and mr_td not in allowed:
+        raise PolicyError(
+            f"MRTD {mr_td} is not in the allowlist",
+            rule="allowed_mr_td",
+            expected=allowed,
+            actual=mr_td,
+        )
+    allowed_aggregated = list(options.allowed_mr_aggregated)  # lowercase hex, checked
+    if allowed_aggregated:
+        if certificate is None:
+            raise PolicyError(
+                "an mr_aggregated allowlist needs the certificate (its runtime events)",
+                rule="allowed_mr_aggregated",
+            )
+        aggregated = certificate.mr_aggregated.hex()
+        if aggregated not in allowed_aggregated:
+            raise PolicyError(
+                f"mr_aggregated {aggregated} is not in the allowlist",
+                rule="allowed_mr_aggregated",
+                expected=allowed_aggregated,
+                actual=aggregated,
+            )
+    events = None if certificate is None else certificate.events
+    pins = options.expect_events
+    if pins:
+        if events is None:
+            raise PolicyError(
+                "runtime-event pins need the certificate (its event log)",
+                rule="expect_events",
+            )
+        check_event_pins(events, pins)
+    return VerificationResult(
+        mr_td=mr_td,
+        rtmr0=body.rtmr0.hex(),
+        rtmr1=body.rtmr1.hex(),
+        rtmr2=body.rtmr2.hex(),
+        rtmr3=body.rtmr3.hex(),
+        tcb_status=status,
+        is_debug_mode=debug,
+        report_data=body.report_data.hex(),
+        advisory_ids=() if verified is None else verified.advisory_ids,
+        key_binding=key_binding,
+        attested=verified is not None,
+        app_id=None if events is None else _hex(events.app_id),
+        compose_hash=None if events is None else _hex(events.compose_hash),
+        instance_id=None if events is None else _hex(events.instance_id),
+        mr_aggregated=None if certificate is None else certificate.mr_aggregated.hex(),
+        mr_system=None if certificate is None else certificate.mr_system.hex(),
+    )
