@@ -50,6 +50,7 @@ __all__ = [
     "QuoteInput",
     "decode_quote_input",
     "parse_quote_input",
+    "parse_sniffed",
     "read_quote",
     "sniff_quote",
 ]
@@ -284,7 +285,7 @@ def _from_text(data: bytes, text: str) -> tuple[bytes, QuoteInput]:
     stripped = text.strip()
     if not stripped:
         raise _fail("the input is only whitespace: no quote in it")
-    if stripped[0] in "{[\"":
+    if stripped[0] in '{["':
         try:
             document = load_json_document(data)
         except ValueError as exc:
@@ -331,16 +332,10 @@ def sniff_quote(data: bytes | bytearray | memoryview | str) -> tuple[bytes, Quot
     return _from_text(raw, text)
 
 
-def read_quote(data: bytes | bytearray | memoryview | str) -> tuple[Quote, QuoteInput]:
-    """Parse a quote handed over in any form :func:`sniff_quote` knows; say which form.
-
-    Offsets in a :class:`~tdxquote.errors.QuoteParseError` are offsets in the
-    decoded quote bytes.  When the decoded bytes are not a quote and look
-    like something else, the error's reason says what.
-    """
-    raw, how = sniff_quote(data)
+def parse_sniffed(raw: bytes, how: QuoteInput) -> Quote:
+    """Parse the quote bytes :func:`sniff_quote` found; a failure says what they look like."""
     try:
-        return parse_quote(raw), how
+        return parse_quote(raw)
     except QuoteParseError as exc:
         if raw[:4] in _QUOTE_STARTS:
             raise
@@ -352,3 +347,14 @@ def read_quote(data: bytes | bytearray | memoryview | str) -> tuple[Quote, Quote
         raise QuoteParseError(
             f"{exc.reason}; {source} {verb} {what}, not a quote", offset=exc.offset, field=exc.field
         ) from None
+
+
+def read_quote(data: bytes | bytearray | memoryview | str) -> tuple[Quote, QuoteInput]:
+    """Parse a quote handed over in any form :func:`sniff_quote` knows; say which form.
+
+    Offsets in a :class:`~tdxquote.errors.QuoteParseError` are offsets in the
+    decoded quote bytes.  When the decoded bytes are not a quote and look
+    like something else, the error's reason says what.
+    """
+    raw, how = sniff_quote(data)
+    return parse_sniffed(raw, how), how

@@ -149,6 +149,8 @@ def describe_bytes(data: bytes) -> str | None:
     """
     if not data:
         return "empty"
+    if data[:4] in _QUOTE_STARTS:
+        return "a quote"
     try:
         text: str | None = data.decode("utf-8")
     except UnicodeDecodeError:
