@@ -109,7 +109,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]
 def test_python_dash_m_runs_the_cli(vectors: Path) -> None:
     done = run_module("parse", str(vectors / V4))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.decode().startswith("Quote v4 TDX (TD report 1.0), 5006 bytes, read as binary")
+    assert done.stdout.decode().startswith(
+        "Quote v4 TDX (TD report 1.0), 5006 bytes, read as binary"
+    )
     assert run_module("--version").stdout.decode().strip() == f"tdxquote {__version__}"
 
 

@@ -91,7 +91,9 @@ def _refusal(capsys: pytest.CaptureFixture[str], *args: str, code: str) -> dict[
     assert error["code"] == code, error["message"]
     result = document["result"]
     assert result["accepted"] is False
-    assert result["failed_check"] == ("policy" if code in ("policy", "collateral_expired") else code)
+    assert result["failed_check"] == (
+        "policy" if code in ("policy", "collateral_expired") else code
+    )
     flat: dict[str, Any] = {"code": error["code"], "message": error["message"], **error["details"]}
     flat["checks_passed"] = result["checks_passed"]
     flat["verdict"] = result["verdict"]
