@@ -237,7 +237,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     fetch.add_argument(
         "--fmspc",
         metavar="HEX",
-        help="the platform's FMSPC, 12 hex digits (e.g. 90c06f000000), instead of a quote",
+        help=(
+            "the platform's FMSPC, 12 hex digits (e.g. 90c06f000000), instead of a quote "
+            "(default: the quote's)"
+        ),
     )
     fetch.add_argument(
         "--tee",
