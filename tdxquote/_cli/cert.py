@@ -180,9 +180,27 @@ def _verdict_error(report: dict[str, Any], exit_code: int) -> dict[str, Any] | N
 
 
 def check_certificate_input(data: bytes, source: str) -> None:
-    """Refuse PEM input that holds no certificate, saying what it holds (a private key...)."""
-    from .._sniff import describe_pem, pem_block_types
+    """Refuse input that is no certificate, saying what it is (a private key, a quote...).
 
+    A quote carries its PCK chain as PEM blocks: read as a certificate file it
+    would be that chain, so a quote is refused first.
+    """
+    from .._input import read_quote
+    from .._sniff import describe_pem, pem_block_types
+    from ..errors import QuoteParseError
+
+    try:
+        how = read_quote(data)[1]
+    except QuoteParseError:
+        pass
+    else:
+        raise CliError(
+            f"{display_name(source)}: this is a quote ({how.describe()}), not a certificate: "
+            "'tdxquote verify' verifies a quote",
+            code="parse_error",
+            field="certificate",
+            offset=0,
+        )
     types = pem_block_types(data[: 1 << 20])
     if types and not any("CERTIFICATE" in kind and "REQUEST" not in kind for kind in types):
         raise CliError(
