@@ -77,7 +77,7 @@ def test_at_says_what_it_accepts() -> None:
 
 
 def test_the_status_list_is_tdxquotes() -> None:
-    assert TCB_STATUSES == tuple(status.value for status in TcbStatus)
+    assert tuple(status.value for status in TcbStatus) == TCB_STATUSES
 
 
 def test_allow_status_help_lists_every_status(capsys: pytest.CaptureFixture[str]) -> None:
