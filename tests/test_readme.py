@@ -5,6 +5,9 @@ repository holds (the demo, and a verification of ``vectors/synthetic``), the se
 installs the test dependencies and runs the tests, exactly as ``.ci/run`` does.  The slow
 test clones the repository (committed files only) into a temporary folder with no
 ``../shared`` beside it and runs the first command there, in a fresh virtual environment.
+That environment is made with ``python -m venv --system-site-packages`` and pip runs with
+``PIP_NO_INDEX=1`` and no build isolation: the installed dependencies (and hatchling, a
+test dependency) are used instead of downloads, so the test needs no network.
 """
 
 from __future__ import annotations
