@@ -432,6 +432,20 @@ class Quote:
             raise _fail("not valid hex text", 0, "quote") from None
         return parse_quote(raw)
 
+    @classmethod
+    def from_text(cls, data: str | bytes | bytearray | memoryview) -> Quote:
+        """Parse a quote however it was handed over; the form is detected.
+
+        Raw bytes, hex, base64 (standard or URL-safe), a JSON byte array, or a
+        JSON document holding one of them (dstack's GetQuote response
+        ``{"quote": ...}``, ``{"tdx": {"quote": ...}}``, ...).  Raises
+        :class:`~tdxquote.errors.QuoteParseError`, saying what the input looks
+        like when it is not a quote (a certificate, a private key, collateral).
+        """
+        from ._input import read_quote
+
+        return read_quote(data)[0]
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Quote is immutable (cannot set {name!r})")
 

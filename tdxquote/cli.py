@@ -15,7 +15,7 @@ import sys
 
 from . import __version__
 from ._cli import bench, cache, cert, collateral, demo, parse, probe, scan, verify
-from ._cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, print_error
+from ._cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, print_error, report_error
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = run(args)
     except CliError as error:
-        print_error(error.message)
-        return EXIT_USAGE
+        command = getattr(args, "_command", "tdxquote")
+        return report_error(error, as_json=getattr(args, "json", False), command=command)
     except KeyboardInterrupt:
         print_error("interrupted")
         return _EXIT_INTERRUPTED

@@ -62,7 +62,18 @@ def _json_and_stderr(
 ) -> tuple[dict[str, Any], str]:
     assert main(argv) == code
     captured = capsys.readouterr()
-    return json.loads(captured.out), captured.err
+    document = json.loads(captured.out)
+    assert (document["schema"], document["command"]) == ("tdxquote/1", argv[0])
+    report = document["result"]
+    if report is None:  # nothing read: the document holds the error alone
+        assert document["ok"] is False
+        return document, captured.err
+    verdict = report["verdict"]
+    assert document["ok"] is verdict["ok"]
+    if not verdict["ok"]:
+        assert document["error"]["code"] == verdict["error"]["code"]
+        assert document["error"]["kind"] == ("refused" if code == 1 else document["error"]["kind"])
+    return report, captured.err
 
 
 def test_a_forged_certificate_verifies(
@@ -176,8 +187,9 @@ def test_missing_file_and_garbage(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "no such file" in capsys.readouterr().err
     garbage = tmp_path / "garbage.pem"
     garbage.write_bytes(b"not a certificate")
-    report = _json(capsys, ["cert", str(garbage), "--json"], 2)
-    assert report["verdict"]["error"]["code"] == "parse_error"
+    document = _json(capsys, ["cert", str(garbage), "--json"], 2)
+    assert document["result"] is None  # not a report full of nulls
+    assert (document["error"]["kind"], document["error"]["code"]) == ("bad_input", "parse_error")
 
 
 # --- the shared vectors ----------------------------------------------------------------------

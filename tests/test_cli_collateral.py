@@ -100,7 +100,9 @@ def test_fetch_by_fmspc_json(
         files["cache"],
     )
     assert code == 0
-    summary = json.loads(out)
+    document = json.loads(out)
+    assert (document["command"], document["ok"]) == ("collateral fetch", True)
+    summary = {"out": document["result"]["out"], **document["result"]["bundle"]}
     assert (summary["fmspc"], summary["tee"], summary["ca"]) == ("B0C06F000000", "tdx", "platform")
     assert summary["state"] == "valid"
     assert summary["out"] == files["bundle"]
@@ -129,8 +131,13 @@ def test_fetch_failure_is_reported_without_traceback(
     assert "Traceback" not in err
     code, out, err = cli(capsys, *args, "--json")
     assert (code, err) == (2, "")
-    error = json.loads(out)["error"]
-    assert error["code"] == "collateral_fetch_failed"
+    document = json.loads(out)
+    assert (document["command"], document["result"]) == ("collateral fetch", None)
+    assert (document["error"]["kind"], document["error"]["code"]) == (
+        "unavailable",
+        "collateral_fetch_failed",
+    )
+    error = document["error"]["details"]
     assert error["status"] == 404
     assert error["url"].endswith("/tdx/certification/v4/tcb?fmspc=00906ED50000")
     assert error["request_id"]
@@ -166,7 +173,9 @@ def test_show(
     code, out, _ = cli(
         capsys, "collateral", "show", files["bundle"], "--at", "2025-07-01", "--json"
     )
-    shown = json.loads(out)
+    document = json.loads(out)
+    assert document["result"]["skipped"] == []
+    [shown] = document["result"]["bundles"]
     assert shown["state"] == "expired"
     assert shown["valid_until"] == "2025-06-30T00:00:00Z"
     assert shown["tcb_info"]["tcb_evaluation_data_number"] == 17
@@ -183,7 +192,8 @@ def test_show_a_directory(
     (mirror / "b.json").write_text(sgx.collateral_json())
     code, out, _ = cli(capsys, "collateral", "show", str(mirror), "--json")
     assert code == 0
-    assert [item["tee"] for item in json.loads(out)] == ["tdx", "sgx"]
+    bundles = json.loads(out)["result"]["bundles"]
+    assert [item["tee"] for item in bundles] == ["tdx", "sgx"]
 
 
 def test_show_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -210,7 +220,7 @@ def test_verify_through_a_pccs_with_a_cache(
     assert server.count() == 4
     code, out, _ = cli(capsys, *args, "--json")
     assert code == 0
-    assert json.loads(out)["status"] == "UpToDate"
+    assert json.loads(out)["result"]["verdict"]["status"] == "UpToDate"
     assert server.count() == 4  # from the cache directory
 
 
@@ -224,7 +234,9 @@ def test_verify_cache_directory_from_the_environment(
     assert cli(capsys, *verify_args(files, "--pccs", server.url))[0] == 0
     code, out, _ = cli(capsys, "cache", "info", "--json")
     assert code == 0
-    info = json.loads(out)
+    document = json.loads(out)
+    assert document["command"] == "cache info"
+    info = document["result"]
     assert info["directory"] == files["cache"]
     assert sorted(entry["artifact"] for entry in info["entries"]) == [
         "pck_crl",
@@ -276,6 +288,7 @@ def test_verify_fetch_failure_is_exit_2_not_a_refusal(
     code, out, _ = cli(capsys, *args, "--json")
     assert code == 2
     assert json.loads(out)["error"]["code"] == "collateral_fetch_failed"
+    assert json.loads(out)["error"]["kind"] == "unavailable"
 
 
 def test_verify_expired_on_arrival(

@@ -59,7 +59,12 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def parse_json(capsys: pytest.CaptureFixture[str], path: Path) -> dict[str, Any]:
     code, out, err = cli(capsys, "parse", "--json", str(path))
     assert (code, err) == (0, "")
-    result: dict[str, Any] = json.loads(out)
+    document = json.loads(out)
+    assert (document["schema"], document["command"]) == ("tdxquote/1", "parse")
+    assert (document["ok"], document["error"]) == (True, None)
+    how = document["result"]["input"]
+    assert set(how) == {"encoding", "container", "location"}
+    result: dict[str, Any] = {"input_format": how["encoding"], **document["result"]["quote"]}
     return result
 
 
@@ -104,7 +109,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]
 def test_python_dash_m_runs_the_cli(vectors: Path) -> None:
     done = run_module("parse", str(vectors / V4))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.decode().startswith("Quote v4 TDX (TD report 1.0), 5006 bytes, binary input")
+    assert done.stdout.decode().startswith(
+        "Quote v4 TDX (TD report 1.0), 5006 bytes, read as binary"
+    )
     assert run_module("--version").stdout.decode().strip() == f"tdxquote {__version__}"
 
 
@@ -255,7 +262,7 @@ def test_summary_of_the_v4_vector_in_full(
     capsys: pytest.CaptureFixture[str], vectors: Path
 ) -> None:
     _, out, _ = cli(capsys, "parse", str(vectors / V4))
-    assert "Quote v4 TDX (TD report 1.0), 5006 bytes, binary input" in out
+    assert "Quote v4 TDX (TD report 1.0), 5006 bytes, read as binary" in out
     assert "  FMSPC            B0C06F000000" in out
     assert "  TCB components   3 3 2 2 4 1 0 5 0 0 0 0 0 0 0 0" in out
     assert "      valid 2025-02-06T23:25:51Z to 2032-02-06T23:25:51Z" in out
@@ -312,7 +319,7 @@ def test_hex_files_are_detected(
     data = parse_json(capsys, vectors / name)
     assert data == {"input_format": "hex", **quote_to_dict(quote)}
     _, out, _ = cli(capsys, "parse", str(vectors / name))
-    assert out.splitlines()[0].endswith(", hex input")
+    assert out.splitlines()[0].endswith(", read as hex")
 
 
 @pytest.mark.parametrize("name", [V4, HEX_0X])
@@ -320,8 +327,9 @@ def test_stdin(vectors: Path, name: str) -> None:
     raw = (vectors / name).read_bytes()
     done = run_module("parse", "--json", "-", stdin=raw)
     assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
-    assert data["input_format"] == ("hex" if name == HEX_0X else "binary")
+    data = json.loads(done.stdout)["result"]
+    assert data["input"]["encoding"] == ("hex" if name == HEX_0X else "binary")
+    data = data["quote"]
     quote = parse_quote(decode_quote_input(raw)[0])
     assert data["body"]["mr_td"] == quote.body.mr_td.hex()  # type: ignore[union-attr]
 
@@ -374,9 +382,12 @@ def test_json_error_shape(
     path.write_bytes((vectors / V4).read_bytes()[:600])
     code, out, err = cli(capsys, "parse", "--json", str(path))
     assert (code, err) == (2, "")
-    error = json.loads(out)["error"]
-    assert set(error) == {"code", "field", "offset", "message"}
-    assert (error["code"], error["field"], error["offset"]) == ("parse_error", "body", 600)
+    document = json.loads(out)
+    assert (document["ok"], document["result"]) == (False, None)
+    error = document["error"]
+    assert set(error) == {"kind", "code", "field", "offset", "message", "details"}
+    assert (error["kind"], error["code"]) == ("bad_input", "parse_error")
+    assert (error["field"], error["offset"]) == ("body", 600)
     assert "body at offset 600" in error["message"]
 
 
@@ -410,12 +421,18 @@ def test_bad_files_exit_2_without_traceback(
     code, out, err = cli(capsys, "parse", "--json", str(path))
     assert (code, err) == (2, "")
     assert json.loads(out) == {
+        "schema": "tdxquote/1",
+        "command": "parse",
+        "ok": False,
+        "result": None,
         "error": {
+            "kind": "bad_input",
             "code": "input_error",
             "field": None,
             "offset": None,
             "message": f"{path}: {message}",
-        }
+            "details": {},
+        },
     }
 
 
@@ -467,7 +484,7 @@ def test_mutated_quotes_never_raise(vectors: Path, data: st.DataObject) -> None:
     code, out = _parse_stdin(payload, "--json")
     result = json.loads(out)
     if code == 0:
-        assert result["size"] == len(quote_bytes)
+        assert result["result"]["quote"]["size"] == len(quote_bytes)
     else:
         assert code == 2
         assert result["error"]["code"] == "parse_error"
@@ -479,10 +496,12 @@ def test_endless_input_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "parse", "--json", "/dev/zero")
     assert (code, err) == (2, "")
     assert json.loads(out)["error"] == {
+        "kind": "bad_input",
         "code": "input_error",
         "field": None,
         "offset": None,
         "message": f"/dev/zero: more than {MAX_QUOTE_INPUT} bytes, too large for a quote",
+        "details": {},
     }
 
 

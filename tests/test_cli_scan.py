@@ -66,9 +66,18 @@ def corpus(vectors: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
 
 
 def scan_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """Exit code and the report (``filters`` left out); the whole document when it has none."""
     code, out, err = cli(capsys, "scan", "--json", *args)
     assert err == ""
-    result: dict[str, Any] = json.loads(out)
+    document: dict[str, Any] = json.loads(out)
+    assert (document["schema"], document["command"]) == ("tdxquote/1", "scan")
+    if document["result"] is None:
+        return code, document
+    assert document["ok"] is (code == 0)
+    if code == 1:
+        assert (document["error"]["kind"], document["error"]["code"]) == ("failed", "scan_failures")
+    result: dict[str, Any] = dict(document["result"])
+    assert set(result.pop("filters")) == {"include", "exclude"}
     return code, result
 
 
@@ -136,7 +145,7 @@ def test_jobs_do_not_change_the_report(capsys: pytest.CaptureFixture[str], corpu
         assert (code, err) == (1, "")
         outputs.append(out)
     assert outputs[0] == outputs[1] == outputs[2]
-    assert json.loads(outputs[0])["files"] == 8 + 3 * CHUNK_SIZE
+    assert json.loads(outputs[0])["result"]["files"] == 8 + 3 * CHUNK_SIZE
     code, text_1, _ = cli(capsys, "scan", "-j", "1", str(corpus))
     code, text_2, _ = cli(capsys, "scan", "-j", "2", str(corpus))
     assert text_1 == text_2
@@ -245,12 +254,18 @@ def test_missing_path_json_error(capsys: pytest.CaptureFixture[str], corpus: Pat
     code, report = scan_json(capsys, str(corpus), "missing-dir")
     assert code == 2
     assert report == {
+        "schema": "tdxquote/1",
+        "command": "scan",
+        "ok": False,
+        "result": None,
         "error": {
+            "kind": "bad_input",
             "code": "usage_error",
             "field": None,
             "offset": None,
             "message": "missing-dir: no such file or directory",
-        }
+            "details": {},
+        },
     }
 
 

@@ -60,27 +60,55 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def _json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+def _document(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """Exit code and the whole ``--json`` document (the tdxquote/1 contract)."""
     code, out, err = _cli(capsys, *args, "--json")
     assert err == ""
-    return code, json.loads(out)
+    document: dict[str, Any] = json.loads(out)
+    assert (document["schema"], document["command"]) == ("tdxquote/1", "verify")
+    assert document["ok"] is (code == 0)
+    return code, document
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """Exit code and Intel's verdict when accepted (else the whole document)."""
+    code, document = _document(capsys, *args)
+    if not document["ok"]:
+        return code, document
+    result = document["result"]
+    assert (result["accepted"], result["failed_check"]) == (True, None)
+    assert result["checks_passed"] == [*result["verdict"]["checks"], "policy"]
+    verdict: dict[str, Any] = result["verdict"]
+    return code, verdict
 
 
 def _refusal(capsys: pytest.CaptureFixture[str], *args: str, code: str) -> dict[str, Any]:
-    exit_code, document = _json(capsys, *args)
+    """The refusal (exit 1): its code, message, details and the checks that passed."""
+    exit_code, document = _document(capsys, *args)
     assert exit_code == 1
-    error: dict[str, Any] = document["error"]
+    error = document["error"]
+    assert error["kind"] == "refused"
     assert error["code"] == code, error["message"]
-    return error
+    result = document["result"]
+    assert result["accepted"] is False
+    assert result["failed_check"] == (
+        "policy" if code in ("policy", "collateral_expired") else code
+    )
+    flat: dict[str, Any] = {"code": error["code"], "message": error["message"], **error["details"]}
+    flat["checks_passed"] = result["checks_passed"]
+    flat["verdict"] = result["verdict"]
+    return flat
 
 
 def _usage(capsys: pytest.CaptureFixture[str], *args: str, code: str) -> dict[str, Any]:
-    """Exit 2 with ``{"error": {...}}`` on stdout (JSON) and one line on stderr (text)."""
-    exit_code, document = _json(capsys, *args)
+    """Exit 2 with the error document on stdout (JSON) and one line on stderr (text)."""
+    exit_code, document = _document(capsys, *args)
     assert exit_code == 2
+    assert document["result"] is None
     error: dict[str, Any] = document["error"]
     assert error["code"] == code, error["message"]
-    assert set(error) == {"code", "field", "offset", "message"}
+    assert error["kind"] == "bad_input"
+    assert set(error) == {"kind", "code", "field", "offset", "message", "details"}
     exit_code, out, err = _cli(capsys, *args)
     assert (exit_code, out) == (2, "")
     assert err.startswith("tdxquote: error: ")
@@ -104,7 +132,7 @@ def test_verified_text_lists_the_status_and_every_check(
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == "verdict: UpToDate (SGX_QL_QV_RESULT_OK)"
-    assert lines[1] == "at: 2025-06-01T00:00:00+00:00"
+    assert lines[1] == "at: 2025-06-01T00:00:00Z"
     assert lines[2 : 2 + len(TDX_PIPELINE) + 1] == [
         f"  pass  {check}" for check in (*TDX_PIPELINE, "policy")
     ]
@@ -164,10 +192,12 @@ def test_refused_text_lists_the_passed_checks_and_the_failure(
     assert (code, err) == (1, "")
     lines = out.splitlines()
     assert lines[0] == "verdict: REFUSED"
+    assert lines[1] == "at: 2025-06-01T00:00:00Z"
     passed = TDX_PIPELINE[: TDX_PIPELINE.index("quote_signature")]
-    assert lines[1 : 1 + len(passed)] == [f"  pass  {check}" for check in passed]
-    assert lines[1 + len(passed)].startswith("  FAIL  quote_signature_invalid: ")
-    assert lines[2 + len(passed)].startswith("Intel equivalent: STATUS_INVALID_QUOTE_SIGNATURE")
+    assert lines[2 : 2 + len(passed)] == [f"  pass  {check}" for check in passed]
+    assert lines[2 + len(passed)].startswith("  FAIL  quote_signature_invalid: ")
+    assert lines[3 + len(passed)].startswith("Intel equivalent: STATUS_INVALID_QUOTE_SIGNATURE")
+    assert lines[-1] == "input: binary"
 
 
 def test_refused_json(
@@ -175,7 +205,8 @@ def test_refused_json(
 ) -> None:
     scenario = forge.replace(pki=forge.pki.with_revoked_pck(forge.leaf.serial_number)).scenario()
     error = _refusal(capsys, *_write(tmp_path, scenario), "--at", NOW, code="pck_revoked")
-    assert set(error) == {"code", "message", "intel_error", "checks_passed"}
+    assert set(error) == {"code", "message", "intel_error", "checks_passed", "verdict"}
+    assert error["verdict"] is None  # the chain failed: Intel's verdict was never reached
     assert error["checks_passed"] == ["quote_format", "pck_chain", "crls"]
     assert "SGX_QL_PCK_REVOKED" in error["intel_error"]
 
@@ -203,7 +234,10 @@ def test_allow_status(
         flags = [flag for status in allowed for flag in ("--allow-status", status)]
         code, document = _json(capsys, *args, *flags)
         assert (code, document["status"]) == (0, "ConfigurationNeeded")
-    _usage(capsys, *args, "--allow-status", "Bogus", code="usage_error")
+    code, out, err = _cli(capsys, *args, "--allow-status", "Bogus")
+    assert (code, out) == (2, "")
+    assert "invalid choice: 'Bogus'" in err
+    assert all(status in err for status in ("'SWHardeningNeeded'", "'Revoked'", "'any'"))
 
 
 def test_reject_advisory(
@@ -404,7 +438,7 @@ def test_trust_root_not_a_certificate(
 ) -> None:
     args = _write(tmp_path, forge.scenario())
     Path(args[4]).write_bytes(b"not a certificate")
-    error = _usage(capsys, *args, "--at", NOW, code="input_error")
+    error = _usage(capsys, *args, "--at", NOW, code="trust_root_invalid")
     assert "--trust-root" in error["message"]
 
 

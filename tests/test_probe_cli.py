@@ -27,8 +27,18 @@ def probe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 
 
 def probe_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """Exit code and the report; with no report, ``{"error": ...}`` (details merged in)."""
     code, out, _ = probe(capsys, "--json", *args)
-    return code, json.loads(out)
+    document = json.loads(out)
+    assert (document["schema"], document["command"]) == ("tdxquote/1", "probe")
+    assert document["ok"] is (code == 0)
+    if document["result"] is not None:
+        report: dict[str, Any] = document["result"]
+        return code, report
+    error = document["error"]
+    assert error["kind"] == ("unavailable" if error["code"].startswith("probe_") else "bad_input")
+    flat = {key: value for key, value in error.items() if key != "details"}
+    return code, {"error": {**error["details"], **flat}}
 
 
 @pytest.fixture(scope="module")

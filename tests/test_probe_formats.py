@@ -73,7 +73,7 @@ def verify_args(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 def _probe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     code = main(["probe", "--json", *args])
-    return code, json.loads(capsys.readouterr().out)
+    return code, json.loads(capsys.readouterr().out)["result"]
 
 
 @pytest.mark.parametrize(("name", "form"), [("v1", "1.8-v1"), ("legacy", "1.1-legacy")])

@@ -89,8 +89,14 @@ def probe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 
 
 def probe_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """Exit code and the report (the ``result`` of the tdxquote/1 document)."""
     code, out, _ = probe(capsys, "--json", *args)
-    return code, json.loads(out)
+    document = json.loads(out)
+    assert (document["command"], document["ok"]) == ("probe", code == 0)
+    if document["result"] is None:  # no certificate to report: the error alone
+        return code, {"error": document["error"]}
+    report: dict[str, Any] = document["result"]
+    return code, report
 
 
 def _leaf_der(pem: bytes) -> bytes:
@@ -132,7 +138,7 @@ def test_probe_report_equals_cert_report(
     )
     assert code == 0, probed["verdict"]
     assert main(["cert", "--json", str(chain_file), *verify_args]) == 0
-    from_file = json.loads(capsys.readouterr().out)
+    from_file = json.loads(capsys.readouterr().out)["result"]
     probe_info = probed.pop("probe")
     assert probed == from_file
     assert probe_info["chain_length"] == 3

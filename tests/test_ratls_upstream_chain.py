@@ -257,7 +257,7 @@ def test_dcap_runs_and_refuses_the_only_collateral_at_hand(vectors: Path) -> Non
 def test_cert_cli_client_view(vectors: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = str(vectors / CHAIN)
     assert main(["cert", path, "--client", "--unsafe-simulator", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = json.loads(capsys.readouterr().out)["result"]
     assert report["role"] == "client"
     assert report["extended_key_usage"] == ["clientAuth"]
     assert report["mr_aggregated"] == _expected(vectors, CHAIN)["mr_aggregated_computed"]

@@ -38,7 +38,7 @@ from _verify_cases import (
     ours,
     validity,
 )
-from conftest import shared_vectors_dir
+from conftest import shared_vectors_dir, vector_cases
 
 from tdxquote.collateral import TcbStatus
 
@@ -420,9 +420,7 @@ EXTRA_CASES = _extra_cases()
 
 
 def _params(cases: list[Case]) -> list[Any]:
-    if not cases:
-        return [pytest.param(None, marks=pytest.mark.skip(reason="shared vectors not found"))]
-    return [pytest.param(case, id=case.id) for case in cases]
+    return vector_cases(cases, [case.id for case in cases])
 
 
 def _check(case: Case, vectors: Path) -> None:

@@ -40,7 +40,7 @@ from _verify_cases import (
     teepot_collateral,
     validity,
 )
-from conftest import shared_vectors_dir
+from conftest import shared_vectors_dir, vector_cases
 
 from tdxquote.collateral import Collateral, TcbStatus
 from tdxquote.testing.forge import QuoteForge, td_report
@@ -151,7 +151,7 @@ def _matrix_ids() -> list[str]:
     return [f"{q}+{c}@{t}" for c in COLLATERALS for q in ordered for t in TIMES]
 
 
-@pytest.mark.parametrize("run_id", _matrix_ids() or [pytest.param("", marks=pytest.mark.skip)])
+@pytest.mark.parametrize("run_id", vector_cases(_matrix_ids()))
 def test_real_quote_matrix(run_id: str, vectors: Path) -> None:
     run = _matrix(vectors)[run_id]
     if run.mine == run.theirs:

@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._timing import CLOCKS, markdown_table_lines, percentile
-from .common import EXIT_OK, CliError, write_json
+from .common import EXIT_OK, CliError, report_error
+from .output import write_envelope
+from .progress import Progress, progress_on_stderr
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -59,7 +61,7 @@ __all__ = [
     "write_corpus",
 ]
 
-GOALS = {
+GOALS = {  # the project's own targets: benchmarks/ reports them, `tdxquote bench` does not
     "parse": ("validated parse no slower than dcap-qvl's parse_quote", 1.0),
     "warm": ("warm verification at least 6x dcap-qvl's verify throughput", 6.0),
     "cold": ("cold verification within 1.5x dcap-qvl's verify time", 1 / 1.5),
@@ -76,31 +78,48 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "Time tdxquote and dcap-qvl side by side, interleaved, on the same quotes and "
             "collateral: parse, cold and warm verification, and tdxquote scan with 1 and 2 "
             "processes. Real quotes come from the shared vectors (--vectors or "
-            "$TDXQUOTE_VECTORS), else forged ones. dcap-qvl rows are left out when the "
-            "dcap-qvl package is not installed. Numbers depend on the machine."
+            "$TDXQUOTE_VECTORS), else forged ones. dcap-qvl columns are left out when the "
+            "dcap-qvl package is not installed. Numbers depend on the machine and its load; "
+            "progress is shown on standard error when it is a terminal."
         ),
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a rough run in seconds (fewer rounds, small corpus)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument(
-        "--chart", metavar="FILE", help="also draw the results to a PNG (needs matplotlib)"
+        "--quick",
+        action="store_true",
+        help="a rough run in seconds: fewer rounds, a small corpus (default: a full run)",
     )
     parser.add_argument(
-        "--vectors", metavar="DIR", help="the shared vectors folder (default $TDXQUOTE_VECTORS)"
+        "--json",
+        action="store_true",
+        help="print the results as JSON (the tdxquote/1 document)",
+    )
+    parser.add_argument(
+        "--chart",
+        metavar="FILE",
+        help="also draw the results to this PNG file (needs matplotlib); default: no chart",
+    )
+    parser.add_argument(
+        "--vectors",
+        metavar="DIR",
+        help=(
+            "the shared real-vector folder, for real quotes (default: $TDXQUOTE_VECTORS; "
+            "without it, forged quotes)"
+        ),
     )
     parser.add_argument(
         "--clock",
         choices=sorted(CLOCKS),
         default="perf",
-        help="perf: wall time (default); thread: CPU time of this thread, for a busy machine",
+        help=(
+            "%(choices)s: perf is wall time (default); thread is this thread's CPU time, "
+            "steadier on a busy machine"
+        ),
     )
     parser.add_argument(
         "--rounds",
         type=int,
         metavar="N",
-        help="interleaved rounds per row (default 15; 5 with --quick)",
+        help="interleaved rounds per row, an integer (default 15; 5 with --quick)",
     )
     parser.add_argument(
         "--scan-files",
@@ -108,6 +127,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="N",
         help="files in the generated scan corpus (default 20000; 2000 with --quick; 0: no scan)",
     )
+    parser.set_defaults(_command="bench")
     return parser
 
 
@@ -511,10 +531,17 @@ def verify_comparisons(workloads: Sequence[VerifyWorkload], dcap_qvl: Any) -> li
 
 
 def run_comparisons(
-    rows: Sequence[Comparison], *, rounds: int, max_sample_ns: int, clock: str
+    rows: Sequence[Comparison],
+    *,
+    rounds: int,
+    max_sample_ns: int,
+    clock: str,
+    progress: Progress | None = None,
 ) -> None:
     """Time each row's two cases interleaved; fills ``ours_ns`` and ``theirs_ns``."""
-    for row in rows:
+    for index, row in enumerate(rows):
+        if progress is not None:
+            progress.step(f"timing {row.label} ({index + 1}/{len(rows)})")
         cases = [row.ours] if row.theirs is None else [row.ours, row.theirs]
         samples = time_interleaved(cases, rounds=rounds, max_sample_ns=max_sample_ns, clock=clock)
         row.ours_ns = samples["ours"]
@@ -656,7 +683,7 @@ def measure_scan(paths: Sequence[Path], jobs: int) -> dict[str, Any]:
         measured = json.loads(lines[-1])
     except json.JSONDecodeError:
         raise RuntimeError(f"the scan child failed: {done.stderr.decode()[-500:]}") from None
-    report = json.loads(done.stdout)
+    report = json.loads(done.stdout)["result"]
     files = report["files"]
     return {
         "jobs": jobs,
@@ -670,17 +697,23 @@ def measure_scan(paths: Sequence[Path], jobs: int) -> dict[str, Any]:
     }
 
 
-def scan_results(corpus: Path, count: int, repeats: int = 1) -> dict[str, Any]:
+def scan_results(
+    corpus: Path, count: int, repeats: int = 1, *, progress: Progress | None = None
+) -> dict[str, Any]:
     """Throughput with 1 and 2 processes over the whole corpus, and memory at 3 sizes."""
     folders = sorted(p for p in corpus.iterdir() if p.is_dir())
     runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
     for _ in range(repeats):
         for jobs in (1, 2):
+            if progress is not None:
+                progress.step(f"tdxquote scan --jobs {jobs} over {count:,} files")
             runs[jobs].append(measure_scan([corpus], jobs))
     best = {jobs: max(found, key=lambda r: r["quotes_per_second"]) for jobs, found in runs.items()}
     sizes = []
     for share in (10, 2, 1):
         chosen = folders[: max(1, len(folders) // share)]
+        if progress is not None:
+            progress.step(f"peak memory of a scan of {len(chosen)} of {len(folders)} folders")
         sizes.append(measure_scan(chosen, 1))
     return {
         "files": count,
@@ -702,6 +735,8 @@ class Report:
     notes: list[str]
     rows: list[dict[str, Any]]
     scan: dict[str, Any] | None
+    show_goals: bool = True
+    """The project's own targets (``benchmarks/``); ``tdxquote bench`` shows measurements only."""
 
     def goals(self) -> list[dict[str, Any]]:
         """Each goal with its rows' measured ratios and met / missed."""
@@ -739,7 +774,16 @@ class Report:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
+        """JSON-ready (``goals``, and each row's ``goal``, only with :attr:`show_goals`)."""
+        if not self.show_goals:
+            return {
+                "machine": self.machine,
+                "settings": self.settings,
+                "notes": self.notes,
+                "rows": [{k: v for k, v in row.items() if k != "goal"} for row in self.rows],
+                "scan": self.scan,
+                "summary": self.summary(),
+            }
         return {
             "machine": self.machine,
             "settings": self.settings,
@@ -748,6 +792,29 @@ class Report:
             "scan": self.scan,
             "goals": self.goals(),
         }
+
+    def summary(self) -> list[str]:
+        """What the measurements say, one sentence per section (medians of the ratios)."""
+        lines = []
+        for section, what in (("parse", "parsing"), ("verify", "verification")):
+            ratios = [
+                row["ratio"]["median"]
+                for row in self.rows
+                if row["section"] == section and row["ratio"] is not None
+            ]
+            if ratios:
+                lines.append(
+                    f"{what}: tdxquote ran at {min(ratios):.2f}x to {max(ratios):.2f}x "
+                    f"dcap-qvl's speed (the median ratio of each of {len(ratios)} rows; "
+                    "above 1x is faster)"
+                )
+        if self.scan is not None:
+            one, two = self.scan["throughput"]
+            lines.append(
+                f"scanning: {one['quotes_per_second']:,.0f} quotes/s with one process, "
+                f"{two['quotes_per_second']:,.0f} with two ({self.scan['speedup']:.2f}x)"
+            )
+        return lines
 
 
 def machine_info() -> dict[str, Any]:
@@ -822,30 +889,27 @@ def render(report: Report) -> str:
         f"samples of up to {report.settings['max_sample_ms']} ms, "
         f"clock {report.settings['clock']}; "
         "medians with p10-p90; ratio = dcap-qvl time / tdxquote time, round by round "
-        "(above 1: tdxquote is faster).",
+        "(above 1: tdxquote is faster; 2.00: twice as fast).",
     ]
     if "command" in report.settings:
         lines.append(f"Command: `{report.settings['command']}`")
     lines += [f"NOTE: {note}" for note in report.notes]
     if report.rows:
         lines += ["", *_LEGEND]
-    headers = ["row", "tdxquote µs", "dcap-qvl µs", "dcap-qvl ÷ tdxquote", "goal"]
+    headers = ["row", "tdxquote µs", "dcap-qvl µs", "dcap-qvl ÷ tdxquote"]
+    if report.show_goals:
+        headers.append("goal")
     for section, title in (("parse", "Parsing"), ("verify", "Verification")):
         rows = [r for r in report.rows if r["section"] == section]
         if not rows:
             continue
-        table = [
-            [
-                r["label"],
-                _us(r["tdxquote_us"]),
-                _us(r["dcap_qvl_us"]),
-                _ratio(r["ratio"]),
-                ""
-                if r["goal"] is None
-                else f"≥ {r['goal']['least_ratio']:g}: {r['goal']['status']}",
-            ]
-            for r in rows
-        ]
+        table = []
+        for r in rows:
+            cells = [r["label"], _us(r["tdxquote_us"]), _us(r["dcap_qvl_us"]), _ratio(r["ratio"])]
+            if report.show_goals:
+                goal = r["goal"]
+                cells.append("" if goal is None else f"≥ {goal['least_ratio']:g}: {goal['status']}")
+            table.append(cells)
         lines += ["", f"## {title}", "", *markdown_table_lines(headers, table)]
     if report.scan is not None:
         scan = report.scan
@@ -869,6 +933,11 @@ def render(report: Report) -> str:
             for r in scan["memory_by_size"]
         ]
         lines += markdown_table_lines(["corpus", "peak RSS MiB", "quotes/s"], table)
+    if not report.show_goals:
+        summary = report.summary()
+        if summary:
+            lines += ["", "## Summary", "", *[f"- {line}" for line in summary]]
+        return "\n".join(lines)
     lines += ["", "## Goals", ""]
     for goal in report.goals():
         if "worst_ratio" in goal:
@@ -940,6 +1009,13 @@ def write_chart(report: Report, path: str | Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``bench``."""
+    try:
+        return _run(args)
+    except CliError as error:
+        return report_error(error, as_json=args.json, command="bench")
+
+
+def _run(args: argparse.Namespace) -> int:
     vectors = _vectors(args.vectors)
     dcap_qvl = load_dcap_qvl()
     notes = []
@@ -960,14 +1036,25 @@ def run(args: argparse.Namespace) -> int:
     )
     if scan_files < 0:
         raise CliError("--scan-files must be 0 or more", code="usage_error")
-    rows = build_comparisons(vectors, dcap_qvl, stream=stream)
-    run_comparisons(rows, rounds=rounds, max_sample_ns=max_sample_ns, clock=args.clock)
-    scan = None
-    if scan_files:
-        with tempfile.TemporaryDirectory(prefix="tdxquote-bench-") as folder:
-            corpus = Path(folder)
-            write_corpus(corpus, scan_files, vectors, per_folder=max(10, scan_files // 10))
-            scan = scan_results(corpus, scan_files)
+    progress = progress_on_stderr(label="bench", unit="rows")
+    try:
+        if progress is not None:
+            progress.step("preparing quotes and collateral")
+        rows = build_comparisons(vectors, dcap_qvl, stream=stream)
+        run_comparisons(
+            rows, rounds=rounds, max_sample_ns=max_sample_ns, clock=args.clock, progress=progress
+        )
+        scan = None
+        if scan_files:
+            with tempfile.TemporaryDirectory(prefix="tdxquote-bench-") as folder:
+                corpus = Path(folder)
+                if progress is not None:
+                    progress.step(f"writing a {scan_files:,}-file scan corpus")
+                write_corpus(corpus, scan_files, vectors, per_folder=max(10, scan_files // 10))
+                scan = scan_results(corpus, scan_files, progress=progress)
+    finally:
+        if progress is not None:
+            progress.clear()
     report = Report(
         machine=machine_info(),
         settings={
@@ -979,6 +1066,7 @@ def run(args: argparse.Namespace) -> int:
         notes=notes,
         rows=[row.result() for row in rows],
         scan=scan,
+        show_goals=False,
     )
     if args.chart:
         try:
@@ -986,7 +1074,7 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             notes.append("no chart: matplotlib is not installed (pip install 'tdxquote[plot]')")
     if args.json:
-        write_json(report.to_dict())
+        write_envelope("bench", report.to_dict())
     else:
         print(render(report))
     return EXIT_OK

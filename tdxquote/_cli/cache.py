@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from .common import EXIT_OK, EXIT_USAGE, CliError, write_json
+from .common import EXIT_OK, EXIT_USAGE, CliError, report_error
+from .output import write_envelope
 
 if TYPE_CHECKING:
     from ..collateral.cache import CollateralCache
@@ -26,10 +27,25 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "$XDG_CACHE_HOME/tdxquote/collateral)."
         ),
     )
-    parser.add_argument("action", nargs="?", choices=("info", "clear"), metavar="info|clear")
-    parser.add_argument("--cache-dir", metavar="DIR", help="the cache directory")
-    parser.add_argument("--json", action="store_true")
-    parser.set_defaults(_parser=parser)
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=("info", "clear"),
+        metavar="info|clear",
+        help="info: what the cache holds; clear: remove every entry",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help=(
+            "the cache directory (default: $TDXQUOTE_CACHE_DIR, else "
+            "$XDG_CACHE_HOME/tdxquote/collateral)"
+        ),
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON (the tdxquote/1 document)"
+    )
+    parser.set_defaults(_parser=parser, _command="cache")
     return parser
 
 
@@ -47,12 +63,16 @@ def run(args: argparse.Namespace) -> int:
     if args.action is None:
         args._parser.print_help(sys.stderr)
         return EXIT_USAGE
-    cache = _open(args.cache_dir)
+    command = f"cache {args.action}"
+    try:
+        cache = _open(args.cache_dir)
+    except CliError as error:
+        return report_error(error, as_json=args.json, command=command)
     try:
         if args.action == "clear":
             removed = cache.clear()
             if args.json:
-                write_json({"directory": str(cache.directory), "removed": removed})
+                write_envelope(command, {"directory": str(cache.directory), "removed": removed})
             else:
                 print(f"removed {removed} entries from {cache.directory}")
             return EXIT_OK
@@ -61,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         cache.close()
     if args.json:
-        write_json(
+        write_envelope(
+            command,
             {
                 "directory": str(cache.directory),
                 "entries": [
@@ -77,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 ],
                 "volume": volume,
                 "size_limit": cache.size_limit,
-            }
+            },
         )
         return EXIT_OK
     print(f"directory: {cache.directory}")

@@ -20,13 +20,21 @@ from .collateral import (
     collateral_from_args,
     trust_root_from_args,
 )
-from .common import CliError, read_input, report_error, write_json
-from .verify import add_policy_arguments, parse_time, policy_from_args
+from .common import CliError, display_name, print_error, read_input, report_error
+from .output import ErrorKind, error_object, write_envelope, zulu
+from .verify import AT_HELP, add_policy_arguments, parse_time, policy_from_args
 
 if TYPE_CHECKING:
     from .common import Subparsers
 
-__all__ = ["add_certificate_arguments", "add_parser", "emit_report", "report_options", "run"]
+__all__ = [
+    "add_certificate_arguments",
+    "add_parser",
+    "check_certificate_input",
+    "emit_report",
+    "report_options",
+    "run",
+]
 
 MAX_CERTIFICATE_INPUT = 16 << 20
 """Largest certificate file read (16 MiB; real RA-TLS chains are a few tens of KiB)."""
@@ -48,19 +56,26 @@ def add_certificate_arguments(parser: argparse.ArgumentParser) -> None:
     """
     sources = add_source_arguments(parser)
     add_collateral_argument(sources)
-    parser.add_argument("--at", metavar="TIME", help="verification time (default: now)")
+    parser.add_argument("--at", metavar="TIME", help=f"verification time: {AT_HELP}; default: now")
     parser.add_argument(
-        "--trust-root", metavar="PEM", help="trust this root instead of Intel's (synthetic PKI)"
+        "--trust-root",
+        metavar="PEM",
+        help=(
+            "trust this root CA instead of Intel's (a synthetic PKI): a file holding exactly "
+            "one CA certificate, PEM or DER; default: Intel's root"
+        ),
     )
     parser.add_argument(
         "--unsafe-simulator",
         action="store_true",
         help=(
             "dstack simulator development mode: check the key binding and the event log only; "
-            "the quote is NOT verified and NOTHING is attested"
+            "the quote is NOT verified and NOTHING is attested (default: off)"
         ),
     )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON (the tdxquote/1 document)"
+    )
     add_policy_arguments(parser)
     pins = parser.add_argument_group("runtime events (attested through RTMR3)")
     for dest, name in _NAMED_PINS:
@@ -70,21 +85,27 @@ def add_certificate_arguments(parser: argparse.ArgumentParser) -> None:
             action="append",
             default=[],
             metavar="HEX",
-            help=f"the {name} event must be one of these (repeatable)",
+            help=f"the {name} event must be one of these (hex; repeatable; default: any)",
         )
     pins.add_argument(
         "--expect-mr-aggregated",
         action="append",
         default=[],
         metavar="HEX",
-        help="dstack's mr_aggregated (as the guest agent reports it) must be one of these",
+        help=(
+            "dstack's mr_aggregated (as the guest agent reports it) must be one of these "
+            "(64 hex digits; repeatable; default: any)"
+        ),
     )
     pins.add_argument(
         "--expect-event",
         action="append",
         default=[],
         metavar="NAME=HEX",
-        help="runtime event NAME must have payload HEX (repeatable; any of, per name)",
+        help=(
+            "runtime event NAME must have payload HEX (repeatable; any of, per name; "
+            "default: no pin)"
+        ),
     )
 
 
@@ -153,8 +174,88 @@ def report_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def emit_report(report: dict[str, Any], *, as_json: bool) -> int:
-    """Print ``report`` (JSON or text) and return the exit code it calls for."""
+_UNAVAILABLE_CODES = frozenset({"no_collateral", "collateral_fetch_failed"})
+
+
+def _verdict_error(report: dict[str, Any], exit_code: int) -> dict[str, Any] | None:
+    """The JSON contract's ``error`` for a report's verdict (None when it is ok)."""
+    verdict = report.get("verdict") or {}
+    if verdict.get("ok"):
+        return None
+    found = verdict.get("error") or {}
+    code = str(found.get("code"))
+    kind: ErrorKind = (
+        "refused"
+        if exit_code == 1
+        else ("unavailable" if code in _UNAVAILABLE_CODES else "bad_input")
+    )
+    skip = {"code", "message", "field", "offset", "checks_passed"}
+    return error_object(
+        kind=kind,
+        code=code,
+        message=zulu(str(found.get("message", ""))),
+        field=found.get("field"),
+        offset=found.get("offset"),
+        details={key: value for key, value in found.items() if key not in skip},
+    )
+
+
+def check_certificate_input(data: bytes, source: str) -> None:
+    """Refuse input that is no certificate, saying what it is (a private key, a quote...).
+
+    A quote carries its PCK chain as PEM blocks: read as a certificate file it
+    would be that chain, so a quote is refused first.
+    """
+    from .._input import read_quote
+    from .._sniff import describe_pem, pem_block_types
+    from ..errors import QuoteParseError
+
+    try:
+        how = read_quote(data)[1]
+    except QuoteParseError:
+        pass
+    else:
+        raise CliError(
+            f"{display_name(source)}: this is a quote ({how.describe()}), not a certificate: "
+            "'tdxquote verify' verifies a quote",
+            code="parse_error",
+            field="certificate",
+            offset=0,
+        )
+    types = pem_block_types(data[: 1 << 20])
+    if types and not any("CERTIFICATE" in kind and "REQUEST" not in kind for kind in types):
+        raise CliError(
+            f"{display_name(source)}: this is {describe_pem(types)}, not a certificate",
+            code="parse_error",
+            field="certificate",
+            offset=0,
+        )
+
+
+def _unread_message(report: dict[str, Any], data: bytes | None, source: str) -> str:
+    """Why no certificate could be read, with what the bytes look like when known."""
+    from .._sniff import describe_bytes
+
+    error = (report.get("verdict") or {}).get("error") or {}
+    what = None if data is None else describe_bytes(data)
+    if what is not None and what not in ("a PEM certificate", "a DER certificate"):
+        return f"{display_name(source)}: not a certificate: this is {what}"
+    return f"{display_name(source)}: {error.get('message')}"
+
+
+def emit_report(
+    report: dict[str, Any],
+    *,
+    as_json: bool,
+    command: str = "cert",
+    data: bytes | None = None,
+    source: str = "-",
+) -> int:
+    """Print ``report`` (the JSON document or text) and return the exit code it calls for.
+
+    When no certificate could be read at all (``report["sha256"]`` is None)
+    there is no report to show: the error alone is printed (``result`` null).
+    """
     from ..ratls import format_report, report_exit_code
 
     verdict = report.get("verdict") or {}
@@ -164,11 +265,18 @@ def emit_report(report: dict[str, Any], *, as_json: bool) -> int:
             "were NOT verified; NOTHING is attested",
             file=sys.stderr,
         )
+    exit_code = report_exit_code(report)
+    error = _verdict_error(report, exit_code)
+    read = report.get("sha256") is not None
+    if not read and error is not None:
+        error["message"] = zulu(_unread_message(report, data, source))
     if as_json:
-        write_json(report)
+        write_envelope(command, report if read else None, error)
+    elif read:
+        print(zulu(format_report(report)))
     else:
-        print(format_report(report))
-    return report_exit_code(report)
+        print_error(error["message"] if error else "no certificate")
+    return exit_code
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -196,6 +304,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         ),
     )
     add_certificate_arguments(parser)
+    parser.set_defaults(_command="cert")
     return parser
 
 
@@ -205,9 +314,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         data = read_input(args.certificate, max_size=MAX_CERTIFICATE_INPUT)
+        check_certificate_input(data, args.certificate)
         options = report_options(args)
     except CliError as error:
-        return report_error(error, as_json=args.json)
+        return report_error(error, as_json=args.json, command="cert")
     if args.client:
         options["role"] = "client"
-    return emit_report(certificate_report(data, **options), as_json=args.json)
+    report = certificate_report(data, **options)
+    return emit_report(
+        report, as_json=args.json, command="cert", data=data, source=args.certificate
+    )

@@ -14,7 +14,8 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .common import EXIT_OK, EXIT_USAGE, CliError, print_error, read_input, write_json
+from .common import EXIT_OK, EXIT_USAGE, CliError, print_error, read_input, report_error
+from .output import error_object, write_envelope, zulu
 
 if TYPE_CHECKING:
     from ..collateral import Collateral
@@ -44,9 +45,18 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyE
     """``--pccs``/``--intel-pcs`` and the fetch and cache options; returns the source group."""
     group = parser.add_argument_group("collateral source")
     sources = group.add_mutually_exclusive_group()
-    sources.add_argument("--pccs", metavar="URL", help="fetch collateral from this PCCS")
     sources.add_argument(
-        "--intel-pcs", action="store_true", help="fetch collateral from Intel's PCS"
+        "--pccs",
+        metavar="URL",
+        help=(
+            "fetch collateral from the PCCS at URL, e.g. https://pccs.example:8081 (its base: "
+            "the /sgx/certification/v4/... paths are added); default: no PCCS"
+        ),
+    )
+    sources.add_argument(
+        "--intel-pcs",
+        action="store_true",
+        help="fetch collateral from Intel's PCS (api.trustedservices.intel.com; default: off)",
     )
     group.add_argument(
         "--cache-dir",
@@ -54,25 +64,39 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyE
         help="collateral cache directory (default: $TDXQUOTE_CACHE_DIR, else "
         "$XDG_CACHE_HOME/tdxquote/collateral)",
     )
-    group.add_argument("--no-cache", action="store_true", help="keep no collateral on disk")
+    group.add_argument(
+        "--no-cache", action="store_true", help="keep no collateral on disk (default: cache)"
+    )
     group.add_argument(
         "--api-key",
         metavar="KEY",
-        help=f"Intel PCS subscription key (default: ${_API_KEY_ENV})",
-    )
-    group.add_argument("--update", choices=("standard", "early"), help="TCB Info generation")
-    group.add_argument(
-        "--tcb-eval", type=int, metavar="N", help="fetch TCB evaluation data number N"
+        help=f"Intel PCS subscription key (default: ${_API_KEY_ENV}, else none)",
     )
     group.add_argument(
-        "--root-ca-crl-url", metavar="URL", help="fetch the Root CA CRL from this URL"
+        "--update",
+        choices=("standard", "early"),
+        help="TCB Info generation to fetch: %(choices)s (default: the server's, standard)",
+    )
+    group.add_argument(
+        "--tcb-eval",
+        type=int,
+        metavar="N",
+        help="fetch TCB evaluation data number N, an integer (default: the current one)",
+    )
+    group.add_argument(
+        "--root-ca-crl-url",
+        metavar="URL",
+        help=(
+            "fetch the Root CA CRL from this URL (default: Intel's CRL distribution point with "
+            "--intel-pcs, the PCCS's /sgx/certification/v4/rootcacrl with --pccs)"
+        ),
     )
     group.add_argument(
         "--fetch-timeout",
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="per request to the PCS/PCCS (default 30)",
+        help="per request to the PCS/PCCS, in seconds (default 30)",
     )
     group.add_argument(
         "--fetch-retries",
@@ -115,20 +139,24 @@ def pcs_source_from_args(args: argparse.Namespace, *, default_intel: bool) -> Pc
     return PcsSource(client, cache)
 
 
-def fetch_failed(error: CollateralFetchError, as_json: bool) -> int:
-    """Report a fetch failure (no traceback; JSON on stdout with ``as_json``); return 2."""
+def fetch_failed(error: CollateralFetchError, as_json: bool, *, command: str) -> int:
+    """Report a fetch failure: no answer, exit 2 (the JSON error with ``as_json``)."""
     if as_json:
-        write_json(
-            {
-                "error": {
-                    "code": "collateral_fetch_failed",
-                    "message": str(error),
-                    "url": error.url,
-                    "status": error.status,
-                    "request_id": error.request_id,
-                    "error_code": error.error_code,
-                }
-            }
+        details = {
+            "url": error.url,
+            "status": error.status,
+            "request_id": error.request_id,
+            "error_code": error.error_code,
+        }
+        write_envelope(
+            command,
+            None,
+            error_object(
+                kind="unavailable",
+                code="collateral_fetch_failed",
+                message=zulu(str(error)),
+                details=details,
+            ),
         )
     else:
         print_error(f"collateral fetch failed: {error}")
@@ -140,7 +168,10 @@ def add_collateral_argument(sources: argparse._MutuallyExclusiveGroup) -> None:
     sources.add_argument(
         "--collateral",
         metavar="FILE|DIR",
-        help="collateral as dcap-qvl QuoteCollateralV3 JSON, or a directory of such bundles",
+        help=(
+            "collateral as a dcap-qvl QuoteCollateralV3 JSON file, or a folder of such "
+            "bundles (*.json; other files are skipped with a note); default: none"
+        ),
     )
 
 
@@ -149,14 +180,14 @@ def collateral_from_args(
 ) -> tuple[Collateral | None, CollateralSource | None]:
     """``--collateral FILE`` gives a bundle; a directory or ``--pccs``/``--intel-pcs`` a source."""
     from ..collateral import Collateral
-    from ..collateral._source import OfflineSource
     from ..errors import VerificationError
+    from .bundles import offline_source
 
     if args.collateral is None:
         return None, pcs_source_from_args(args, default_intel=False)
     try:
         if os.path.isdir(args.collateral):
-            return None, OfflineSource(args.collateral)
+            return None, offline_source(args.collateral)
         return Collateral.from_json(read_input(args.collateral)), None
     except VerificationError as exc:
         raise CliError(f"{args.collateral}: {exc}", code=exc.code) from None
@@ -165,8 +196,10 @@ def collateral_from_args(
 
 
 def trust_root_from_args(args: argparse.Namespace) -> bytes | None:
-    """The bytes of ``--trust-root``, or None (Intel's root)."""
-    return None if args.trust_root is None else read_input(args.trust_root)
+    """The DER of ``--trust-root`` (exactly one CA certificate), or None (Intel's root)."""
+    from .trust import read_trust_root
+
+    return None if args.trust_root is None else read_trust_root(args.trust_root)
 
 
 # --- the command ----------------------------------------------------------------------
@@ -174,6 +207,8 @@ def trust_root_from_args(args: argparse.Namespace) -> bytes | None:
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     """Register ``collateral`` and its subcommands."""
+    from .verify import AT_HELP
+
     parser = subparsers.add_parser(
         "collateral",
         help="fetch, inspect and serve collateral bundles (offline mirror)",
@@ -193,28 +228,80 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "Exit 0 written, 2 bad input or fetch failure."
         ),
     )
-    fetch.add_argument("quote", nargs="?", metavar="QUOTE", help="quote file (binary or hex)")
-    fetch.add_argument("--fmspc", metavar="HEX", help="12 hex digits, instead of a quote")
-    fetch.add_argument("--tee", choices=("tdx", "sgx"), default="tdx", help="with --fmspc")
     fetch.add_argument(
-        "--ca", choices=("platform", "processor"), default="platform", help="with --fmspc"
+        "quote",
+        nargs="?",
+        metavar="QUOTE",
+        help="quote file (binary, hex, base64 or JSON: detected); or give --fmspc instead",
     )
-    fetch.add_argument("--out", required=True, metavar="FILE", help="bundle file, - for stdout")
-    fetch.add_argument("--at", metavar="TIME", help="must be valid at TIME (default: now)")
-    fetch.add_argument("--trust-root", metavar="PEM", help="trust this root instead of Intel's")
-    fetch.add_argument("--json", action="store_true", help="print what was fetched as JSON")
+    fetch.add_argument(
+        "--fmspc",
+        metavar="HEX",
+        help=(
+            "the platform's FMSPC, 12 hex digits (e.g. 90c06f000000), instead of a quote "
+            "(default: the quote's)"
+        ),
+    )
+    fetch.add_argument(
+        "--tee",
+        choices=("tdx", "sgx"),
+        default="tdx",
+        help="with --fmspc: the TEE, %(choices)s (default: tdx)",
+    )
+    fetch.add_argument(
+        "--ca",
+        choices=("platform", "processor"),
+        default="platform",
+        help="with --fmspc: the PCK CA, %(choices)s (default: platform)",
+    )
+    fetch.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="bundle file to write, or - for standard output (required)",
+    )
+    fetch.add_argument(
+        "--at",
+        metavar="TIME",
+        help=f"the collateral must be valid at TIME: {AT_HELP}; default: now",
+    )
+    fetch.add_argument(
+        "--trust-root",
+        metavar="PEM",
+        help=(
+            "trust this root CA instead of Intel's: a file holding exactly one CA "
+            "certificate, PEM or DER; default: Intel's root"
+        ),
+    )
+    fetch.add_argument(
+        "--json",
+        action="store_true",
+        help="print what was fetched as JSON (the tdxquote/1 document; not with --out -)",
+    )
     add_source_arguments(fetch)
-    fetch.set_defaults(_collateral=_fetch)
+    fetch.set_defaults(_collateral=_fetch, _command="collateral fetch")
 
     show = commands.add_parser(
         "show",
         help="what a bundle (or a directory of bundles) holds and when it is valid",
-        description="Show each bundle's platform, artifacts, evaluation numbers and validity.",
+        description=(
+            "Show each bundle's platform, artifacts, evaluation numbers and validity. In a "
+            "folder, every *.json file is read; files that are not bundles are skipped with "
+            "a note."
+        ),
     )
-    show.add_argument("path", metavar="BUNDLE|DIR")
-    show.add_argument("--at", metavar="TIME", help="say whether valid at TIME (default: now)")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(_collateral=_show)
+    show.add_argument(
+        "path", metavar="BUNDLE|DIR", help="a QuoteCollateralV3 JSON file, or a folder of them"
+    )
+    show.add_argument(
+        "--at",
+        metavar="TIME",
+        help=f"say whether each bundle is valid at TIME: {AT_HELP}; default: now",
+    )
+    show.add_argument(
+        "--json", action="store_true", help="print the bundles as JSON (the tdxquote/1 document)"
+    )
+    show.set_defaults(_collateral=_show, _command="collateral show")
 
     serve = commands.add_parser(
         "serve",
@@ -224,13 +311,25 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "127.0.0.1 (verify with --pccs http://127.0.0.1:PORT). Stop with Ctrl-C."
         ),
     )
-    serve.add_argument("--from", dest="source", required=True, metavar="DIR|BUNDLE")
     serve.add_argument(
-        "--port", type=int, default=_DEFAULT_PORT, help=f"default {_DEFAULT_PORT}; 0: any"
+        "--from",
+        dest="source",
+        required=True,
+        metavar="DIR|BUNDLE",
+        help="the bundle file, or a folder of bundles, to serve (required)",
     )
-    serve.add_argument("--verbose", action="store_true", help="log each request to stderr")
-    serve.set_defaults(_collateral=_serve)
-    parser.set_defaults(_collateral=None, _parser=parser)
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=_DEFAULT_PORT,
+        metavar="PORT",
+        help=f"TCP port on 127.0.0.1, 0 for any free port (default {_DEFAULT_PORT})",
+    )
+    serve.add_argument(
+        "--verbose", action="store_true", help="log each request to stderr (default: quiet)"
+    )
+    serve.set_defaults(_collateral=_serve, _command="collateral serve")
+    parser.set_defaults(_collateral=None, _parser=parser, _command="collateral")
     return parser
 
 
@@ -239,7 +338,10 @@ def run(args: argparse.Namespace) -> int:
     if args._collateral is None:
         args._parser.print_help(sys.stderr)
         return EXIT_USAGE
-    code: int = args._collateral(args)
+    try:
+        code: int = args._collateral(args)
+    except CliError as error:
+        return report_error(error, as_json=getattr(args, "json", False), command=args._command)
     return code
 
 
@@ -252,6 +354,12 @@ def _fetch(args: argparse.Namespace) -> int:
 
     if (args.quote is None) == (args.fmspc is None):
         raise CliError("give a QUOTE or --fmspc (one of them)", code="usage_error")
+    if args.json and args.out == "-":
+        raise CliError(
+            "--json prints its report on standard output, where --out - writes the bundle: "
+            "give --out FILE",
+            code="usage_error",
+        )
     when = parse_time(args.at)
     try:
         if args.quote is not None:
@@ -271,7 +379,7 @@ def _fetch(args: argparse.Namespace) -> int:
     try:
         collateral = source.collateral(params, now=when, validator=validator)
     except CollateralFetchError as exc:
-        return fetch_failed(exc, args.json)
+        return fetch_failed(exc, args.json, command="collateral fetch")
     finally:
         source.close()
     text = collateral.to_json() + "\n"
@@ -287,7 +395,7 @@ def _fetch(args: argparse.Namespace) -> int:
     if args.out == "-":
         return EXIT_OK
     if args.json:
-        write_json({"out": args.out, **summary})
+        write_envelope("collateral fetch", {"out": args.out, "bundle": summary})
     else:
         print(f"wrote {args.out}")
         _print_summary(summary)
@@ -295,24 +403,32 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..collateral._source import load_bundles
+    from ..collateral import Collateral
     from ..errors import CollateralFormatError
-    from .verify import parse_time
+    from .bundles import load_bundle_folder
+    from .verify import iso_z, parse_time
 
     when = parse_time(args.at)
-    try:
-        bundles = load_bundles(args.path)
-    except FileNotFoundError:
-        raise CliError(f"{args.path}: no such file") from None
-    except OSError as exc:
-        raise CliError(f"{args.path}: cannot read: {exc.strerror or exc}") from None
-    except CollateralFormatError as exc:
-        raise CliError(f"not a collateral bundle: {exc}", code=exc.code) from None
-    if not bundles:
-        raise CliError(f"{args.path}: no *.json bundle in this directory")
+    skipped: list[tuple[Any, str]] = []
+    if os.path.isdir(args.path):
+        folder = load_bundle_folder(args.path)
+        bundles, skipped = folder.bundles, folder.skipped
+    else:
+        try:
+            bundles = [(args.path, Collateral.from_json(read_input(args.path)))]
+        except CollateralFormatError as exc:
+            raise CliError(
+                f"{args.path}: not a collateral bundle: {exc.message}", code=exc.code
+            ) from None
     described = [{"file": str(path), **describe(bundle, when)} for path, bundle in bundles]
     if args.json:
-        write_json(described if os.path.isdir(args.path) else described[0])
+        result = {
+            "path": args.path,
+            "at": iso_z(when),
+            "bundles": described,
+            "skipped": [{"file": str(path), "reason": reason} for path, reason in skipped],
+        }
+        write_envelope("collateral show", result)
         return EXIT_OK
     for index, summary in enumerate(described):
         if index:

@@ -2,7 +2,9 @@
 
 Exit codes used by every command: 0 success, 1 a negative result (a failed
 check, some files of a scan failed), 2 unusable input or usage (bad
-arguments, a missing or unreadable file, bytes that are not a quote).
+arguments, a missing or unreadable file, bytes that are not a quote), or no
+answer (collateral or a server that could not be reached).  With ``--json``
+every outcome is one document of the contract in :mod:`.output`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._input import InputFormat, decode_quote_input
+from .._input import QuoteInput, parse_sniffed, sniff_quote
 from .._json import quote_to_dict
-from .._quote import Quote, parse_quote
+from .._quote import Quote
 from ..errors import QuoteParseError
+from .output import EXIT_FOR_KIND, ErrorKind, error_object, write_envelope, zulu
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -33,6 +36,7 @@ __all__ = [
     "error_dict",
     "load_quote",
     "print_error",
+    "print_note",
     "quote_to_dict",
     "read_input",
     "report_error",
@@ -62,10 +66,13 @@ class Command(Protocol):
 
 
 class CliError(Exception):
-    """Input or usage the command cannot work with: reported without traceback, exit 2.
+    """Input or usage the command cannot work with: reported without traceback.
 
     ``code`` is the JSON error code (``input_error``, ``usage_error``,
-    ``parse_error``); ``field`` and ``offset`` are set for parse errors.
+    ``parse_error``, ...); ``field`` and ``offset`` are set for parse errors;
+    ``kind`` is the error kind of the JSON contract (``bad_input`` by default,
+    ``unavailable`` when collateral or a server could not be had), which sets
+    the exit code (2 for both); ``details`` go to the JSON error's ``details``.
     """
 
     def __init__(
@@ -75,11 +82,15 @@ class CliError(Exception):
         code: str = "input_error",
         field: str | None = None,
         offset: int | None = None,
+        kind: ErrorKind = "bad_input",
+        details: dict[str, Any] | None = None,
     ) -> None:
         self.message = message
         self.code = code
         self.field = field
         self.offset = offset
+        self.kind: ErrorKind = kind
+        self.details = details or {}
         super().__init__(message)
 
 
@@ -116,61 +127,77 @@ def read_input(source: str, *, max_size: int | None = None) -> bytes:
 
 
 class ParsedInput:
-    """A quote read from a file or stdin, and whether it was given as binary or hex."""
+    """A quote read from a file or stdin, and how it was handed over (binary, base64, JSON...)."""
 
-    __slots__ = ("input_format", "quote")
+    __slots__ = ("input", "quote")
 
-    def __init__(self, quote: Quote, input_format: InputFormat) -> None:
+    def __init__(self, quote: Quote, how: QuoteInput) -> None:
         self.quote = quote
-        self.input_format = input_format
+        self.input = how
+
+    @property
+    def input_format(self) -> str:
+        """The encoding: ``binary``, ``hex``, ``base64``, ``base64url`` or ``byte-array``."""
+        return self.input.encoding
 
 
 def load_quote(source: str, *, max_size: int = MAX_QUOTE_INPUT) -> ParsedInput:
-    """Read ``source`` (a path or ``-``) and parse it as a binary or hex quote.
+    """Read ``source`` (a path or ``-``) and parse the quote it holds, in whatever form.
 
     Raises :class:`CliError` (code ``input_error`` or ``parse_error``, with
-    the parse error's field and offset) instead of any other exception.
+    the parse error's field and offset, and a hint at what the input is when
+    it is not a quote) instead of any other exception.
     """
     data = read_input(source, max_size=max_size)
-    kind: InputFormat = "binary"
+    how: QuoteInput | None = None
     try:
-        raw, kind = decode_quote_input(data)
-        quote = parse_quote(raw)
+        raw, how = sniff_quote(data)
+        quote = parse_sniffed(raw, how)
     except QuoteParseError as exc:
-        hint = " (offset in the hex-decoded bytes)" if kind == "hex" else ""
+        decoded = how is not None and how.encoding != "binary"
+        where = f" (offset in the {how.encoding}-decoded bytes)" if how and decoded else ""
         raise CliError(
-            f"{display_name(source)}: not a valid quote: {exc}{hint}",
+            f"{display_name(source)}: not a valid quote: {exc}{where}",
             code="parse_error",
             field=exc.field,
             offset=exc.offset,
+            details={} if how is None else {"input": how.to_dict()},
         ) from None
-    return ParsedInput(quote, kind)
+    return ParsedInput(quote, how)
 
 
 def error_dict(error: CliError) -> dict[str, Any]:
-    """The ``--json`` shape of an error: ``{"error": {code, field, offset, message}}``."""
-    return {
-        "error": {
-            "code": error.code,
-            "field": error.field,
-            "offset": error.offset,
-            "message": error.message,
-        }
-    }
+    """The ``error`` member of the JSON contract for ``error``."""
+    return error_object(
+        kind=error.kind,
+        code=error.code,
+        message=zulu(error.message),
+        field=error.field,
+        offset=error.offset,
+        details=error.details,
+    )
 
 
 def print_error(message: str) -> None:
     """Print ``tdxquote: error: message`` to standard error."""
-    print(f"tdxquote: error: {message}", file=sys.stderr)
+    print(f"tdxquote: error: {zulu(message)}", file=sys.stderr)
 
 
-def report_error(error: CliError, *, as_json: bool) -> int:
-    """Report ``error`` (JSON on stdout with ``as_json``, else text on stderr); return 2."""
+def print_note(message: str) -> None:
+    """Print ``tdxquote: note: message`` to standard error."""
+    print(f"tdxquote: note: {zulu(message)}", file=sys.stderr)
+
+
+def report_error(error: CliError, *, as_json: bool, command: str, result: object = None) -> int:
+    """Report ``error`` (the JSON document with ``as_json``, else a line on stderr).
+
+    Returns the exit code of its kind (2 for bad input and for no answer).
+    """
     if as_json:
-        write_json(error_dict(error))
+        write_envelope(command, result, error_dict(error))
     else:
         print_error(error.message)
-    return EXIT_USAGE
+    return EXIT_FOR_KIND[error.kind]
 
 
 def write_json(value: object) -> None:

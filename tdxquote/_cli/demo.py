@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from .common import EXIT_FAILED, EXIT_OK, write_json
+from .common import EXIT_FAILED, EXIT_OK
+from .output import error_object, write_envelope
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -25,16 +26,22 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "expected."
         ),
     )
-    parser.add_argument("--json", action="store_true", help="print both outcomes as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print both outcomes as JSON (the tdxquote/1 document)",
+    )
+    parser.set_defaults(_command="demo")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``demo``."""
-    from .. import parse_quote
+    from .. import TdReport, parse_quote
     from ..errors import VerificationError
     from ..testing.forge import QuoteForge, td_report
     from ..verification import Verifier
+    from .verify import iso_z
 
     forge = QuoteForge.create(seed=b"tdxquote demo")
     scenario = forge.scenario(forge.quote(td_report(3, report_data=b"tdxquote demo nonce")))
@@ -52,23 +59,35 @@ def run(args: argparse.Namespace) -> int:
     else:
         refusal = None
 
+    expected = refusal is not None and refusal.code == "quote_signature_invalid"
     if args.json:
-        write_json(
+        failure = None
+        if not expected:
+            failure = error_object(
+                kind="failed",
+                code="demo_unexpected",
+                message="the tampered quote was not refused for its signature",
+            )
+        write_envelope(
+            "demo",
             {
                 "forged": verified.to_dict(),
                 "tampered": None
                 if refusal is None
                 else {"code": refusal.code, "message": str(refusal)},
-            }
+            },
+            failure,
         )
     else:
         quote = verified.quote
+        body = quote.body
+        assert isinstance(body, TdReport)
         print("1. Forged a TDX quote (v5, TD 1.5 body) with the synthetic PKI of tdxquote.testing")
-        print(f"   {len(quote)} bytes, MRTD {quote.body.mr_td.hex()[:32]}...")  # type: ignore[union-attr]
+        print(f"   {len(quote)} bytes, MRTD {body.mr_td.hex()[:32]}...")
         print(
             f"   trust root: synthetic (sha256 {verifier.trust_root.sha256[:16]}...), not Intel's"
         )
-        print(f"2. Verified it at {scenario.now.isoformat()}:")
+        print(f"2. Verified it at {iso_z(scenario.now)}:")
         for check in verified.checks:
             print(f"     pass  {check}")
         print(f"   verdict: {verified.status} ({verified.qv_result.name})")
@@ -77,8 +96,4 @@ def run(args: argparse.Namespace) -> int:
             print("   UNEXPECTED: the tampered quote verified")
         else:
             print(f"   refused: {refusal.code}: {refusal}")
-    return (
-        EXIT_OK
-        if refusal is not None and refusal.code == "quote_signature_invalid"
-        else EXIT_FAILED
-    )
+    return EXIT_OK if expected else EXIT_FAILED

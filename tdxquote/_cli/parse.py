@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._json import BODY_KINDS, CERTIFICATION_TYPE_NAMES
 from ..schema import INTEL_QE_VENDOR_ID
-from .common import EXIT_OK, CliError, load_quote, quote_to_dict, report_error, write_json
+from .common import EXIT_OK, CliError, load_quote, quote_to_dict, report_error
+from .output import write_envelope
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -60,14 +61,24 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "parse",
         help="print a readable summary of a quote (or every field with --json)",
         description=(
-            "Parse one DCAP quote (v3, v4 or v5; binary or hex, detected automatically) "
-            "and print a summary, or every field as JSON with --json."
+            "Parse one DCAP quote (v3, v4 or v5) and print a summary, or every field as JSON "
+            "with --json. The quote may be raw bytes, hex, base64 (standard or URL-safe), a "
+            "JSON byte array, or a JSON document holding one of them (dstack's GetQuote "
+            'response, {"tdx": {"quote": ...}}, ...): the form is detected and reported. '
+            "Exit 0 when the quote parsed, 2 otherwise."
         ),
     )
-    parser.add_argument("file", metavar="FILE", help="the quote file, or - for standard input")
     parser.add_argument(
-        "--json", action="store_true", help="print every field as JSON (bytes as lowercase hex)"
+        "file",
+        metavar="FILE",
+        help="the quote file, or - for standard input (binary, hex, base64 or JSON: detected)",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print every field as JSON (the tdxquote/1 document; bytes as lowercase hex)",
+    )
+    parser.set_defaults(_command="parse")
     return parser
 
 
@@ -76,12 +87,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         loaded = load_quote(args.file)
     except CliError as error:
-        return report_error(error, as_json=args.json)
+        return report_error(error, as_json=args.json, command="parse")
     fields = quote_to_dict(loaded.quote)
     if args.json:
-        write_json({"input_format": loaded.input_format, **fields})
+        write_envelope("parse", {"input": loaded.input.to_dict(), "quote": fields})
     else:
-        print(format_summary(fields, input_format=loaded.input_format))
+        print(format_summary(fields, input_format=loaded.input.describe()))
     return EXIT_OK
 
 
@@ -109,7 +120,11 @@ def _report_lines(report: dict[str, Any]) -> list[str]:
 
 
 def format_summary(fields: dict[str, Any], *, input_format: str) -> str:
-    """The readable summary of a quote from its :func:`quote_to_dict` fields."""
+    """The readable summary of a quote from its :func:`quote_to_dict` fields.
+
+    ``input_format`` says how the quote was handed over (``binary``, ``base64
+    in JSON member quote``, ...).
+    """
     body = _BODY_LABELS[fields["body_kind"]]
     header = fields["header"]
     vendor = header["qe_vendor_id"]
@@ -117,7 +132,7 @@ def format_summary(fields: dict[str, Any], *, input_format: str) -> str:
     body_type = "" if descriptor is None else f", body type {descriptor['body_type']}"
     lines = [
         f"Quote v{fields['version']} {fields['tee']} ({body}{body_type}), "
-        f"{fields['size']} bytes, {input_format} input",
+        f"{fields['size']} bytes, read as {input_format}",
         "Header",
         _line(
             "key type",

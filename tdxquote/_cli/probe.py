@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cert import add_certificate_arguments, emit_report, report_options
-from .common import EXIT_OK, EXIT_USAGE, CliError, print_error, report_error, write_json
+from .common import EXIT_OK, EXIT_USAGE, CliError, print_error, report_error
+from .output import error_object, write_envelope, zulu
 
 if TYPE_CHECKING:
     from ..ratls._probe import PeerChain, ProbeError
@@ -53,7 +54,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     connection.add_argument(
         "--direct-tls",
         action="store_true",
-        help="start TLS at once with ALPN 'postgresql' (PostgreSQL 17 sslnegotiation=direct)",
+        help=(
+            "start TLS at once with ALPN 'postgresql' (PostgreSQL 17 sslnegotiation=direct; "
+            "default: SSLRequest first)"
+        ),
     )
     connection.add_argument(
         "--connect-timeout",
@@ -61,23 +65,29 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         default=_DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=(
-            f"for the whole connection, SSLRequest and TLS handshake (default "
-            f"{_DEFAULT_TIMEOUT:g}; --timeout is the collateral fetch's)"
+            f"seconds for the whole connection, SSLRequest and TLS handshake (default "
+            f"{_DEFAULT_TIMEOUT:g}; --fetch-timeout is the collateral fetch's)"
         ),
     )
     connection.add_argument(
-        "--server-name", metavar="NAME", help="TLS SNI name to send (default: HOST)"
+        "--server-name", metavar="NAME", help="TLS SNI host name to send (default: HOST)"
     )
     saving = parser.add_argument_group("saving (only when the verdict is exit 0)")
     saving.add_argument(
-        "--save-chain", metavar="FILE", help="write the chain the server sent (PEM, leaf first)"
+        "--save-chain",
+        metavar="FILE",
+        help="write the chain the server sent (PEM, leaf first); default: not written",
     )
     saving.add_argument(
         "--save-root",
         metavar="FILE",
-        help="write the chain's last certificate (PEM): libpq's sslrootcert for verify-ca/-full",
+        help=(
+            "write the chain's last certificate (PEM): libpq's sslrootcert for verify-ca/-full; "
+            "default: not written"
+        ),
     )
     add_certificate_arguments(parser)
+    parser.set_defaults(_command="probe")
     return parser
 
 
@@ -96,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         # Flags and local files are checked before any connection is made.
         options = report_options(args)
     except CliError as error:
-        return report_error(error, as_json=args.json)
+        return report_error(error, as_json=args.json, command="probe")
     try:
         chain = fetch_chain(
             host,
@@ -113,10 +123,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             _save(chain, args, report["probe"])
         except CliError as error:
-            return report_error(error, as_json=args.json)
+            return report_error(error, as_json=args.json, command="probe")
     if not args.json:
         print(_connection_line(chain))
-    code = emit_report(report, as_json=args.json)
+    code = emit_report(report, as_json=args.json, command="probe")
     if not args.json:
         for kind in ("chain", "root"):
             saved = report["probe"].get(f"saved_{kind}")
@@ -152,8 +162,18 @@ def _save(chain: PeerChain, args: argparse.Namespace, probe: dict[str, Any]) -> 
 def _unreachable(error: ProbeError, *, as_json: bool) -> int:
     """No certificate to verify: no verdict, exit 2."""
     if as_json:
-        payload = {"field": None, "offset": None, **error.to_dict()}
-        write_json({"error": payload})
+        found = error.to_dict()
+        details = {k: v for k, v in found.items() if k not in ("code", "message")}
+        write_envelope(
+            "probe",
+            None,
+            error_object(
+                kind="unavailable",
+                code=str(found.get("code", error.code)),
+                message=zulu(str(found.get("message", error))),
+                details=details,
+            ),
+        )
     else:
         print_error(f"{error} [{error.code}]")
     return EXIT_USAGE

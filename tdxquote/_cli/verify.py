@@ -14,17 +14,24 @@ from .collateral import (
     fetch_failed,
     trust_root_from_args,
 )
-from .common import EXIT_FAILED, EXIT_OK, CliError, load_quote, report_error, write_json
+from .common import EXIT_FAILED, EXIT_OK, CliError, load_quote, report_error
+from .output import error_object, write_envelope, zulu
 
 if TYPE_CHECKING:
-    from ..verification import Policy
-    from .common import Subparsers
+    from .._quote import Quote
+    from ..collateral import Collateral
+    from ..errors import VerificationError
+    from ..verification import Policy, VerifiedQuote, Verifier
+    from .common import ParsedInput, Subparsers
 
 __all__ = [
+    "AT_HELP",
     "MAX_GRACE_DAYS",
+    "TCB_STATUSES",
     "add_parser",
     "add_policy_arguments",
     "grace_days",
+    "iso_z",
     "parse_time",
     "policy_from_args",
     "run",
@@ -49,37 +56,128 @@ def grace_days(text: str) -> float:
     return days
 
 
+TCB_STATUSES = (
+    "UpToDate",
+    "SWHardeningNeeded",
+    "ConfigurationNeeded",
+    "ConfigurationAndSWHardeningNeeded",
+    "OutOfDate",
+    "OutOfDateConfigurationNeeded",
+    "Revoked",
+    "TDRelaunchAdvised",
+    "TDRelaunchAdvisedConfigurationNeeded",
+)
+"""Every TCB status name (``tdxquote.TcbStatus`` values; a test keeps them equal).
+
+Spelled out here so that ``--help`` does not import the collateral models.
+"""
+
+AT_HELP = (
+    "unix seconds (1751624191) or RFC 3339 / ISO 8601 (2025-07-04T10:16:31Z; "
+    "a time without a zone is UTC)"
+)
+"""What ``--at TIME`` accepts (the help of every command that takes it)."""
+
+
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     """The policy flags shared by every command that verifies."""
-    group = parser.add_argument_group("policy")
+    group = parser.add_argument_group(
+        "policy (what to accept beyond Intel's verdict; the default accepts only UpToDate)"
+    )
     group.add_argument(
         "--allow-status",
         action="append",
         default=[],
+        choices=(*TCB_STATUSES, "any"),
         metavar="STATUS",
-        help="accept this TCB status too (repeatable), e.g. SWHardeningNeeded; 'any' accepts all",
-    )
-    group.add_argument("--reject-advisory", action="append", default=[], metavar="ID")
-    group.add_argument("--platform-grace-days", type=grace_days, metavar="DAYS")
-    group.add_argument("--qe-grace-days", type=grace_days, metavar="DAYS")
-    group.add_argument("--min-tcb-eval", type=int, metavar="N")
-    group.add_argument(
-        "--expect-mr-td", action="append", default=[], metavar="HEX", help="any of (repeatable)"
+        help=(
+            "accept this TCB status too (repeatable; 'any' accepts every status); one of: "
+            "%(choices)s; default: UpToDate only"
+        ),
     )
     group.add_argument(
-        "--expect-rtmr", action="append", default=[], metavar="I:HEX", help="RTMR I must equal HEX"
+        "--reject-advisory",
+        action="append",
+        default=[],
+        metavar="ID",
+        help=(
+            "refuse a quote whose TCB carries this advisory, e.g. INTEL-SA-00615 "
+            "(repeatable; default: none refused)"
+        ),
     )
-    group.add_argument("--expect-report-data", metavar="HEX")
-    group.add_argument("--disallow-dynamic-platform", action="store_true")
-    group.add_argument("--disallow-cached-keys", action="store_true")
-    group.add_argument("--disallow-smt", action="store_true")
     group.add_argument(
-        "--unsafe-allow-debug", action="store_true", help="accept debug TDs (not confidential)"
+        "--platform-grace-days",
+        type=grace_days,
+        metavar="DAYS",
+        help=(
+            "accept an OutOfDate platform TCB until DAYS days (a number, fractions allowed) "
+            "after its TCB date (0 to 36500); default: no grace"
+        ),
+    )
+    group.add_argument(
+        "--qe-grace-days",
+        type=grace_days,
+        metavar="DAYS",
+        help=(
+            "accept an OutOfDate QE until DAYS days (a number, 0 to 36500) after its TCB "
+            "date; default: no grace"
+        ),
+    )
+    group.add_argument(
+        "--min-tcb-eval",
+        type=int,
+        metavar="N",
+        help=(
+            "refuse collateral whose TCB evaluation data number (an integer, e.g. 17) is "
+            "below N; default: no minimum"
+        ),
+    )
+    group.add_argument(
+        "--expect-mr-td",
+        action="append",
+        default=[],
+        metavar="HEX",
+        help="MRTD must equal one of these (96 hex digits; repeatable; default: any MRTD)",
+    )
+    group.add_argument(
+        "--expect-rtmr",
+        action="append",
+        default=[],
+        metavar="I:HEX",
+        help=(
+            "RTMR I (0 to 3) must equal HEX (96 hex digits), e.g. 3:ab12...; repeatable, "
+            "one per index; default: any"
+        ),
+    )
+    group.add_argument(
+        "--expect-report-data",
+        metavar="HEX",
+        help="REPORTDATA must equal HEX (128 hex digits); default: any",
+    )
+    group.add_argument(
+        "--disallow-dynamic-platform",
+        action="store_true",
+        help="refuse a platform whose PCK says it is dynamic (default: allowed)",
+    )
+    group.add_argument(
+        "--disallow-cached-keys",
+        action="store_true",
+        help="refuse a platform whose PCK says its keys are cached (default: allowed)",
+    )
+    group.add_argument(
+        "--disallow-smt",
+        action="store_true",
+        help="refuse a platform with SMT (hyper-threading) enabled (default: allowed)",
+    )
+    group.add_argument(
+        "--unsafe-allow-debug",
+        action="store_true",
+        help="accept debug TDs and enclaves: their memory is NOT confidential (default: refused)",
     )
     group.add_argument(
         "--unsafe-allow-expired-collateral",
         action="store_true",
-        help="accept collateral outside its validity window",
+        help="accept collateral outside its validity window (default: refused)",
     )
 
 
@@ -92,6 +190,8 @@ def policy_from_args(args: argparse.Namespace) -> Policy:
     try:
         if args.allow_status:
             names = args.allow_status
+            if not set(names) <= {*TCB_STATUSES, "any"}:  # argparse checks; callers may not
+                raise ValueError(f"--allow-status: choose from {', '.join(TCB_STATUSES)}, any")
             statuses = list(TcbStatus) if "any" in names else [TcbStatus(s) for s in names]
             policy = policy.allow_statuses(*statuses)
         if args.reject_advisory:
@@ -127,7 +227,7 @@ def policy_from_args(args: argparse.Namespace) -> Policy:
 
 
 def parse_time(text: str | None) -> datetime:
-    """``--at``: unix seconds or ISO 8601 (``Z`` allowed); the current time when absent."""
+    """``--at``: unix seconds or RFC 3339 / ISO 8601 (``Z`` allowed); now when absent."""
     if text is None:
         return datetime.now(timezone.utc)
     try:
@@ -137,10 +237,13 @@ def parse_time(text: str | None) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise CliError(
-            f"--at {text!r}: expected unix seconds or ISO 8601", code="usage_error"
-        ) from None
+        raise CliError(f"--at {text!r}: expected {AT_HELP}", code="usage_error") from None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def iso_z(when: datetime) -> str:
+    """``when`` as RFC 3339 UTC with ``Z`` (seconds, and microseconds when not zero)."""
+    return zulu(when.astimezone(timezone.utc).isoformat())
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -149,18 +252,35 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "verify",
         help="verify a quote against its collateral",
         description=(
-            "Verify a quote end to end as Intel's QVL does, then apply the policy. "
-            "Exit 0 verified and accepted, 1 refused, 2 bad input or usage."
+            "Verify a quote end to end as Intel's QVL does, then apply the policy. The quote "
+            "may be raw bytes, hex, base64 or JSON (detected). Collateral comes from a bundle "
+            "(--collateral), a PCCS (--pccs) or Intel's PCS (--intel-pcs). "
+            "Exit 0 verified and accepted, 1 refused, 2 bad input, usage, or collateral that "
+            "could not be had."
         ),
     )
-    parser.add_argument("quote", metavar="QUOTE", help="quote file (binary or hex), or - for stdin")
+    parser.add_argument(
+        "quote",
+        metavar="QUOTE",
+        help="quote file (binary, hex, base64 or JSON: detected), or - for standard input",
+    )
     sources = add_source_arguments(parser)
     sources.required = True
     add_collateral_argument(sources)
-    parser.add_argument("--at", metavar="TIME", help="verification time (default: now)")
-    parser.add_argument("--trust-root", metavar="PEM", help="trust this root instead of Intel's")
-    parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    parser.add_argument("--at", metavar="TIME", help=f"verification time: {AT_HELP}; default: now")
+    parser.add_argument(
+        "--trust-root",
+        metavar="PEM",
+        help=(
+            "trust this root CA instead of Intel's SGX Root CA: a file holding exactly one CA "
+            "certificate, PEM or DER; default: Intel's root, built in"
+        ),
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the verdict as JSON (the tdxquote/1 document)"
+    )
     add_policy_arguments(parser)
+    parser.set_defaults(_command="verify")
     return parser
 
 
@@ -169,56 +289,139 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except CliError as error:
-        return report_error(error, as_json=args.json)
+        return report_error(error, as_json=args.json, command="verify")
 
 
 def _run(args: argparse.Namespace) -> int:
     from ..errors import CollateralFetchError, VerificationError
     from ..verification import Verifier
 
-    quote = load_quote(args.quote).quote
+    loaded = load_quote(args.quote)
     collateral, source = collateral_from_args(args)
     trust_root = trust_root_from_args(args)
+    policy = policy_from_args(args)
     try:
-        verifier = Verifier(trust_root=trust_root, policy=policy_from_args(args), source=source)
+        verifier = Verifier(trust_root=trust_root, policy=policy, source=source)
     except ValueError as exc:
         raise CliError(f"--trust-root: not a certificate: {exc}") from None
     when = parse_time(args.at)
     try:
-        verified = verifier.verify(quote, collateral, now=when)
+        verified = verifier.verify(loaded.quote, collateral, now=when)
     except VerificationError as error:
-        return _refused(error, args.json)
+        reached = _verdict_reached(verifier, loaded.quote, collateral, when, error)
+        return _refused(loaded, when, error, reached, as_json=args.json)
     except CollateralFetchError as error:
-        return fetch_failed(error, args.json)
+        return fetch_failed(error, args.json, command="verify")
+    result = _result(loaded, when, verified, accepted=True, checks=[*verified.checks, "policy"])
     if args.json:
-        write_json(verified.to_dict())
+        write_envelope("verify", result)
         return EXIT_OK
     print(f"verdict: {verified.status} ({verified.qv_result.name})")
-    print(f"at: {when.isoformat()}")
-    for check in verified.checks:
+    print(f"at: {result['at']}")
+    for check in result["checks_passed"]:
         print(f"  pass  {check}")
-    print("  pass  policy")
+    _print_verdict_details(verified)
+    print(f"input: {loaded.input.describe()}")
+    return EXIT_OK
+
+
+_POLICY_STAGE_CODES = frozenset({"policy", "collateral_expired"})
+"""Refusals raised by the policy, after Intel's verdict was reached."""
+
+
+def _verdict_reached(
+    verifier: Verifier,
+    quote: Quote,
+    collateral: Collateral | None,
+    when: datetime,
+    error: VerificationError,
+) -> VerifiedQuote | None:
+    """Intel's verdict when the policy (not a check) refused the quote, else None.
+
+    The policy refuses after every check passed; verifying again with a policy
+    that accepts any status, debug and expired collateral gives the verdict
+    the refusal hid.  Rules that cannot be turned off still refuse: None.
+    """
+    from ..errors import CollateralFetchError
+    from ..errors import VerificationError as Refused
+    from ..verification import Policy
+
+    if error.code not in _POLICY_STAGE_CODES:
+        return None
+    permissive = (
+        Policy()
+        .allow_statuses(*TCB_STATUSES)
+        .unsafe_allow_debug()
+        .unsafe_allow_expired_collateral()
+    )
+    try:
+        return verifier.verify(quote, collateral, now=when, policy=permissive)
+    except (Refused, CollateralFetchError):
+        return None
+
+
+def _result(
+    loaded: ParsedInput,
+    when: datetime,
+    verified: VerifiedQuote | None,
+    *,
+    accepted: bool,
+    checks: list[str],
+    failed_check: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "input": loaded.input.to_dict(),
+        "at": iso_z(when),
+        "accepted": accepted,
+        "verdict": None if verified is None else verified.to_dict(),
+        "checks_passed": checks,
+        "failed_check": failed_check,
+    }
+
+
+def _print_verdict_details(verified: VerifiedQuote) -> None:
+    from .. import TdReport
+
     advisories = ", ".join(verified.advisory_ids) or "none"
     print(f"advisories: {advisories}")
     print(f"platform: {verified.platform_status}  QE: {verified.qe_status}", end="")
     print(f"  TDX module: {verified.module_status}" if verified.module_status else "")
-    body: Any = verified.body
-    if hasattr(body, "mr_td"):
+    body = verified.body
+    if isinstance(body, TdReport):
         print(f"MRTD: {body.mr_td.hex()}")
-    return EXIT_OK
 
 
-def _refused(error: Any, as_json: bool) -> int:
-    payload = error.to_dict() if hasattr(error, "to_dict") else {"code": error.code}
-    payload.setdefault("message", str(error))
-    payload["checks_passed"] = list(error.checks_passed)
+def _refused(
+    loaded: ParsedInput,
+    when: datetime,
+    error: VerificationError,
+    reached: VerifiedQuote | None,
+    *,
+    as_json: bool,
+) -> int:
+    """A refusal: the checks that passed, the one that failed, Intel's verdict when reached."""
+    payload: dict[str, Any] = dict(error.to_dict()) if hasattr(error, "to_dict") else {}
+    details = {k: v for k, v in payload.items() if k not in ("code", "message")}
+    details.setdefault("intel_error", error.intel_error)
+    checks = list(error.checks_passed)
+    failed = "policy" if error.code in _POLICY_STAGE_CODES else error.code
     if as_json:
-        write_json({"error": payload})
+        result = _result(loaded, when, reached, accepted=False, checks=checks, failed_check=failed)
+        refusal = error_object(
+            kind="refused", code=error.code, message=zulu(str(error)), details=details
+        )
+        write_envelope("verify", result, refusal)
         return _EXIT_REFUSED
     print("verdict: REFUSED")
-    for check in error.checks_passed:
+    print(f"at: {iso_z(when)}")
+    for check in checks:
         print(f"  pass  {check}")
-    print(f"  FAIL  {error.code}: {error}")
-    if getattr(error, "intel_error", None):
+    print(f"  FAIL  {error.code}: {zulu(str(error))}")
+    if error.intel_error:
         print(f"Intel equivalent: {error.intel_error}")
+    if reached is not None:
+        name = reached.qv_result.name
+        print(f"Intel's verdict, refused by the policy: {reached.status} ({name})")
+        _print_verdict_details(reached)
+    print(f"input: {loaded.input.describe()}")
     return _EXIT_REFUSED

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
+from tdxquote._sniff import explain_wrong_collateral_json
 from tdxquote.errors import CollateralFormatError
 
 from ._chain import chain_pem_text, load_chain
@@ -133,6 +134,7 @@ class Collateral:
         )
 
     @classmethod
+    @explain_wrong_collateral_json
     def from_json(cls, text: bytes | str) -> Collateral:
         """Parse dcap-qvl ``QuoteCollateralV3`` JSON (see :meth:`RawCollateral.from_json`)."""
         return cls.from_raw(RawCollateral.from_json(text))
