@@ -220,7 +220,12 @@ CASES: list[tuple[str, Case, int, str | None]] = [
     ("cert-bad-input", lambda e: _cert(e, "garbage.bin"), 2, "bad_input"),
     ("cert-no-collateral", lambda e: ["cert", e.path("cert.pem")], 2, "unavailable"),
     ("probe-ok", lambda e: _probe(e, e.tls_port), 0, None),
-    ("probe-refused", lambda e: _probe(e, e.tls_port, "--expect-event", "app-id=" + "00" * 20), 1, "refused"),
+    (
+        "probe-refused",
+        lambda e: _probe(e, e.tls_port, "--expect-event", "app-id=" + "00" * 20),
+        1,
+        "refused",
+    ),
     ("probe-bad-input", lambda e: ["probe", "host:notaport"], 2, "bad_input"),
     ("probe-unreachable", lambda e: _probe(e, e.closed_port), 2, "unavailable"),
     ("collateral-fetch-ok", lambda e: _fetch(e, "--fmspc", "b0c06f000000"), 0, None),
