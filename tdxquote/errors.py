@@ -10,6 +10,8 @@ fetching collateral are :class:`CollateralFetchError`, kept apart from
 
 from __future__ import annotations
 
+from ._intel_codes import QvResult
+
 __all__ = [
     "VerificationError",
     "CollateralFetchError",
@@ -86,6 +88,10 @@ class VerificationError(TdxQuoteError):
 
     code: str = "verification_failed"
     intel_error: str | None = None
+    #: Intel's numeric ``quote3_error_t`` for this failure, where one maps.
+    intel_error_code: int | None = None
+    #: The ``sgx_ql_qv_result_t`` Intel's QvE reports with this failure, where one maps.
+    qv_result: QvResult | None = None
     #: The checks that passed before this one failed (set by the verifier).
     checks_passed: tuple[str, ...] = ()
 

@@ -119,6 +119,22 @@ def _check_root(root: _Names, trust: TrustRoot, cache: VerifiedCache, code: str,
         )
 
 
+def _check_ca(cert: _Names, code: str, what: str) -> None:
+    """A certificate that issues others must say it is a CA (stricter than Intel's QVL)."""
+    try:
+        extensions = cert.cert.extensions
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        signs_certs = extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        is_ca = signs_certs = False
+    if not (is_ca and signs_certs):
+        raise CertificateChainError(
+            f"{what} ({cert.common_name!r}) issues certificates but lacks BasicConstraints "
+            "CA=true or KeyUsage keyCertSign",
+            code="ca_constraints_invalid",
+        )
+
+
 @dataclass(frozen=True)
 class PckChain:
     """A PCK chain whose names and signatures verified: leaf, intermediate CA, root."""
@@ -165,6 +181,8 @@ def _check_pck_chain(
         raise CertificateChainError("the PCK CA certificate is not issued by the root")
     if not _issued_by_cached(leaf.cert, intermediate.cert, cache):
         raise CertificateChainError("the PCK leaf certificate is not issued by the PCK CA")
+    _check_ca(intermediate, "ca_constraints_invalid", "the PCK CA certificate")
+    _check_ca(root, "ca_constraints_invalid", "the PCK chain's root")
     return PckChain(leaf=leaf.cert, intermediate=intermediate.cert, root=root.cert)
 
 
@@ -211,6 +229,7 @@ def _check_signing_chain(
         raise CertificateChainError(
             f"{what}: the TCB Signing certificate is not issued by the root", code=code
         )
+    _check_ca(root, "ca_constraints_invalid", f"the {what} issuer chain's root")
     return signer.cert
 
 

@@ -6,6 +6,7 @@ Each error carries a stable ``code`` (documented in ``docs/errors.md``) and
 
 from __future__ import annotations
 
+from .._intel_codes import QV_RESULT_UNSPECIFIED, QvResult, quote3_error_value
 from ..errors import VerificationError
 
 __all__ = [
@@ -37,8 +38,12 @@ INTEL_ERRORS: dict[str, str] = {
     "qe_identity_chain_invalid": (
         "STATUS_SGX_TCB_SIGNING_CERT_CHAIN_UNTRUSTED / SGX_QL_QEIDENTITY_CHAIN_ERROR"
     ),
-    "crl_invalid": "STATUS_SGX_CRL_INVALID_SIGNATURE / SGX_QL_CRL_UNSUPPORTED_FORMAT",
-    "crl_issuer_mismatch": "STATUS_INVALID_PCK_CRL / SGX_QL_PCK_CERT_CHAIN_ERROR",
+    "crl_invalid": "STATUS_SGX_CRL_INVALID_SIGNATURE / SGX_QL_RESULT_INVALID_SIGNATURE",
+    "crl_issuer_mismatch": "STATUS_INVALID_PCK_CRL / SGX_QL_ERROR_UNEXPECTED",
+    "ca_constraints_invalid": (
+        "(stricter than Intel's QVL, which does not check it; dcap-qvl and go-tdx-guest refuse "
+        "a CA certificate without BasicConstraints CA=true)"
+    ),
     "pck_revoked": "STATUS_SGX_PCK_REVOKED / SGX_QL_PCK_REVOKED",
     "intermediate_revoked": "STATUS_SGX_INTERMEDIATE_CA_REVOKED / SGX_QL_PCK_REVOKED",
     "tcb_signing_revoked": "STATUS_SGX_TCB_SIGNING_CERT_REVOKED / SGX_QL_PCK_REVOKED",
@@ -53,7 +58,11 @@ INTEL_ERRORS: dict[str, str] = {
     "qe_report_signature_invalid": (
         "STATUS_INVALID_QE_REPORT_SIGNATURE / SGX_QL_QE_REPORT_INVALID_SIGNATURE"
     ),
-    "qe_report_data_mismatch": "STATUS_INVALID_QE_REPORT_DATA / SGX_QL_QE_REPORT_INVALID_SIGNATURE",
+    "qe_report_data_mismatch": "STATUS_INVALID_QE_REPORT_DATA / SGX_QL_ERROR_UNEXPECTED",
+    "qe_report_data_not_zero": (
+        "(stricter than Intel's QVL, which compares REPORTDATA[0:32] only; go-tdx-guest "
+        "requires REPORTDATA[32:64] to be zero)"
+    ),
     "qe_identity_mismatch": "STATUS_QE_IDENTITY_MISMATCH / SGX_QL_QEIDENTITY_MISMATCH",
     "qe_identity_version": "STATUS_QE_IDENTITY_MISMATCH / SGX_QL_QEIDENTITY_MISMATCH",
     "attestation_key_invalid": "STATUS_UNSUPPORTED_QUOTE_FORMAT / SGX_QL_QUOTE_FORMAT_UNSUPPORTED",
@@ -71,14 +80,26 @@ INTEL_ERRORS: dict[str, str] = {
 
 
 class _CodedError(VerificationError):
-    """Base of the check errors: looks ``intel_error`` up from ``code``."""
+    """Base of the check errors: looks ``intel_error`` up from ``code``.
+
+    ``intel_error_code`` is the numeric ``quote3_error_t`` Intel's QvE returns
+    for the same failure (``0xE032`` for ``SGX_QL_TCB_REVOKED``), ``None``
+    where the check has no Intel equivalent.  ``qv_result`` is the
+    ``sgx_ql_qv_result_t`` the QvE reports with it: ``UNSPECIFIED`` for every
+    terminal failure; for a refusal after the verdict (policy, expired
+    collateral) the verifier sets the verdict's own result.
+    """
+
+    #: The ``sgx_ql_qv_result_t`` Intel's QvE reports alongside this failure.
+    qv_result: QvResult | None = QV_RESULT_UNSPECIFIED
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.intel_error = INTEL_ERRORS.get(self.code)
+        self.intel_error_code = quote3_error_value(self.intel_error)
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), self.message, self.code))
+        return (_rebuild, (type(self), self.message, self.code), self.__dict__.copy())
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready description: code, message, Intel equivalent."""
@@ -128,6 +149,7 @@ class CollateralExpiredError(_CodedError):
     """
 
     code = "collateral_expired"
+    qv_result = None
 
 
 class QeReportError(_CodedError):
@@ -167,6 +189,7 @@ class PolicyError(_CodedError):
     """
 
     code = "policy"
+    qv_result = None
 
     def __init__(
         self,
@@ -186,6 +209,7 @@ class PolicyError(_CodedError):
         return (
             _rebuild_policy,
             (self.message, self.rule, self.expected, self.actual, self.code),
+            self.__dict__.copy(),
         )
 
     def to_dict(self) -> dict[str, object]:

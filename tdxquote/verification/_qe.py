@@ -56,14 +56,27 @@ def _check_qe_report_signature(quote: Quote, pck_leaf: x509.Certificate) -> None
         raise QeReportError("the QE report signature does not verify with the PCK leaf key")
 
 
+_ZERO_HALF = bytes(32)
+
+
 def check_qe_report_data(quote: Quote) -> None:
-    """Step 4.1.2.4.13: QE REPORTDATA[0:32] = SHA-256(attestation key || QE auth data)."""
+    """Step 4.1.2.4.13: QE REPORTDATA = SHA-256(attestation key || QE auth data) || 32 zeros.
+
+    Intel's QVL compares the first 32 bytes only; the zero upper half is
+    go-tdx-guest's rule, which every genuine QE report meets.
+    """
     expected = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
-    if quote.qe_report.report_data[:32] != expected:
+    report_data = quote.qe_report.report_data
+    if report_data[:32] != expected:
         raise QeReportError(
             "the QE report data is not SHA-256(attestation key || QE auth data): the "
             "attestation key is not the one the QE certified",
             code="qe_report_data_mismatch",
+        )
+    if report_data[32:] != _ZERO_HALF:
+        raise QeReportError(
+            "the upper 32 bytes of the QE report data are not zero",
+            code="qe_report_data_not_zero",
         )
 
 

@@ -26,8 +26,9 @@ class TrustRoot:
         self.public_key_bytes = certificate.public_key().public_bytes(
             Encoding.X962, PublicFormat.UncompressedPoint
         )
-        #: SHA-384 of the root's raw public key (X || Y): the QvE's ``root_key_id``.
-        self.key_id = hashlib.sha384(self.public_key_bytes[1:]).digest()
+        #: The QvE's ``root_key_id``: SHA-384 of the root's public key as the 65-byte
+        #: uncompressed point ``04 || X || Y`` (the SPKI BIT STRING contents).
+        self.key_id = hashlib.sha384(self.public_key_bytes).digest()
 
     def __repr__(self) -> str:
         return f"<TrustRoot {self.certificate.subject.rfc4514_string()} sha256={self.sha256}>"

@@ -241,9 +241,15 @@ class Verifier:
                     allow_expired=active.expired_collateral_allowed,
                 )
             verified = self._verify(quote, collateral, when, checks)
-            active.apply(verified, when)
         except VerificationError as error:
             error.checks_passed = tuple(checks)
+            raise
+        try:
+            active.apply(verified, when)
+        except VerificationError as error:
+            # A refusal after the verdict: Intel's QvE would have reported the verdict.
+            error.checks_passed = tuple(checks)
+            error.qv_result = verified.qv_result
             raise
         return verified
 
@@ -305,13 +311,14 @@ class Verifier:
         if tee_tcb_svn2 is not None:
             checks.append("td_relaunch")
 
-        advisories: dict[str, None] = {}
-        for level_ids in (
-            evaluation.platform_level.advisory_ids,
-            () if evaluation.module_level is None else evaluation.module_level.advisory_ids,
-            qe_level.advisory_ids,
-        ):
-            advisories.update(dict.fromkeys(level_ids))
+        # DCAP 1.25: one sorted set of the platform, QE and module levels' advisories.
+        advisories = sorted(
+            {
+                *evaluation.platform_level.advisory_ids,
+                *(() if evaluation.module_level is None else evaluation.module_level.advisory_ids),
+                *qe_level.advisory_ids,
+            }
+        )
         supplemental = self._supplemental(
             windows, now, evaluation.platform_level.tcb_date, collateral, extension, pck.ca_type
         )
