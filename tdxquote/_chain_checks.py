@@ -11,7 +11,6 @@ Time is never judged here: it depends on ``now`` and is the caller's.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import re
@@ -47,34 +46,96 @@ __all__ = [
     "issued_by",
     "issued_by_cached",
     "parse_pem_chain",
+    "pem_certificate_ders",
     "public_key",
     "require_ca",
+    "view_of",
 ]
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----"
-)
-_WHITESPACE = re.compile(rb"\s+")
+_BEGIN = b"-----BEGIN "
+_END_CERTIFICATE = b"-----END CERTIFICATE-----"
+_DASHES = b"-----"
+_PEM_SPACE = b" \t\r\n"
+_LABEL = re.compile(rb"[A-Z0-9 ]+")
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
-def parse_pem_chain(pem: bytes, *, code: str, what: str) -> tuple[CertView, ...]:
-    """The certificates of a PEM chain (only certificate blocks and whitespace), as views."""
-    views = []
+def pem_certificate_ders(text: str | bytes) -> list[bytes]:
+    """The DER of every ``CERTIFICATE`` block of ``text``: only whitespace around them.
+
+    ValueError for non-ASCII text, another label, bad base64, an empty block,
+    text outside the blocks, or no block at all.
+    """
+    data = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    if not data.isascii():
+        raise ValueError("not ASCII text")
+    ders: list[bytes] = []
     position = 0
-    for match in _PEM_BLOCK.finditer(pem):
-        if pem[position : match.start()].strip():
-            raise CertificateChainError(f"{what}: text outside the PEM blocks", code=code)
+    while True:
+        begin = data.find(_BEGIN, position)
+        gap = data[position:] if begin < 0 else data[position:begin]
+        if gap.translate(None, _PEM_SPACE):
+            raise ValueError(f"unexpected text outside PEM blocks: {gap.strip()[:60]!r}")
+        if begin < 0:
+            break
+        label_end = data.find(_DASHES, begin + len(_BEGIN))
+        label = data[begin + len(_BEGIN) : label_end] if label_end >= 0 else b""
+        if not _LABEL.fullmatch(label):
+            raise ValueError(f"PEM block {len(ders)}: malformed BEGIN line")
+        if label != b"CERTIFICATE":
+            raise ValueError(f"PEM block {len(ders)}: expected CERTIFICATE, got {label.decode()}")
+        body_start = label_end + len(_DASHES)
+        end = data.find(_END_CERTIFICATE, body_start)
+        if end < 0:
+            raise ValueError(f"PEM block {len(ders)}: no END CERTIFICATE line")
+        body = data[body_start:end].translate(None, _PEM_SPACE)
+        if not _BASE64.fullmatch(body):
+            raise ValueError(f"PEM block {len(ders)}: bad base64")
         try:
-            der = base64.b64decode(_WHITESPACE.sub(b"", match.group(1)), validate=True)
-            views.append(parse_certificate(der))
-        except (binascii.Error, X509FormatError) as exc:
+            der = binascii.a2b_base64(body)
+        except binascii.Error as exc:
+            raise ValueError(f"PEM block {len(ders)}: bad base64: {exc}") from None
+        if not der:
+            raise ValueError(f"PEM block {len(ders)}: empty")
+        ders.append(der)
+        position = end + len(_END_CERTIFICATE)
+    if not ders:
+        raise ValueError("no PEM CERTIFICATE block found")
+    return ders
+
+
+def parse_pem_chain(
+    pem: bytes, *, code: str, what: str, known: dict[bytes, CertView] | None = None
+) -> tuple[CertView, ...]:
+    """The certificates of a PEM chain (only certificate blocks and whitespace), as views.
+
+    ``known`` maps DER to views already read (and receives the new ones).
+    """
+    try:
+        ders = pem_certificate_ders(pem)
+    except (UnicodeError, ValueError) as exc:
+        raise CertificateChainError(
+            f"{what}: not a PEM certificate chain: {exc}", code=code
+        ) from None
+    views = []
+    for index, der in enumerate(ders):
+        try:
+            views.append(view_of(der, known))
+        except X509FormatError as exc:
             raise CertificateChainError(
-                f"{what}: certificate {len(views)} does not decode: {exc}", code=code
+                f"{what}: certificate {index} does not decode: {exc}", code=code
             ) from None
-        position = match.end()
-    if pem[position:].strip() or not views:
-        raise CertificateChainError(f"{what}: not a PEM certificate chain", code=code)
     return tuple(views)
+
+
+def view_of(der: bytes, known: dict[bytes, CertView] | None = None) -> CertView:
+    """:func:`parse_certificate`, or the view in ``known`` (which receives a new one)."""
+    if known is None:
+        return parse_certificate(der)
+    view = known.get(der)
+    if view is None:
+        view = known[der] = parse_certificate(der)
+    return view
 
 
 def chain_digest(views: tuple[CertView, ...]) -> bytes:

@@ -17,7 +17,6 @@ Everything here is a pure function of its input bytes; malformed input raises
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -69,29 +68,68 @@ class X509FormatError(ValueError):
     """A certificate or CRL whose DER does not have the expected structure."""
 
 
-@dataclass(frozen=True, slots=True)
 class CertView:
-    """What verification reads from a certificate, sliced from its DER.
+    """What verification reads from a certificate, sliced from its DER (read-only).
 
     ``tbs`` and ``signature`` are the signed bytes and the DER ECDSA
     signature exactly as encoded; ``issuer`` and ``subject`` are the raw DER
     of the names; ``public_point`` is the 65-byte uncompressed point of a
-    P-256 key (``None`` for any other key); ``extensions`` maps each
-    extension's OID content octets to ``(critical, value)``.
+    P-256 key (``None`` for any other key).  The extensions and the common
+    name are read when first asked for (a verifier needs them of a few
+    certificates only).
     """
 
-    der: bytes
-    digest: bytes
-    tbs: bytes
-    signature: bytes
-    ecdsa_sha256: bool
-    serial: int
-    issuer: bytes
-    subject: bytes
-    not_before: datetime
-    not_after: datetime
-    public_point: bytes | None
-    extensions: Mapping[bytes, tuple[bool, bytes]]
+    __slots__ = (
+        "_common_name",
+        "_extensions",
+        "_extensions_der",
+        "_is_ca",
+        "der",
+        "digest",
+        "ecdsa_sha256",
+        "issuer",
+        "not_after",
+        "not_before",
+        "public_point",
+        "serial",
+        "signature",
+        "subject",
+        "tbs",
+    )
+
+    def __init__(
+        self,
+        *,
+        der: bytes,
+        tbs: bytes,
+        signature: bytes,
+        ecdsa_sha256: bool,
+        serial: int,
+        issuer: bytes,
+        subject: bytes,
+        not_before: datetime,
+        not_after: datetime,
+        public_point: bytes | None,
+        extensions_der: bytes,
+    ) -> None:
+        self.der = der
+        self.digest = hashlib.sha256(der).digest()
+        self.tbs = tbs
+        self.signature = signature
+        self.ecdsa_sha256 = ecdsa_sha256
+        self.serial = serial
+        self.issuer = issuer
+        self.subject = subject
+        self.not_before = not_before
+        self.not_after = not_after
+        self.public_point = public_point
+        self._extensions_der = extensions_der
+        self._extensions: dict[bytes, tuple[bool, bytes]] | None = None
+        self._common_name: str | None = None
+        self._is_ca: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"<CertView {describe_name(self.subject)} serial={self.serial:x}>"
 
     @property
     def self_issued(self) -> bool:
@@ -101,23 +139,45 @@ class CertView:
     @property
     def common_name(self) -> str:
         """The subject's first common name, decoded leniently (for matching and messages)."""
-        return name_common_name(self.subject)
+        if self._common_name is None:
+            self._common_name = name_common_name(self.subject)
+        return self._common_name
 
     @property
-    def issuer_common_name(self) -> str:
-        """The issuer's first common name, decoded leniently."""
-        return name_common_name(self.issuer)
+    def extensions(self) -> dict[bytes, tuple[bool, bytes]]:
+        """Each extension's OID content octets -> ``(critical, value)``.
+
+        Raises :class:`X509FormatError` for a malformed extensions field.
+        """
+        if self._extensions is None:
+            found: dict[bytes, tuple[bool, bytes]] = {}
+            if self._extensions_der:
+                data = self._extensions_der
+                try:
+                    found = _extensions(data, _read(data, 0, len(data)))
+                except QuoteParseError as exc:
+                    raise X509FormatError(
+                        f"certificate extensions: {exc.reason} (byte {exc.offset})"
+                    ) from None
+            self._extensions = found
+        return self._extensions
 
     def is_ca(self) -> bool:
-        """BasicConstraints CA=true and KeyUsage keyCertSign (both present)."""
-        basic = self.extensions.get(BASIC_CONSTRAINTS)
-        usage = self.extensions.get(KEY_USAGE)
-        if basic is None or usage is None:
-            return False
-        try:
-            return _basic_constraints_ca(basic[1]) and _key_cert_sign(usage[1])
-        except QuoteParseError:
-            return False
+        """BasicConstraints CA=true and KeyUsage keyCertSign (both present and readable)."""
+        if self._is_ca is None:
+            try:
+                extensions = self.extensions
+                basic = extensions.get(BASIC_CONSTRAINTS)
+                usage = extensions.get(KEY_USAGE)
+                self._is_ca = (
+                    basic is not None
+                    and usage is not None
+                    and _basic_constraints_ca(basic[1])
+                    and _key_cert_sign(usage[1])
+                )
+            except (QuoteParseError, X509FormatError):
+                self._is_ca = False
+        return self._is_ca
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,20 +269,32 @@ _Element = tuple[int, int, int, int]
 
 
 def _read(data: bytes, pos: int, end: int) -> _Element:
-    """The element at ``pos``, which must end by ``end`` (short lengths inline)."""
+    """The element at ``pos``, which must end by ``end`` (1- and 2-octet lengths inline)."""
     if pos + 2 > end:
         raise _fail("truncated: expected a DER element", pos)
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise _fail("high-tag-number form is not supported", pos)
     length = data[pos + 1]
-    if length < 0x80:
-        tag = data[pos]
-        if tag & 0x1F == 0x1F:
-            raise _fail("high-tag-number form is not supported", pos)
-        stop = pos + 2 + length
-        if stop > end:
-            raise _fail(f"truncated: length {length} exceeds the element", pos)
-        return tag, pos, pos + 2, stop
-    tlv = _der.read_tlv(data, pos, end, field="x509")
-    return tlv.tag, tlv.offset, tlv.start, tlv.end
+    start = pos + 2
+    if length >= 0x80:
+        if length == 0x81 and pos + 3 <= end:
+            length = data[pos + 2]
+            start = pos + 3
+            if length < 0x80:
+                raise _fail(f"non-minimal length encoding (long form for length {length})", pos)
+        elif length == 0x82 and pos + 4 <= end:
+            length = (data[pos + 2] << 8) | data[pos + 3]
+            start = pos + 4
+            if length < 0x100:
+                raise _fail(f"non-minimal length encoding (2 octets for length {length})", pos)
+        else:
+            tlv = _der.read_tlv(data, pos, end, field="x509")
+            return tlv.tag, tlv.offset, tlv.start, tlv.end
+    stop = start + length
+    if stop > end:
+        raise _fail(f"truncated: length {length} exceeds the element", pos)
+    return tag, pos, start, stop
 
 
 def _children(data: bytes, element: _Element, tag: int = _der.SEQUENCE) -> list[_Element]:
@@ -373,15 +445,14 @@ def _parse_certificate(der: bytes) -> CertView:
     dates = _children(der, validity)
     if len(dates) != 2:
         raise _fail("validity must hold two times", validity[1])
-    extensions: dict[bytes, tuple[bool, bytes]] = {}
+    extensions = b""
     for optional in fields[7:]:
         if optional[0] == _EXPLICIT_3 and not extensions:
-            extensions = _extensions(der, optional)
+            extensions = der[optional[1] : optional[3]]
         elif optional[0] not in (0x81, 0x82, 0xA1, 0xA2) or extensions:
             raise _fail("unexpected element in tbsCertificate", optional[1])
     return CertView(
         der=der,
-        digest=hashlib.sha256(der).digest(),
         tbs=der[tbs[1] : tbs[3]],
         signature=signature,
         ecdsa_sha256=ecdsa,
@@ -391,48 +462,51 @@ def _parse_certificate(der: bytes) -> CertView:
         not_before=_time(der, dates[0]),
         not_after=_time(der, dates[1]),
         public_point=_public_point(der, spki),
-        extensions=extensions,
+        extensions_der=extensions,
     )
 
 
 def _revoked_serials(data: bytes, element: _Element) -> frozenset[int]:
     """The serial of each ``SEQUENCE { INTEGER, Time, Extensions OPTIONAL }`` entry.
 
-    A PCK CRL lists hundreds of entries: the usual encoding (short lengths) is
-    read inline, anything else element by element; both accept the same DER.
+    A PCK CRL lists dozens to hundreds of entries: the usual encoding (short
+    lengths) is read inline, anything else element by element; both accept
+    the same DER.
     """
     if element[0] != _der.SEQUENCE:
         raise _fail("expected the revoked certificates SEQUENCE", element[1])
     serials: list[int] = []
     append = serials.append
+    from_bytes = int.from_bytes
     pos, end = element[2], element[3]
     while pos < end:
-        entry_end = -1
-        if pos + 6 <= end and data[pos] == 0x30 and data[pos + 1] < 0x80:
-            entry_end = pos + 2 + data[pos + 1]
-            serial_end = pos + 4 + data[pos + 3]
-            date_end = serial_end + 2 + (data[serial_end + 1] if serial_end + 2 <= end else 0)
-            if (
-                entry_end <= end
-                and data[pos + 2] == _der.INTEGER
-                and 0 < data[pos + 3] < 0x80
-                and date_end <= entry_end
-                and (
-                    (data[serial_end] == _UTC_TIME and date_end - serial_end == 15)
-                    or (data[serial_end] == _GENERALIZED_TIME and date_end - serial_end == 17)
-                )
-                and (
-                    date_end == entry_end
-                    or (
-                        data[date_end] == _der.SEQUENCE
-                        and date_end + 2 + data[date_end + 1] == entry_end
-                        and data[date_end + 1] < 0x80
+        try:
+            if data[pos] == 0x30 and data[pos + 1] < 0x80 and data[pos + 2] == 2:
+                entry_end = pos + 2 + data[pos + 1]
+                serial_end = pos + 4 + data[pos + 3]
+                tag = data[serial_end]
+                date_end = serial_end + 2 + data[serial_end + 1]
+                if (
+                    0 < data[pos + 3] < 0x80
+                    and entry_end <= end
+                    and (
+                        (tag == _UTC_TIME and date_end - serial_end == 15)
+                        or (tag == _GENERALIZED_TIME and date_end - serial_end == 17)
                     )
-                )
-            ):
-                append(int.from_bytes(data[pos + 4 : serial_end], "big", signed=True))
-                pos = entry_end
-                continue
+                    and (
+                        date_end == entry_end
+                        or (
+                            date_end + 2 <= entry_end
+                            and data[date_end] == 0x30
+                            and date_end + 2 + data[date_end + 1] == entry_end
+                        )
+                    )
+                ):
+                    append(from_bytes(data[pos + 4 : serial_end], "big", signed=True))
+                    pos = entry_end
+                    continue
+        except IndexError:
+            pass
         entry = _read(data, pos, end)
         parts = _children(data, entry)
         if (

@@ -33,6 +33,7 @@ from tdxquote._chain_checks import (
     check_pck_crl_issuer_chain,
     check_signed_json,
     check_signing_chain,
+    pem_certificate_ders,
     public_key,
 )
 from tdxquote._time import to_datetime
@@ -56,7 +57,6 @@ from ._bundle import Collateral, RawCollateral
 from ._chain import chain_pem_text, load_chain
 from ._crl import crl_der, load_crl
 from ._identity import EnclaveIdentity
-from ._pem import pem_blocks
 from ._tcb_info import TcbInfo
 from .pcs import (
     ARTIFACTS,
@@ -286,9 +286,8 @@ def _views(fetched: FetchedArtifact, code: str) -> tuple[CertView, ...]:
     if not fetched.chain_pem:
         return ()
     try:
-        blocks = pem_blocks(fetched.chain_pem, "CERTIFICATE", code=code)
-        return tuple(parse_certificate(der) for der in blocks)
-    except (CollateralFormatError, X509FormatError) as exc:
+        return tuple(parse_certificate(der) for der in pem_certificate_ders(fetched.chain_pem))
+    except (ValueError, X509FormatError) as exc:
         raise CertificateChainError(f"an issuer chain certificate: {exc}", code=code) from None
 
 

@@ -28,7 +28,7 @@ from .._chain_checks import (
     require_ca,
 )
 from .._der import encode_oid_content
-from .._x509_verify import CertView
+from .._x509_verify import CertView, X509FormatError
 from ..errors import CertificateChainError, QuoteFormatError, QuoteParseError
 from ..pck import SGX_EXTENSION_OID, PckExtension, parse_pck_extension
 from ._verified_collateral import CollateralCheck, VerifiedCollateral
@@ -206,7 +206,9 @@ def _chain_views(quote: Quote, pem: bytes | None, staged: CollateralCheck) -> tu
     if quote.certification_data.type == 5:
         if pem is None:  # pragma: no cover - type 5 always carries PEM bytes
             raise CertificateChainError("the quote's PCK chain is missing")
-        return parse_pem_chain(pem, code="pck_chain_invalid", what="the quote's PCK chain")
+        return parse_pem_chain(
+            pem, code="pck_chain_invalid", what="the quote's PCK chain", known=staged.known
+        )
     chain = staged.pck_certificate_chain()
     if chain is not None:
         return chain
@@ -217,7 +219,12 @@ def _chain_views(quote: Quote, pem: bytes | None, staged: CollateralCheck) -> tu
 
 
 def _pck_extension(leaf: CertView) -> PckExtension:
-    found = leaf.extensions.get(_SGX_EXTENSION)
+    try:
+        found = leaf.extensions.get(_SGX_EXTENSION)
+    except X509FormatError as exc:
+        raise CertificateChainError(
+            f"the PCK leaf's extensions: {exc}", code="pck_cert_format"
+        ) from None
     if found is None:
         raise CertificateChainError(
             f"the PCK leaf's SGX extension: certificate has no SGX extension ({SGX_EXTENSION_OID})",

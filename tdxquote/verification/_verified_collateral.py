@@ -29,9 +29,10 @@ from .._chain_checks import (
     check_not_revoked,
     check_signed_json,
     check_signing_chain,
+    pem_certificate_ders,
+    view_of,
 )
-from .._x509_verify import CertView, CrlView, X509FormatError, parse_certificate, parse_crl
-from ..collateral._pem import pem_blocks
+from .._x509_verify import CertView, CrlView, X509FormatError, parse_crl
 from ..errors import CollateralFormatError
 from ._windows import Validity, Windows
 
@@ -73,17 +74,15 @@ class VerifiedCollateral:
     validity: Validity
 
 
-def chain_views(text: str, name: str) -> tuple[CertView, ...]:
+def chain_views(
+    text: str, name: str, known: dict[bytes, CertView] | None = None
+) -> tuple[CertView, ...]:
     """The certificates of a collateral issuer chain (PEM text), read from their DER."""
     try:
-        return tuple(
-            parse_certificate(der)
-            for der in pem_blocks(text, "CERTIFICATE", code="issuer_chain_format")
-        )
-    except (CollateralFormatError, X509FormatError) as exc:
-        message = exc.message if isinstance(exc, CollateralFormatError) else str(exc)
+        return tuple(view_of(der, known) for der in pem_certificate_ders(text))
+    except (UnicodeError, ValueError, X509FormatError) as exc:
         raise CollateralFormatError(
-            f"{name}: {message}", code="issuer_chain_format", intel_error=_CHAIN_ERRORS[name]
+            f"{name}: {exc}", code="issuer_chain_format", intel_error=_CHAIN_ERRORS[name]
         ) from None
 
 
@@ -122,6 +121,8 @@ class CollateralCheck:
         self._tcb_signing: SigningChain | None = None
         self._qe_signing: SigningChain | None = None
         self._pck_chain: tuple[CertView, ...] | None = None
+        #: Certificates read during these checks, by DER (chains share their root).
+        self.known: dict[bytes, CertView] = {trust.der: trust.view}
 
     # --- what the platform checks need, from the result or the stages --------------------
     @property
@@ -146,7 +147,7 @@ class CollateralCheck:
             return self.verified.pck_certificate_chain
         if self._pck_chain is None and self.collateral.raw.pck_certificate_chain is not None:
             self._pck_chain = chain_views(
-                self.collateral.raw.pck_certificate_chain, "pck_certificate_chain"
+                self.collateral.raw.pck_certificate_chain, "pck_certificate_chain", self.known
             )
         return self._pck_chain
 
@@ -174,7 +175,7 @@ class CollateralCheck:
         for crl in (root_crl, pck_crl):
             assert crl.next_update is not None  # crl_view refuses a CRL without one
             windows.add(crl.this_update, crl.next_update)
-        windows.certs(chain_views(raw.pck_crl_issuer_chain, "pck_crl_issuer_chain"))
+        windows.certs(chain_views(raw.pck_crl_issuer_chain, "pck_crl_issuer_chain", self.known))
         self._root_crl, self._pck_crl = root_crl, pck_crl
 
     def tcb_info(self) -> None:
@@ -216,7 +217,7 @@ class CollateralCheck:
         signature: bytes,
         signature_code: str,
     ) -> SigningChain:
-        chain = chain_views(getattr(self.collateral.raw, chain_name), chain_name)
+        chain = chain_views(getattr(self.collateral.raw, chain_name), chain_name, self.known)
         signing = check_signing_chain(chain, self.trust, self.cache, code=chain_code, what=what)
         check_not_revoked(
             signing.signer,
