@@ -23,7 +23,6 @@ from datetime import datetime, timezone
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from . import _der
 from .errors import QuoteParseError
@@ -35,6 +34,7 @@ __all__ = [
     "p256_key",
     "p256_key_from_xy",
     "parse_certificate",
+    "raw_signature_to_der",
     "parse_crl",
     "verify_der_signature",
     "verify_raw_signature",
@@ -230,15 +230,29 @@ def verify_der_signature(key: ec.EllipticCurvePublicKey, signature: bytes, data:
     return True
 
 
+def _der_integer(value: bytes) -> bytes:
+    """A positive big-endian integer as a DER INTEGER (at most 33 content octets here)."""
+    value = value.lstrip(b"\x00")
+    if value[0] & 0x80:
+        value = b"\x00" + value
+    return b"\x02" + bytes((len(value),)) + value
+
+
+def raw_signature_to_der(signature: bytes) -> bytes | None:
+    """Intel's raw ``r || s`` (64 bytes) as a DER ECDSA-Sig-Value; None if r or s is zero."""
+    if len(signature) != 64:
+        return None
+    r, s = signature[:32], signature[32:]
+    if not r.strip(b"\x00") or not s.strip(b"\x00"):
+        return None
+    body = _der_integer(r) + _der_integer(s)
+    return b"\x30" + bytes((len(body),)) + body
+
+
 def verify_raw_signature(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
     """True when the raw ``r || s`` (64 bytes) ECDSA-SHA256 signature verifies with ``key``."""
-    if len(signature) != 64:
-        return False
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:], "big")
-    if r == 0 or s == 0:
-        return False
-    return verify_der_signature(key, encode_dss_signature(r, s), data)
+    der = raw_signature_to_der(signature)
+    return der is not None and verify_der_signature(key, der, data)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -318,3 +318,22 @@ def test_four_threads_share_one_verifier(scenario: Scenario) -> None:
             else:
                 assert item == "quote_signature_invalid"
     assert len(verifier.cache) <= 3
+
+
+def test_a_warm_verdict_is_the_same_as_a_cold_one(scenario: Scenario) -> None:
+    import dataclasses
+
+    from tdxquote.verification import VerifiedQuote
+
+    collateral = scenario.to_collateral()
+    warm = Verifier(trust_root=scenario.trust_root_der)
+    for quote in _stream(scenario, 3):
+        cold = Verifier(trust_root=scenario.trust_root_der).verify(
+            quote, collateral, now=scenario.now
+        )
+        again = warm.verify(quote, collateral, now=scenario.now)
+        assert again == cold
+        assert again.to_dict() == cold.to_dict()
+        assert set(vars(again)) == {field.name for field in dataclasses.fields(VerifiedQuote)}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            again.status = TcbStatus.REVOKED  # type: ignore[misc]

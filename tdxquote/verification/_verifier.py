@@ -92,46 +92,67 @@ class QuoteContext:
     checks_before_signature: tuple[str, ...]
     checks_before_qe_report: tuple[str, ...]
     supplementals: tuple[Supplemental, Supplemental]
+    verdict_fields: dict[str, object]
 
 
-def _context_id(quote: Quote) -> bytes:
-    """The digest of what a quote context depends on in the quote (not its signature)."""
-    pem = quote.pck_chain_pem
-    digest = hashlib.sha256(b"" if pem is None else pem)
-    digest.update(b"\x00" if pem is None else len(pem).to_bytes(4, "big"))
-    digest.update(quote.qe_report_bytes)
-    digest.update(quote.qe_report_signature)
-    body = quote.body
-    if isinstance(body, SgxReport):
-        digest.update(_SGX)
-    else:
-        digest.update(_TD15 if isinstance(body, (TdReport15, TdReport15Ex)) else _TDX)
-        digest.update(body.tee_tcb_svn)
-        digest.update(body.mr_signer_seam)
-        digest.update(body.seam_attributes)
-        if isinstance(body, (TdReport15, TdReport15Ex)):
-            digest.update(body.tee_tcb_svn2)
-    return digest.digest()
+_TD_TCB_FIELDS = 0x78  # TEE_TCB_SVN, MRSEAM, MRSIGNERSEAM, SEAMATTRIBUTES: the body's start
+_TD15_SVN2 = slice(0x248, 0x258)  # TEE_TCB_SVN2 in TD 1.5 bodies (types 3 and 4)
+
+
+def _context_id(quote: Quote, signed: bytes) -> bytes:
+    """The digest of everything a quote context depends on in the quote.
+
+    The quote's kind, the body's TCB fields (not its measurements or report
+    data), and the signature data after the quote's own signature: the
+    attestation key, the QE report and its signature, the QE auth data and
+    the PCK chain.  Two quotes with the same digest differ only in what the
+    quote signature alone decides.
+    """
+    data = quote.to_bytes()
+    head = len(signed)
+    region = data[head + 68 : head + 4 + quote.signed_data_size]
+    body_type = quote.body_type
+    kind = bytes((quote.version, 1 if quote.is_tdx else 0, body_type or 0))
+    if not quote.is_tdx:
+        return hashlib.sha256(kind + region).digest()
+    at = quote.body_offset
+    tcb = data[at : at + _TD_TCB_FIELDS]
+    if body_type in (3, 4):
+        tcb += data[at + _TD15_SVN2.start : at + _TD15_SVN2.stop]
+    return hashlib.sha256(b"".join((kind, tcb, region))).digest()
 
 
 def _verdict(quote: Quote, context: QuoteContext, expired: bool) -> VerifiedQuote:
-    evaluation = context.evaluation
+    # A VerifiedQuote is a frozen dataclass; its fields but two repeat for every quote of a
+    # context, so the instance is filled from the context's template in one update.
+    verified: VerifiedQuote = object.__new__(VerifiedQuote)
+    fields = verified.__dict__
+    fields.update(context.verdict_fields)
+    fields["quote"] = quote
+    fields["supplemental"] = context.supplementals[expired]
+    return verified
+
+
+def _verdict_fields(
+    evaluation: TcbEvaluation,
+    qe_level: EnclaveIdentityTcbLevel,
+    advisories: tuple[str, ...],
+    checks: tuple[str, ...],
+) -> dict[str, object]:
     module_level = evaluation.module_level
-    return VerifiedQuote(
-        quote=quote,
-        status=evaluation.status,
-        advisory_ids=context.advisory_ids,
-        platform_status=evaluation.platform_status,
-        module_status=None if module_level is None else module_level.tcb_status,
-        qe_status=context.qe_level.tcb_status,
-        tcb_level=evaluation.platform_level,
-        sgx_tcb_level=evaluation.sgx_level,
-        module_tcb_level=module_level,
-        qe_tcb_level=context.qe_level,
-        relaunch_advised=evaluation.relaunch_advised,
-        supplemental=context.supplementals[expired],
-        checks=context.checks,
-    )
+    return {
+        "status": evaluation.status,
+        "advisory_ids": advisories,
+        "platform_status": evaluation.platform_status,
+        "module_status": None if module_level is None else module_level.tcb_status,
+        "qe_status": qe_level.tcb_status,
+        "tcb_level": evaluation.platform_level,
+        "sgx_tcb_level": evaluation.sgx_level,
+        "module_tcb_level": module_level,
+        "qe_tcb_level": qe_level,
+        "relaunch_advised": evaluation.relaunch_advised,
+        "checks": checks,
+    }
 
 
 class Verifier:
@@ -362,13 +383,11 @@ class Verifier:
             )
         trust = self.trust_root
         cache = self.cache
-        key = ("quote", collateral.digest, trust.digest, _context_id(quote))
+        signed = quote.signed_bytes
+        key = ("quote", collateral.digest, trust.digest, _context_id(quote, signed))
         context = cache.get(key)
-        if (
-            isinstance(context, QuoteContext)
-            and quote.attestation_key == context.attestation_key_bytes
-            and quote.qe_auth_data == context.qe_auth_data
-        ):
+        if isinstance(context, QuoteContext):
+            # The key covers the attestation key and QE auth data: the binding holds.
             leaf_key = context.platform.chain.leaf_key
             if not cache.remembers_qe_reports and leaf_key is not None:
                 try:
@@ -376,9 +395,7 @@ class Verifier:
                 except VerificationError as error:
                     error.checks_passed = context.checks_before_qe_report
                     raise
-            if not verify_raw_signature(
-                context.attestation_key, quote.signature, quote.signed_bytes
-            ):
+            if not verify_raw_signature(context.attestation_key, quote.signature, signed):
                 refusal = QuoteSignatureError(
                     "the quote signature does not verify with the attestation key"
                 )
@@ -481,6 +498,7 @@ class Verifier:
             self._supplemental(platform, evaluation, expired=False),
             self._supplemental(platform, evaluation, expired=True),
         )
+        checks_done = tuple(checks)
         return QuoteContext(
             platform=platform,
             attestation_key_bytes=quote.attestation_key,
@@ -489,10 +507,11 @@ class Verifier:
             qe_level=qe_level,
             evaluation=evaluation,
             advisory_ids=advisories,
-            checks=tuple(checks),
+            checks=checks_done,
             checks_before_signature=before_signature,
             checks_before_qe_report=before_qe_report,
             supplementals=supplementals,
+            verdict_fields=_verdict_fields(evaluation, qe_level, advisories, checks_done),
         )
 
     def _supplemental(
