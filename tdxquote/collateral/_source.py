@@ -609,8 +609,9 @@ def bundle_expiry(collateral: Collateral) -> datetime:
 def load_bundles(path: str | os.PathLike[str]) -> list[tuple[Path, Collateral]]:
     """Bundles (``QuoteCollateralV3`` JSON) from a file, or every ``*.json`` of a directory.
 
-    A file that is not a bundle raises :class:`~tdxquote.errors.CollateralFormatError`
-    naming it; an unreadable path raises :class:`OSError`.
+    Every part of each bundle is decoded here, so a file that is not a well-formed
+    bundle raises :class:`~tdxquote.errors.CollateralFormatError` naming it; an
+    unreadable path raises :class:`OSError`.
     """
     where = Path(path)
     files = sorted(where.glob("*.json")) if where.is_dir() else [where]
@@ -618,7 +619,7 @@ def load_bundles(path: str | os.PathLike[str]) -> list[tuple[Path, Collateral]]:
     for file in files:
         data = file.read_bytes()
         try:
-            bundles.append((file, Collateral.from_json(data)))
+            bundles.append((file, Collateral.from_json(data).decoded()))
         except CollateralFormatError as exc:
             raise CollateralFormatError(
                 f"{file}: {exc.message}", code=exc.code, intel_error=exc.intel_error

@@ -209,7 +209,7 @@ class Verifier:
 
         if Path(collateral).is_dir():
             return cls(trust_root=trust_root, policy=policy, source=OfflineSource(collateral))
-        bundle = Collateral.from_json(Path(collateral).read_bytes())
+        bundle = Collateral.from_json(Path(collateral).read_bytes()).decoded()
         return cls(trust_root=trust_root, policy=policy, collateral=bundle)
 
     @classmethod
