@@ -1,37 +1,25 @@
 """Decoding the PEM PCK certificate chain carried in a quote (certification data type 5).
 
-Quotes of one platform carry the same chain, so decoded chains are
-remembered by the SHA-256 of their exact PEM bytes (a few hundred at most,
-successes only): a scan or a verifier that sees many quotes of few
-platforms decodes each chain once.  ``cryptography`` certificates are
-immutable, so sharing them between quotes is safe.
+Nothing is remembered here: a :class:`~tdxquote.Quote` keeps its decoded
+chain (``quote.pck_chain``), and whoever sees many quotes of one platform
+keeps what it derived from the chain (a
+:class:`~tdxquote.verification.Verifier` its verified platforms, keyed by the
+chain's digest).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
 
 from cryptography import x509
 
 from .errors import QuoteParseError
 
-__all__ = ["clear_decoded_chains", "decode_pck_chain", "leaf_of"]
+__all__ = ["decode_pck_chain", "leaf_of"]
 
 _PEM_CHAIN = re.compile(
     rb"\s*(?:-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+"
 )
-
-_MAX_DECODED = 256
-_decoded: dict[bytes, tuple[x509.Certificate, ...]] = {}
-_lock = threading.Lock()
-
-
-def clear_decoded_chains() -> None:
-    """Forget the remembered chains (a benchmark's "fresh process" state)."""
-    with _lock:
-        _decoded.clear()
 
 
 def decode_pck_chain(pem: bytes | None, offset: int) -> tuple[x509.Certificate, ...]:
@@ -46,10 +34,6 @@ def decode_pck_chain(pem: bytes | None, offset: int) -> tuple[x509.Certificate, 
             offset=offset,
             field="pck_chain",
         )
-    key = hashlib.sha256(pem).digest()
-    chain = _decoded.get(key)
-    if chain is not None:
-        return chain
     if _PEM_CHAIN.fullmatch(pem) is None:
         raise QuoteParseError(
             "the PCK chain holds bytes other than PEM certificate blocks",
@@ -62,10 +46,6 @@ def decode_pck_chain(pem: bytes | None, offset: int) -> tuple[x509.Certificate, 
         raise QuoteParseError(
             f"a PCK chain certificate does not decode: {exc}", offset=offset, field="pck_chain"
         ) from None
-    with _lock:
-        if len(_decoded) >= _MAX_DECODED:
-            del _decoded[next(iter(_decoded))]
-        _decoded[key] = chain
     return chain
 
 

@@ -346,27 +346,11 @@ def pck_extension_from_certificate(cert: x509.Certificate) -> PckExtension:
     Raises :class:`~tdxquote.errors.QuoteParseError` (offset 0) when the
     certificate's extensions cannot be read or it has no SGX extension, and
     as :func:`parse_pck_extension` does for a malformed extension value.
-    The result is remembered for the certificate object (certificates are
-    immutable), so quotes sharing a decoded chain parse it once.
+    Nothing is remembered here: a :class:`~tdxquote.Quote` keeps its own
+    extension, and a :class:`~tdxquote.verification.Verifier` its verified
+    platforms.
     """
-    entry = _parsed.get(id(cert))
-    if entry is not None and entry[0] is cert:
-        return entry[1]
-    parsed = _pck_extension_of(cert)
-    # The entry holds the certificate, so its id is not reused while remembered.
-    if len(_parsed) >= _MAX_PARSED:
-        _parsed.clear()
-    _parsed[id(cert)] = (cert, parsed)
-    return parsed
-
-
-_MAX_PARSED = 256
-_parsed: dict[int, tuple[x509.Certificate, PckExtension]] = {}
-
-
-def clear_parsed_extensions() -> None:
-    """Forget the remembered extensions (a benchmark's "fresh process" state)."""
-    _parsed.clear()
+    return _pck_extension_of(cert)
 
 
 def _pck_extension_of(cert: x509.Certificate) -> PckExtension:

@@ -329,10 +329,37 @@ def test_missing_key_rejected(vectors: Path, key: str) -> None:
     ],
 )
 def test_bad_member_rejected(vectors: Path, key: str, value: object, code: str) -> None:
+    # The bundle's shape fails from_json; a malformed part fails when it is decoded (on first
+    # use, by verification, or all at once with decoded()).
     data = json.loads(dcap_qvl_text(vectors))
     data[key] = value
     with pytest.raises(CollateralFormatError) as info:
-        Collateral.from_json(json.dumps(data))
+        Collateral.from_json(json.dumps(data)).decoded()
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "code"),
+    [
+        ("pck_crl", "3000", "crl_format"),
+        ("root_ca_crl", "3000", "crl_format"),
+        ("tcb_info", '{"id":"TDX"}', "tcb_info_format"),
+        ("qe_identity", "{}", "qe_identity_format"),
+        ("tcb_info_issuer_chain", "nope", "issuer_chain_format"),
+        ("pck_crl_issuer_chain", "nope", "issuer_chain_format"),
+    ],
+)
+def test_a_malformed_part_refuses_verification(
+    vectors: Path, key: str, value: str, code: str
+) -> None:
+    from tdxquote import Verifier
+
+    data = json.loads(dcap_qvl_text(vectors))
+    data[key] = value
+    collateral = Collateral.from_json(json.dumps(data))  # only the bundle's shape is read
+    quote = (vectors / "dcap-qvl/tdx_quote").read_bytes()
+    with pytest.raises(CollateralFormatError) as info:
+        Verifier().verify(quote, collateral, now=1751624191)
     assert info.value.code == code
 
 

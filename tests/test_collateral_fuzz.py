@@ -160,7 +160,7 @@ def test_unmutated_bases_parse() -> None:
 def test_arbitrary_crl_and_chain_input(data: str | bytes) -> None:
     _only_format_errors(lambda: load_crl(data))
     _only_format_errors(lambda: load_chain(data))
-    _only_format_errors(lambda: Collateral.from_json(data))
+    _only_format_errors(lambda: Collateral.from_json(data).decoded())
 
 
 @given(
@@ -199,4 +199,4 @@ def test_corrupted_real_crl_and_chain(vectors: Path, patch: bytes, offset: int, 
 def test_mutated_collateral_json(vectors: Path, key: str, value: object) -> None:
     data = json.loads((vectors / "dcap-qvl" / "tdx_quote_collateral.json").read_text())
     data[key] = value
-    _only_format_errors(lambda: Collateral.from_json(json.dumps(data)))
+    _only_format_errors(lambda: Collateral.from_json(json.dumps(data)).decoded())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from conftest import REPO_ROOT
 
+from tdxquote.errors import INTEL_ERRORS
 from tdxquote.ratls import RATLS_ERROR_CODES
-from tdxquote.verification._errors import INTEL_ERRORS
 
 
 def test_every_error_code_is_documented() -> None:

@@ -878,11 +878,12 @@ def test_reused_verifier_gives_the_same_answers(forge: QuoteForge) -> None:
     verifier = Verifier(trust_root=good.trust_root_der)
     collateral = good.to_collateral()
     first = verifier.verify(good.quote_bytes, collateral, now=good.now)
-    misses = verifier.cache.misses
+    stored = len(verifier.cache)
+    hits = verifier.cache.hits
     second = verifier.verify(good.quote_bytes, collateral, now=good.now)
     assert second.to_dict() == first.to_dict()
-    assert verifier.cache.misses == misses
-    assert verifier.cache.hits > 0
+    assert len(verifier.cache) == stored
+    assert verifier.cache.hits > hits
     for _ in range(2):
         with pytest.raises(QuoteSignatureError) as caught:
             verifier.verify(bad.quote_bytes, collateral, now=bad.now)
@@ -895,25 +896,22 @@ def test_reused_verifier_gives_the_same_answers(forge: QuoteForge) -> None:
 
 
 class _RecordingCache(VerifiedCache):
-    """Records which kinds of work were computed (not answered from the cache)."""
+    """Records the kind of every result stored."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.computed: list[object] = []
+        self.stored: list[object] = []
 
-    def get_or_compute(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
-        def recorded() -> T:
-            self.computed.append(key[0])
-            return compute()
-
-        return super().get_or_compute(key, recorded)
+    def put(self, key: tuple[object, ...], value: object) -> None:
+        self.stored.append(key[0])
+        super().put(key, value)
 
 
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("tcb_info_signature_invalid-another_key", "signed_json"),
-        ("qe_identity_signature_invalid-zero_signature", "signed_json"),
+        ("tcb_info_signature_invalid-another_key", "signed"),
+        ("qe_identity_signature_invalid-zero_signature", "signed"),
         ("crl_invalid-pck_crl_signed_by_another_key", "crl"),
         ("tcb_signing_chain_invalid-signing_cn", "signing_chain"),
     ],
@@ -925,13 +923,16 @@ def test_a_failure_is_not_cached(name: str, kind: str, forge: QuoteForge) -> Non
     verifier = Verifier(trust_root=good.trust_root_der, cache=cache)
     errors = []
     for _ in range(2):
-        cache.computed.clear()
+        cache.stored.clear()
         with pytest.raises(VerificationError) as caught:
             verifier.verify(bad.quote_bytes, bad.to_collateral(), now=bad.now)
         errors.append(caught.value)
     assert [error.code for error in errors] == [CASES[name].code] * 2
     assert errors[0] is not errors[1]
-    # Second time: the failing work is done again; what succeeded before is remembered.
-    assert cache.computed == [kind]
+    # Second time: the failing check ran again (nothing was stored for it), what succeeded
+    # before it is remembered, and no verified collateral, platform or quote was stored.
+    assert cache.stored == []
+    assert not {"collateral", "platform", "quote"} & set(cache.kinds())
     verified = verifier.verify(good.quote_bytes, good.to_collateral(), now=good.now)
     assert verified.status is TcbStatus.UP_TO_DATE
+    assert {"collateral", "platform", "quote", kind} <= set(cache.kinds())

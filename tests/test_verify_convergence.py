@@ -512,7 +512,8 @@ def test_sgx_convergence(platform: str, qe: str, forge: QuoteForge, verifier: Ve
     verified = verifier.verify(scenario.quote_bytes, scenario.to_collateral(), now=scenario.now)
     assert str(verified.status) == expected
     assert (verified.qv_result.name, verified.qv_result.value) == QV_RESULTS[expected]
-    assert verified.advisory_ids == ("INTEL-SA-00615", "INTEL-SA-00289", "INTEL-SA-00100")
+    # DCAP 1.25: platform and QE advisories as one sorted set
+    assert verified.advisory_ids == ("INTEL-SA-00100", "INTEL-SA-00289", "INTEL-SA-00615")
     assert verified.module_status is None
     assert not verified.relaunch_advised
 
@@ -523,12 +524,12 @@ def test_sgx_convergence(platform: str, qe: str, forge: QuoteForge, verifier: Ve
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        # platform, then module, then QE; each ID once, where it first appeared
-        (OOD, ("INTEL-SA-00615", "INTEL-SA-00289", "INTEL-SA-00837", "INTEL-SA-00100")),
-        (NONE, ("INTEL-SA-00615", "INTEL-SA-00289", "INTEL-SA-00100")),
+        # platform, module and QE levels as one set, sorted (DCAP 1.25's std::set)
+        (OOD, ("INTEL-SA-00100", "INTEL-SA-00289", "INTEL-SA-00615", "INTEL-SA-00837")),
+        (NONE, ("INTEL-SA-00100", "INTEL-SA-00289", "INTEL-SA-00615")),
     ],
 )
-def test_advisory_ids_are_merged_in_order_without_duplicates(
+def test_advisory_ids_are_merged_sorted_without_duplicates(
     module: str, expected: tuple[str, ...], forge: QuoteForge, verifier: Verifier
 ) -> None:
     verified = _verify(forge, verifier, platform=CN, module=module, qe=OOD, relaunch_met=False)

@@ -45,7 +45,7 @@ def load_bundle_folder(path: str, *, notes: bool = True, required: bool = True) 
     skipped: list[tuple[Path, str]] = []
     for file in files:
         try:
-            bundles.append((file, Collateral.from_json(file.read_bytes())))
+            bundles.append((file, Collateral.from_json(file.read_bytes()).decoded()))
         except CollateralFormatError as exc:
             skipped.append((file, f"not a collateral bundle: {exc.message}"))
         except OSError as exc:

@@ -188,7 +188,7 @@ def collateral_from_args(
     try:
         if os.path.isdir(args.collateral):
             return None, offline_source(args.collateral)
-        return Collateral.from_json(read_input(args.collateral)), None
+        return Collateral.from_json(read_input(args.collateral)).decoded(), None
     except VerificationError as exc:
         raise CliError(f"{args.collateral}: {exc}", code=exc.code) from None
     except OSError as exc:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-
-from cryptography import x509
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from tdxquote._sniff import explain_wrong_collateral_json
 from tdxquote.errors import CollateralFormatError
@@ -16,6 +17,9 @@ from ._crl import crl_der, load_crl
 from ._fields import Obj, as_bytes, load_json
 from ._identity import EnclaveIdentity
 from ._tcb_info import TcbInfo
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["Collateral", "RawCollateral"]
 
@@ -93,55 +97,145 @@ class RawCollateral:
         return json.dumps(members, indent=2, ensure_ascii=False)
 
 
+def _raw_digest(raw: RawCollateral) -> bytes:
+    """SHA-256 over every member of ``raw``, each length-prefixed: the collateral's identity."""
+    digest = hashlib.sha256()
+    chain = raw.pck_certificate_chain
+    for part in (
+        raw.pck_crl_issuer_chain.encode("utf-8", "surrogatepass"),
+        raw.root_ca_crl,
+        raw.pck_crl,
+        raw.tcb_info_issuer_chain.encode("utf-8", "surrogatepass"),
+        raw.tcb_info,
+        raw.tcb_info_signature,
+        raw.qe_identity_issuer_chain.encode("utf-8", "surrogatepass"),
+        raw.qe_identity,
+        raw.qe_identity_signature,
+        b"" if chain is None else b"chain:" + chain.encode("utf-8", "surrogatepass"),
+    ):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+_PARTS = (
+    "pck_crl_issuer_chain",
+    "root_ca_crl",
+    "pck_crl",
+    "tcb_info_issuer_chain",
+    "tcb_info",
+    "qe_identity_issuer_chain",
+    "qe_identity",
+    "pck_certificate_chain",
+)
+
+
 @dataclass(frozen=True)
 class Collateral:
-    """Everything needed to verify a quote's collateral, parsed (not verified).
+    """Everything needed to verify a quote's collateral, as received (not verified).
 
-    ``raw`` keeps the original forms, so :meth:`to_json` writes back exactly
-    what was read (signed JSON bytes untouched).
+    Built from the exact bytes (:meth:`from_json`, :meth:`from_raw`,
+    :meth:`from_pcs_responses`), which ``raw`` keeps, so :meth:`to_json`
+    writes back exactly what was read.  ``digest`` is the SHA-256 of those
+    bytes, computed once when the collateral is built: a
+    :class:`~tdxquote.verification.Verifier` remembers the verified form of
+    this collateral under it.
+
+    Each part (``tcb_info``, ``pck_crl``, ``tcb_info_issuer_chain``, ...) is
+    decoded when first read and kept; a malformed part raises
+    :class:`CollateralFormatError` then (verification reads every part, and
+    :meth:`decoded` reads them all at once).  Equal collaterals are those
+    built from equal bytes.
     """
 
-    pck_crl_issuer_chain: tuple[x509.Certificate, ...]
-    root_ca_crl: x509.CertificateRevocationList
-    pck_crl: x509.CertificateRevocationList
-    tcb_info_issuer_chain: tuple[x509.Certificate, ...]
-    tcb_info: TcbInfo
-    qe_identity_issuer_chain: tuple[x509.Certificate, ...]
-    qe_identity: EnclaveIdentity
-    pck_certificate_chain: tuple[x509.Certificate, ...] | None
     raw: RawCollateral = field(repr=False)
+    digest: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", _raw_digest(self.raw))
+
+    def __repr__(self) -> str:
+        return f"<Collateral sha256={self.digest.hex()[:16]}>"
 
     @classmethod
     def from_raw(cls, raw: RawCollateral) -> Collateral:
-        """Parse every part of ``raw``; errors are :class:`CollateralFormatError`."""
-        pck_chain = None
-        if raw.pck_certificate_chain is not None:
-            pck_chain = _chain(raw.pck_certificate_chain, "pck_certificate_chain")
-        return cls(
-            pck_crl_issuer_chain=_chain(raw.pck_crl_issuer_chain, "pck_crl_issuer_chain"),
-            root_ca_crl=load_crl(raw.root_ca_crl),
-            pck_crl=load_crl(raw.pck_crl),
-            tcb_info_issuer_chain=_chain(raw.tcb_info_issuer_chain, "tcb_info_issuer_chain"),
-            tcb_info=TcbInfo.from_signed_body(raw.tcb_info, raw.tcb_info_signature),
-            qe_identity_issuer_chain=_chain(
-                raw.qe_identity_issuer_chain, "qe_identity_issuer_chain"
-            ),
-            qe_identity=EnclaveIdentity.from_signed_body(
-                raw.qe_identity, raw.qe_identity_signature
-            ),
-            pck_certificate_chain=pck_chain,
-            raw=raw,
-        )
+        """The collateral of ``raw``; its parts decode on first use."""
+        return cls(raw)
 
     @classmethod
     @explain_wrong_collateral_json
     def from_json(cls, text: bytes | str) -> Collateral:
-        """Parse dcap-qvl ``QuoteCollateralV3`` JSON (see :meth:`RawCollateral.from_json`)."""
-        return cls.from_raw(RawCollateral.from_json(text))
+        """Read dcap-qvl ``QuoteCollateralV3`` JSON (see :meth:`RawCollateral.from_json`).
+
+        Only the bundle's own shape (JSON, members, hex) is checked here; each
+        part decodes on first use.
+        """
+        return cls(RawCollateral.from_json(text))
+
+    def decoded(self) -> Collateral:
+        """Decode every part now; raise the first :class:`CollateralFormatError`.  Returns self."""
+        for name in _PARTS:
+            getattr(self, name)
+        return self
 
     def to_json(self) -> str:
         """Write dcap-qvl ``QuoteCollateralV3`` JSON from the original forms."""
         return self.raw.to_json()
+
+    # --- the parts, decoded on first use ------------------------------------------------
+    @cached_property
+    def pck_crl_issuer_chain(self) -> tuple[x509.Certificate, ...]:
+        """The PCK CRL's issuer chain (PCK CA, root)."""
+        return _chain(self.raw.pck_crl_issuer_chain, "pck_crl_issuer_chain")
+
+    @cached_property
+    def root_ca_crl(self) -> x509.CertificateRevocationList:
+        """The Root CA CRL."""
+        return load_crl(self.raw.root_ca_crl)
+
+    @cached_property
+    def pck_crl(self) -> x509.CertificateRevocationList:
+        """The PCK CRL of the PCK CA."""
+        return load_crl(self.raw.pck_crl)
+
+    @cached_property
+    def tcb_info_issuer_chain(self) -> tuple[x509.Certificate, ...]:
+        """The TCB Info's issuer chain (TCB Signing certificate, root)."""
+        return _chain(self.raw.tcb_info_issuer_chain, "tcb_info_issuer_chain")
+
+    @cached_property
+    def tcb_info(self) -> TcbInfo:
+        """The TCB Info, parsed from its exact signed bytes."""
+        return TcbInfo.from_signed_body(self.raw.tcb_info, self.raw.tcb_info_signature)
+
+    @cached_property
+    def qe_identity_issuer_chain(self) -> tuple[x509.Certificate, ...]:
+        """The QE identity's issuer chain (TCB Signing certificate, root)."""
+        return _chain(self.raw.qe_identity_issuer_chain, "qe_identity_issuer_chain")
+
+    @cached_property
+    def qe_identity(self) -> EnclaveIdentity:
+        """The QE identity, parsed from its exact signed bytes."""
+        return EnclaveIdentity.from_signed_body(
+            self.raw.qe_identity, self.raw.qe_identity_signature
+        )
+
+    @cached_property
+    def pck_certificate_chain(self) -> tuple[x509.Certificate, ...] | None:
+        """The PCK chain for quotes that carry none (certification data types 1-4), if given."""
+        if self.raw.pck_certificate_chain is None:
+            return None
+        return _chain(self.raw.pck_certificate_chain, "pck_certificate_chain")
+
+    @classmethod
+    def _with_parts(cls, raw: RawCollateral, **parts: object) -> Collateral:
+        """A collateral whose given parts are already decoded (by a source, from these bytes)."""
+        collateral = cls(raw)
+        for name, value in parts.items():
+            if name not in _PARTS:
+                raise TypeError(f"unknown collateral part {name!r}")
+            collateral.__dict__[name] = value
+        return collateral
 
     @classmethod
     def from_pcs_responses(
@@ -153,7 +247,7 @@ class Collateral:
         root_ca_crl: bytes | str,
         pck_certificate_chain: bytes | str | None = None,
     ) -> Collateral:
-        """Build from raw PCS/PCCS responses.
+        """Build from raw PCS/PCCS responses; every part is decoded (and checked) here.
 
         Each pair is ``(response body, issuer-chain header value)``; the header
         may be URL-encoded (as sent) or already PEM.  CRLs may be DER, PEM or
@@ -178,7 +272,7 @@ class Collateral:
                 None if pck_certificate_chain is None else chain_pem_text(pck_certificate_chain)
             ),
         )
-        return cls.from_raw(raw)
+        return cls._with_parts(raw, tcb_info=parsed_tcb, qe_identity=parsed_identity).decoded()
 
 
 def _chain(text: str, name: str) -> tuple[x509.Certificate, ...]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
-
-from cryptography import x509
 
 from tdxquote.errors import CollateralFormatError
 
 from ._pem import ascii_text, pem_blocks
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["chain_pem_text", "load_chain"]
 
@@ -43,6 +45,8 @@ def load_chain(data: bytes | str) -> tuple[x509.Certificate, ...]:
     Nothing is verified here.  Errors are
     :class:`~tdxquote.errors.CollateralFormatError` with code ``issuer_chain_format``.
     """
+    from cryptography import x509
+
     certificates = []
     for index, der in enumerate(pem_blocks(chain_pem_text(data), "CERTIFICATE", code=_CODE)):
         try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from tdxquote.errors import CollateralFormatError
 
 from ._pem import ascii_text, pem_blocks
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["crl_der", "load_crl"]
 
@@ -49,6 +51,8 @@ def load_crl(data: bytes | str) -> x509.CertificateRevocationList:
     without ``nextUpdate`` is rejected (Intel's are always dated).  Errors
     are :class:`~tdxquote.errors.CollateralFormatError` with code ``crl_format``.
     """
+    from cryptography import x509
+
     der = crl_der(data)
     try:
         crl = x509.load_der_x509_crl(der)

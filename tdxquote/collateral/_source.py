@@ -27,11 +27,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tdxquote.errors import CollateralFetchError, CollateralFormatError, VerificationError
+from tdxquote._chain_checks import (
+    check_crl,
+    check_pck_crl_issuer_chain,
+    check_signed_json,
+    check_signing_chain,
+    pem_certificate_ders,
+    public_key,
+)
+from tdxquote._time import to_datetime
+from tdxquote._trust import TrustRoot, load_trust_root
+from tdxquote._verified_cache import VerifiedCache
+from tdxquote._x509_verify import (
+    CertView,
+    X509FormatError,
+    parse_certificate,
+    parse_crl,
+)
+from tdxquote.errors import (
+    CertificateChainError,
+    CollateralFetchError,
+    CollateralFormatError,
+    CrlError,
+    VerificationError,
+)
 
 from ._bundle import Collateral, RawCollateral
 from ._chain import chain_pem_text, load_chain
@@ -51,8 +71,6 @@ from .pcs import (
 
 if TYPE_CHECKING:
     from tdxquote._quote import Quote
-    from tdxquote.verification._memo import VerifiedCache
-    from tdxquote.verification._trust import TrustRoot
 
     from .cache import CollateralCache
 
@@ -69,7 +87,6 @@ __all__ = [
     "parse_response",
 ]
 
-_SHA256 = hashes.SHA256()
 _PARSED_MEMO = 256
 _WHAT: dict[Artifact, str] = {
     "tcb_info": "TCB Info",
@@ -80,8 +97,6 @@ _WHAT: dict[Artifact, str] = {
 
 
 def _when(now: datetime | int | float) -> datetime:
-    from tdxquote.verification._verifier import to_datetime
-
     return to_datetime(now)
 
 
@@ -214,9 +229,9 @@ class ArtifactValidator:
 
     ``cache`` is a :class:`~tdxquote.verification.VerifiedCache`; give the
     verifier's (as :class:`~tdxquote.verification.Verifier` does) and the
-    verifier's own checks of the same bytes become cache hits.  Revocation
-    and time are not judged here: the verifier does that with the whole
-    collateral.
+    verifier's own checks of the same bytes become cache hits (the same
+    checks, the same keys).  Revocation and time are not judged here: the
+    verifier does that with the whole collateral.
     """
 
     def __init__(
@@ -224,83 +239,56 @@ class ArtifactValidator:
         trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
         cache: VerifiedCache | None = None,
     ) -> None:
-        from tdxquote.verification._memo import VerifiedCache
-        from tdxquote.verification._trust import load_trust_root
-
         self.trust_root = load_trust_root(trust_root)
         self.cache = cache if cache is not None else VerifiedCache()
 
     def check(self, fetched: FetchedArtifact) -> None:
         """Raise a :class:`~tdxquote.VerificationError` unless ``fetched`` verifies."""
-        from tdxquote.verification._chains import check_crl, check_signing_chain
-
         trust, cache = self.trust_root, self.cache
-        if fetched.tcb_info is not None or fetched.qe_identity is not None:
-            signed = fetched.tcb_info if fetched.tcb_info is not None else fetched.qe_identity
-            assert signed is not None
-            what = "TCB Info" if fetched.tcb_info is not None else "QE identity"
-            code = (
-                "tcb_signing_chain_invalid"
-                if fetched.tcb_info is not None
-                else "qe_identity_chain_invalid"
+        signed = fetched.tcb_info if fetched.tcb_info is not None else fetched.qe_identity
+        if signed is not None:
+            is_tcb = fetched.tcb_info is not None
+            what = "TCB Info" if is_tcb else "QE identity"
+            code = "tcb_signing_chain_invalid" if is_tcb else "qe_identity_chain_invalid"
+            signing = check_signing_chain(_views(fetched, code), trust, cache, code=code, what=what)
+            check_signed_json(
+                signing,
+                signed.signed_body,
+                signed.signature,
+                cache,
+                what=what,
+                code="tcb_info_signature_invalid" if is_tcb else "qe_identity_signature_invalid",
             )
-            signer = check_signing_chain(fetched.chain, trust, cache, code=code, what=what)
-            self._check_signed_json(signer, signed.signed_body, signed.signature, what)
             return
-        assert fetched.crl is not None
-        if fetched.artifact == "root_ca_crl":
-            check_crl(fetched.crl, trust.certificate, cache, what="root CA CRL")
-            return
-        key = ("pck_crl_chain", *(c.fingerprint(_SHA256) for c in fetched.chain), trust.sha256)
-        issuer = cache.get_or_compute(key, lambda: self._pck_crl_issuer(fetched.chain))
-        check_crl(fetched.crl, issuer, cache, what="PCK CRL")
-
-    def _pck_crl_issuer(self, chain: tuple[x509.Certificate, ...]) -> x509.Certificate:
-        from tdxquote.verification._errors import CertificateChainError
-
-        roots = [c for c in chain if c.issuer == c.subject]
-        others = [c for c in chain if c.issuer != c.subject]
-        if len(chain) != 2 or len(roots) != 1 or len(others) != 1:
-            raise CertificateChainError(
-                "the PCK CRL issuer chain must hold the PCK CA and the root", code="crl_invalid"
-            )
-        root, issuer = roots[0], others[0]
-        key = root.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-        if key != self.trust_root.public_key_bytes:
-            raise CertificateChainError(
-                "the PCK CRL issuer chain's root is not the trusted root", code="crl_invalid"
-            )
         try:
-            root.verify_directly_issued_by(root)
-            issuer.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm) as exc:
-            raise CertificateChainError(
-                f"the PCK CRL issuer chain does not verify: {exc}", code="crl_invalid"
-            ) from None
-        return issuer
+            crl = parse_crl(fetched.crl_der)
+        except X509FormatError as exc:
+            raise CrlError(f"the CRL does not decode: {exc}") from None
+        if fetched.artifact == "root_ca_crl":
+            check_crl(
+                crl,
+                trust.subject,
+                trust.public_key_bytes,
+                trust.public_key,
+                cache,
+                what="root CA CRL",
+            )
+            return
+        issuer = check_pck_crl_issuer_chain(_views(fetched, "crl_invalid"), trust, cache)
+        issuer_key = public_key(issuer)
+        if issuer_key is None or issuer.public_point is None:
+            raise CertificateChainError("the PCK CRL issuer's key is not P-256", code="crl_invalid")
+        check_crl(crl, issuer.subject, issuer.public_point, issuer_key, cache, what="PCK CRL")
 
-    def _check_signed_json(
-        self, signer: x509.Certificate, body: bytes, signature: bytes, what: str
-    ) -> None:
-        from tdxquote.verification._crypto import verify_p256
-        from tdxquote.verification._errors import CollateralSignatureError
-        from tdxquote.verification._memo import digest
 
-        code = (
-            "tcb_info_signature_invalid" if what == "TCB Info" else "qe_identity_signature_invalid"
-        )
-
-        def check() -> bool:
-            if not verify_p256(signer.public_key(), signature, body):
-                raise CollateralSignatureError(
-                    f"the {what} signature does not verify over its exact bytes", code=code
-                )
-            return True
-
-        # The same key as Verifier._check_signed_json, so that the verifier's own check of
-        # these bytes is a cache hit (tests/test_cache_verified.py asserts it).
-        key = ("signed_json", digest(body), digest(signature), signer.fingerprint(_SHA256))
-        self.cache.get_or_compute(key, check)
+def _views(fetched: FetchedArtifact, code: str) -> tuple[CertView, ...]:
+    """The issuer chain's certificates, read from their DER (for the checks)."""
+    if not fetched.chain_pem:
+        return ()
+    try:
+        return tuple(parse_certificate(der) for der in pem_certificate_ders(fetched.chain_pem))
+    except (ValueError, X509FormatError) as exc:
+        raise CertificateChainError(f"an issuer chain certificate: {exc}", code=code) from None
 
 
 # --- the protocol ----------------------------------------------------------------------
@@ -346,7 +334,8 @@ def assemble(artifacts: dict[Artifact, FetchedArtifact]) -> Collateral:
         qe_identity=identity.qe_identity.signed_body,
         qe_identity_signature=identity.qe_identity.signature,
     )
-    return Collateral(
+    return Collateral._with_parts(
+        raw,
         pck_crl_issuer_chain=pck.chain,
         root_ca_crl=root.crl,
         pck_crl=pck.crl,
@@ -355,7 +344,6 @@ def assemble(artifacts: dict[Artifact, FetchedArtifact]) -> Collateral:
         qe_identity_issuer_chain=identity.chain,
         qe_identity=identity.qe_identity,
         pck_certificate_chain=None,
-        raw=raw,
     )
 
 
@@ -621,8 +609,9 @@ def bundle_expiry(collateral: Collateral) -> datetime:
 def load_bundles(path: str | os.PathLike[str]) -> list[tuple[Path, Collateral]]:
     """Bundles (``QuoteCollateralV3`` JSON) from a file, or every ``*.json`` of a directory.
 
-    A file that is not a bundle raises :class:`~tdxquote.errors.CollateralFormatError`
-    naming it; an unreadable path raises :class:`OSError`.
+    Every part of each bundle is decoded here, so a file that is not a well-formed
+    bundle raises :class:`~tdxquote.errors.CollateralFormatError` naming it; an
+    unreadable path raises :class:`OSError`.
     """
     where = Path(path)
     files = sorted(where.glob("*.json")) if where.is_dir() else [where]
@@ -630,7 +619,7 @@ def load_bundles(path: str | os.PathLike[str]) -> list[tuple[Path, Collateral]]:
     for file in files:
         data = file.read_bytes()
         try:
-            bundles.append((file, Collateral.from_json(data)))
+            bundles.append((file, Collateral.from_json(data).decoded()))
         except CollateralFormatError as exc:
             raise CollateralFormatError(
                 f"{file}: {exc.message}", code=exc.code, intel_error=exc.intel_error

@@ -106,8 +106,7 @@ class CollateralParameters:
         """
         from cryptography import x509
 
-        from tdxquote.errors import QuoteParseError
-        from tdxquote.verification._errors import CertificateChainError, QuoteFormatError
+        from tdxquote.errors import CertificateChainError, QuoteFormatError, QuoteParseError
 
         if quote.pck_chain_pem is None:
             raise QuoteFormatError(

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .._reports import SgxReport
+from .._time import to_datetime
 from ..errors import CollateralFetchError, QuoteParseError, VerificationError
 from ..verification import Verifier
 from ._attestation import parse_tdx_quote
@@ -400,15 +401,7 @@ def certificate_report(
     mode = _MODE_SIMULATOR if unsafe_simulator else _MODE_DCAP
     if unsafe_simulator and (collateral is not None or verifier is not None):
         raise TypeError("unsafe_simulator verifies nothing: do not pass collateral or a verifier")
-    when = (
-        datetime.now(timezone.utc)
-        if now is None
-        else now
-        if isinstance(now, datetime)
-        else datetime.fromtimestamp(now, tz=timezone.utc)
-    )
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+    when = datetime.now(timezone.utc) if now is None else to_datetime(now)
     if verifier is not None and trust_root is not None:
         raise TypeError("pass trust_root to the Verifier, not with one")
     if verifier is None and not unsafe_simulator:

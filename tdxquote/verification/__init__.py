@@ -1,12 +1,15 @@
 """DCAP quote verification: Intel's QVL pipeline, policies and verdicts.
 
 Pure: no I/O.  Give it a quote, its collateral, a time and optionally a
-policy and a trust root.
+policy and a trust root.  The errors are defined in :mod:`tdxquote.errors`
+and re-exported here.
 """
 
 from __future__ import annotations
 
-from ._errors import (
+from .._trust import INTEL_SGX_ROOT_CA_SHA256, TrustRoot, intel_sgx_root_ca, load_trust_root
+from .._verified_cache import VerifiedCache
+from ..errors import (
     CertificateChainError,
     CollateralExpiredError,
     CollateralSignatureError,
@@ -20,7 +23,6 @@ from ._errors import (
     TcbError,
     TdxModuleError,
 )
-from ._memo import VerifiedCache
 from ._policy import (
     AllOf,
     AnyOf,
@@ -32,8 +34,7 @@ from ._policy import (
     Policy,
 )
 from ._result import QvResult, Supplemental, VerifiedQuote
-from ._trust import INTEL_SGX_ROOT_CA_SHA256, TrustRoot, intel_sgx_root_ca, load_trust_root
-from ._verifier import Verifier, verify
+from ._verifier import Verifier, default_verifier, verify
 
 __all__ = [
     "INTEL_SGX_ROOT_CA_SHA256",
@@ -63,6 +64,7 @@ __all__ = [
     "VerifiedCache",
     "VerifiedQuote",
     "Verifier",
+    "default_verifier",
     "intel_sgx_root_ca",
     "load_trust_root",
     "verify",

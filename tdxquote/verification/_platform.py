@@ -1,36 +1,48 @@
-"""The collateral half of verification, remembered per exact bytes.
+"""A quote's platform verified against a verified collateral: :class:`VerifiedPlatform`.
 
-The checks of the PCK chain, both CRLs, revocation, the TCB Info and QE
-identity signing chains and their signatures depend only on the quote's PCK
-chain, the collateral and the trust root: never on the quote's body or
-signatures, nor on ``now``.  :func:`check_platform` runs them in Intel's
-order the first time and remembers the outcome (successes only) under the
-content digests of every one of those inputs; quotes of a known platform
-then skip straight to their own checks.  Validity windows are remembered as
-dates, and expiry is judged on every call by the caller.
+The platform is the PCK chain (the quote's own, or the collateral's for
+certification data types 1-4).  Its checks, in Intel's order interleaved
+with the collateral's stages (:class:`~._verified_collateral.CollateralCheck`):
+the chain (names, signatures, trust root, CA constraints), both CRLs (the PCK
+CRL against this chain's PCK CA), revocation of the PCK CA and the leaf, the
+TCB Info and QE identity, then the PCK leaf's SGX extension.  The result is
+remembered under the collateral's digest, the trust root and the chain's
+digest; a failure never is.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from ..errors import QuoteParseError
-from ..pck import PckExtension, pck_extension_from_certificate
-from . import _crypto
-from ._chains import PckChain, check_crl, check_not_revoked, check_pck_chain, check_signing_chain
-from ._errors import CertificateChainError, CollateralSignatureError, QuoteFormatError
-from ._memo import IdentityMemo, VerifiedCache, cert_digest, crl_digest, digest, held_digest
-from ._trust import TrustRoot
+from .._chain_checks import (
+    chain_digest,
+    check_crl,
+    check_not_revoked,
+    check_root,
+    issued_by,
+    issued_by_cached,
+    parse_pem_chain,
+    public_key,
+    require_ca,
+)
+from .._der import encode_oid_content
+from .._x509_verify import CertView, X509FormatError
+from ..errors import CertificateChainError, QuoteFormatError, QuoteParseError
+from ..pck import SGX_EXTENSION_OID, PckExtension, parse_pck_extension
+from ._verified_collateral import CollateralCheck, VerifiedCollateral
+from ._windows import Validity, Windows
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+
     from .._quote import Quote
+    from .._trust import TrustRoot
+    from .._verified_cache import VerifiedCache
     from ..collateral import Collateral
 
-__all__ = ["PLATFORM_CHECKS", "Windows", "check_platform", "clear_collateral_keys"]
+__all__ = ["PLATFORM_CHECKS", "PckChain", "VerifiedPlatform", "check_pck_chain", "platform_for"]
 
 PLATFORM_CHECKS = (
     "quote_format",
@@ -40,278 +52,187 @@ PLATFORM_CHECKS = (
     "tcb_info_signature",
     "qe_identity_signature",
 )
-"""The check names :func:`check_platform` passes, in order."""
+"""The check names the platform step passes, in order."""
+
+_SGX_EXTENSION = encode_oid_content(SGX_EXTENSION_OID)
+_COLLATERAL_CHAIN = b"collateral pck_certificate_chain"
 
 
-def _cert_window(cert: x509.Certificate) -> tuple[datetime, datetime]:
-    return cert.not_valid_before_utc, cert.not_valid_after_utc
+@dataclass(frozen=True, slots=True)
+class PckChain:
+    """A PCK chain whose names, signatures and CA constraints verified under a trust root.
 
-
-_cert_windows = IdentityMemo(_cert_window)
-
-
-_NEVER = datetime.max.replace(tzinfo=timezone.utc)
-_ALWAYS = datetime.min.replace(tzinfo=timezone.utc)
-
-
-class Windows:
-    """Validity windows of every collateral item, for expiry and supplemental dates.
-
-    Kept as running extremes (earliest and latest start, earliest end, latest
-    start that must have passed), which is all that expiry and the
-    supplemental dates need.
+    ``leaf_key`` is ``None`` when the leaf's key is not a P-256 key (its QE
+    report signature then cannot verify).
     """
 
-    __slots__ = ("earliest_end", "earliest_start", "latest_checked_start", "latest_start")
+    leaf: CertView
+    intermediate: CertView
+    root: CertView
+    intermediate_key: EllipticCurvePublicKey
+    leaf_key: EllipticCurvePublicKey | None
 
-    def __init__(self) -> None:
-        self.earliest_start = _NEVER
-        self.latest_start = _ALWAYS
-        self.earliest_end = _NEVER
-        self.latest_checked_start = _ALWAYS
-
-    def add(self, start: datetime, end: datetime, *, start_checked: bool = True) -> None:
-        """One item valid from ``start`` to ``end`` (``start`` counts for expiry if checked)."""
-        if start < self.earliest_start:
-            self.earliest_start = start
-        if start > self.latest_start:
-            self.latest_start = start
-        if end < self.earliest_end:
-            self.earliest_end = end
-        if start_checked and start > self.latest_checked_start:
-            self.latest_checked_start = start
-
-    def certs(self, certs: tuple[x509.Certificate, ...]) -> None:
-        """Every certificate's notBefore and notAfter."""
-        for cert in certs:
-            start, end = _cert_windows(cert)
-            self.add(start, end)
-
-    def crl(self, crl: x509.CertificateRevocationList, what: str) -> None:
-        """A CRL's thisUpdate and nextUpdate (a CRL without nextUpdate is refused)."""
-        end = crl.next_update_utc
-        if end is None:
-            raise CertificateChainError(f"the {what} has no nextUpdate", code="crl_invalid")
-        self.add(crl.last_update_utc, end)
-
-    def merge(self, other: Windows) -> None:
-        """Add every window of ``other`` (remembered from an earlier call)."""
-        self.earliest_start = min(self.earliest_start, other.earliest_start)
-        self.latest_start = max(self.latest_start, other.latest_start)
-        self.earliest_end = min(self.earliest_end, other.earliest_end)
-        self.latest_checked_start = max(self.latest_checked_start, other.latest_checked_start)
-
-    def expired(self, now: datetime) -> bool:
-        """Whether ``now`` is outside some window.
-
-        Intel's QvE: expired when the earliest expiration <= now.  A
-        certificate's notBefore or a CRL's thisUpdate after now also counts;
-        TCB Info / QE identity issueDate does not (QVL never checks it; it
-        only feeds the supplemental issue dates).
-        """
-        return self.earliest_end <= now or self.latest_checked_start > now
+    @property
+    def ca_type(self) -> str:
+        """``platform`` or ``processor``: which PCK CA issued the leaf."""
+        return "processor" if "Processor" in self.intermediate.common_name else "platform"
 
 
-@dataclass(frozen=True)
-class _Platform:
-    """What passed for one PCK chain, collateral and trust root."""
+@dataclass(frozen=True, slots=True)
+class VerifiedPlatform:
+    """A PCK chain verified against a :class:`VerifiedCollateral`; the leaf's SGX extension.
 
-    pck: PckChain
+    ``validity`` holds the dates of every collateral item and of the chain.
+    """
+
+    collateral: VerifiedCollateral
+    chain: PckChain
     extension: PckExtension
-    windows: Windows
+    validity: Validity
 
 
-def _chain_key(quote: Quote, collateral: Collateral) -> tuple[object, ...]:
-    pem = quote.pck_chain_pem
-    if pem is not None:
-        return ("pem", digest(pem))
-    chain = collateral.pck_certificate_chain
-    if chain is None:
-        return ("no_chain",)
-    return ("collateral_chain", *map(cert_digest, chain))
+def check_pck_chain(
+    chain: tuple[CertView, ...], trust: TrustRoot, cache: VerifiedCache
+) -> PckChain:
+    """Order-independent PCK chain check (names, signatures, trust root, CA constraints)."""
+    if len(chain) != 3:
+        raise CertificateChainError(
+            f"the PCK chain holds {len(chain)} certificates; Intel's QVL requires 3"
+        )
+    key = ("pck_chain", chain_digest(chain), trust.digest)
+    found = cache.get(key)
+    if isinstance(found, PckChain):
+        return found
+    roots = [c for c in chain if c.self_issued]
+    leaves = [c for c in chain if "SGX PCK Certificate" in c.common_name]
+    if len(roots) != 1 or len(leaves) != 1:
+        raise CertificateChainError(
+            "the PCK chain must hold one self-issued root and one 'SGX PCK Certificate' leaf"
+        )
+    root, leaf = roots[0], leaves[0]
+    others = [c for c in chain if c is not root and c is not leaf]
+    if len(others) != 1 or "CA" not in others[0].common_name:
+        raise CertificateChainError("the PCK chain has no PCK Platform or Processor CA")
+    intermediate = others[0]
+    check_root(root, trust, cache, code="pck_chain_invalid", what="PCK chain")
+    if not issued_by_cached(intermediate, root, trust.public_key, cache):
+        raise CertificateChainError("the PCK CA certificate is not issued by the root")
+    intermediate_key = public_key(intermediate)
+    if intermediate_key is None or not issued_by(leaf, intermediate, intermediate_key):
+        raise CertificateChainError("the PCK leaf certificate is not issued by the PCK CA")
+    require_ca(intermediate, "the PCK CA certificate")
+    require_ca(root, "the PCK chain's root")
+    verified = PckChain(leaf, intermediate, root, intermediate_key, public_key(leaf))
+    cache.put(key, verified)
+    return verified
 
 
-def _collateral_parts(collateral: Collateral) -> tuple[object, ...]:
-    tcb_info = collateral.tcb_info
-    identity = collateral.qe_identity
-    return (
-        collateral.root_ca_crl,
-        collateral.pck_crl,
-        collateral.pck_crl_issuer_chain,
-        collateral.tcb_info_issuer_chain,
-        tcb_info.signed_body,
-        tcb_info.signature,
-        collateral.qe_identity_issuer_chain,
-        identity.signed_body,
-        identity.signature,
-    )
-
-
-def _collateral_key(collateral: Collateral) -> tuple[object, ...]:
-    tcb_info = collateral.tcb_info
-    identity = collateral.qe_identity
-    return (
-        "crls",
-        crl_digest(collateral.root_ca_crl),
-        crl_digest(collateral.pck_crl),
-        "crl_chain",
-        *map(cert_digest, collateral.pck_crl_issuer_chain),
-        "tcb_info",
-        *map(cert_digest, collateral.tcb_info_issuer_chain),
-        held_digest(tcb_info.signed_body),
-        held_digest(tcb_info.signature),
-        "qe_identity",
-        *map(cert_digest, collateral.qe_identity_issuer_chain),
-        held_digest(identity.signed_body),
-        held_digest(identity.signature),
-    )
-
-
-# id(collateral) -> (collateral, its parts, their digests).  A hit needs the same parts (the
-# same objects, or equal ones), so it holds even if a collateral object were changed in place.
-_collateral_keys: dict[int, tuple[Collateral, tuple[object, ...], tuple[object, ...]]] = {}
-_MAX_COLLATERALS = 64
-
-
-def _platform_key(quote: Quote, collateral: Collateral, trust: TrustRoot) -> tuple[object, ...]:
-    parts = _collateral_parts(collateral)
-    entry = _collateral_keys.get(id(collateral))
-    if entry is not None and entry[0] is collateral and entry[1] == parts:
-        collateral_key = entry[2]
-    else:
-        collateral_key = _collateral_key(collateral)
-        if len(_collateral_keys) >= _MAX_COLLATERALS:
-            _collateral_keys.clear()
-        _collateral_keys[id(collateral)] = (collateral, parts, collateral_key)
-    return ("platform", *_chain_key(quote, collateral), *collateral_key, trust.sha256)
-
-
-def clear_collateral_keys() -> None:
-    """Forget the remembered collateral digests (a benchmark's "fresh process" state)."""
-    _collateral_keys.clear()
-
-
-def check_platform(
+def platform_for(
     quote: Quote,
     collateral: Collateral,
     trust: TrustRoot,
     cache: VerifiedCache,
     checks: list[str],
-    windows: Windows,
-) -> tuple[PckChain, PckExtension]:
-    """Check the PCK chain and the collateral (Intel's order); the chain and its extension.
+) -> VerifiedPlatform:
+    """The quote's platform, verified with the collateral (remembered, or checked now).
 
-    Appends :data:`PLATFORM_CHECKS` to ``checks`` as they pass and the
-    validity windows of every certificate, CRL and signed document to
-    ``windows``.  Raises the first failing check's error.
+    Appends :data:`PLATFORM_CHECKS` to ``checks`` as they pass; raises the
+    first failing check's error.
     """
-    key = _platform_key(quote, collateral, trust)
-    platform = cache.get(key)
-    if isinstance(platform, _Platform):
+    pem = quote.pck_chain_pem
+    chain_id = _COLLATERAL_CHAIN if pem is None else hashlib.sha256(pem).digest()
+    key = ("platform", collateral.digest, trust.digest, chain_id)
+    found = cache.get(key)
+    if isinstance(found, VerifiedPlatform):
         checks.extend(PLATFORM_CHECKS)
-    else:
-        # Each check below is remembered on its own too: after a failure, only the failing
-        # work is done again.
-        platform = _check_platform(quote, collateral, trust, cache, checks)
-        cache.put(key, platform)
-    windows.merge(platform.windows)
-    # Dates of the signed documents are read from the objects given on every call.
-    for signed in (collateral.tcb_info, collateral.qe_identity):
-        windows.add(signed.issue_date, signed.next_update, start_checked=False)
-    return platform.pck, platform.extension
+        return found
+    platform = _check_platform(quote, pem, collateral, trust, cache, checks)
+    cache.put(key, platform)
+    return platform
 
 
 def _check_platform(
     quote: Quote,
+    pem: bytes | None,
     collateral: Collateral,
     trust: TrustRoot,
     cache: VerifiedCache,
     checks: list[str],
-) -> _Platform:
-    windows = Windows()
-    chain = _pck_chain(quote, collateral)
+) -> VerifiedPlatform:
+    staged = CollateralCheck(collateral, trust, cache)
+    views = _chain_views(quote, pem, staged)
     checks.append("quote_format")
 
     # PCK certificate (sgxAttestationVerifyPCKCertificate)
-    pck = check_pck_chain(chain, trust, cache)
+    pck = check_pck_chain(views, trust, cache)
     checks.append("pck_chain")
     # PckCertVerifier's order: both CRLs, then the intermediate, then the leaf.
-    root_revoked = check_crl(collateral.root_ca_crl, pck.root, cache, what="root CA CRL")
-    pck_revoked = check_crl(collateral.pck_crl, pck.intermediate, cache, what="PCK CRL")
-    windows.crl(collateral.root_ca_crl, "root CA CRL")
-    windows.crl(collateral.pck_crl, "PCK CRL")
+    staged.crls()
+    pck_crl = staged.pck_crl
+    intermediate = pck.intermediate
+    assert intermediate.public_point is not None  # check_pck_chain loaded its key
+    check_crl(
+        pck_crl,
+        intermediate.subject,
+        intermediate.public_point,
+        pck.intermediate_key,
+        cache,
+        what="PCK CRL",
+    )
     checks.append("crls")
     check_not_revoked(
-        pck.intermediate, root_revoked, code="intermediate_revoked", what="PCK CA certificate"
+        intermediate,
+        staged.root_crl.revoked,
+        code="intermediate_revoked",
+        what="PCK CA certificate",
     )
-    check_not_revoked(pck.leaf, pck_revoked, code="pck_revoked", what="PCK leaf certificate")
-    windows.certs((pck.leaf, pck.intermediate, pck.root))
-    # The QvE counts this chain's dates too (qve_get_collateral_dates), though it does not
-    # verify it: the CRLs are checked against the PCK chain's own certificates.
-    windows.certs(collateral.pck_crl_issuer_chain)
+    check_not_revoked(pck.leaf, pck_crl.revoked, code="pck_revoked", what="PCK leaf certificate")
     checks.append("pck_not_revoked")
 
     # TCB Info and QE identity (sgxAttestationVerifyTCBInfo / VerifyEnclaveIdentity)
-    tcb_info = collateral.tcb_info
-    identity = collateral.qe_identity
-    for signed, issuer_chain, code, what in (
-        (tcb_info, collateral.tcb_info_issuer_chain, "tcb_signing_chain_invalid", "TCB Info"),
-        (
-            identity,
-            collateral.qe_identity_issuer_chain,
-            "qe_identity_chain_invalid",
-            "QE identity",
-        ),
-    ):
-        signer = check_signing_chain(issuer_chain, trust, cache, code=code, what=what)
-        check_not_revoked(
-            signer, root_revoked, code="tcb_signing_revoked", what="TCB Signing certificate"
-        )
-        _check_signed_json(signer, signed.signed_body, signed.signature, what, cache)
-        windows.certs(issuer_chain)
-        checks.append("tcb_info_signature" if signed is tcb_info else "qe_identity_signature")
+    staged.tcb_info()
+    checks.append("tcb_info_signature")
+    staged.qe_identity()
+    checks.append("qe_identity_signature")
+    verified = staged.finish()
 
     extension = _pck_extension(pck.leaf)
-    return _Platform(pck, extension, windows)
+    windows = Windows()
+    windows.certs((pck.leaf, pck.intermediate, pck.root))
+    return VerifiedPlatform(verified, pck, extension, verified.validity.merge(windows.frozen()))
 
 
-def _pck_chain(quote: Quote, collateral: Collateral) -> tuple[x509.Certificate, ...]:
+def _chain_views(quote: Quote, pem: bytes | None, staged: CollateralCheck) -> tuple[CertView, ...]:
     if quote.certification_data.type == 5:
-        try:
-            return quote.pck_chain
-        except QuoteParseError as exc:
-            raise CertificateChainError(f"the quote's PCK chain: {exc.reason}") from None
-    if collateral.pck_certificate_chain is not None:
-        return collateral.pck_certificate_chain
+        if pem is None:  # pragma: no cover - type 5 always carries PEM bytes
+            raise CertificateChainError("the quote's PCK chain is missing")
+        return parse_pem_chain(
+            pem, code="pck_chain_invalid", what="the quote's PCK chain", known=staged.known
+        )
+    chain = staged.pck_certificate_chain()
+    if chain is not None:
+        return chain
     raise QuoteFormatError(
         f"certification data type {quote.certification_data.type} carries no PCK chain, "
         "and the collateral provides none"
     )
 
 
-def _pck_extension(leaf: x509.Certificate) -> PckExtension:
+def _pck_extension(leaf: CertView) -> PckExtension:
     try:
-        return pck_extension_from_certificate(leaf)
+        found = leaf.extensions.get(_SGX_EXTENSION)
+    except X509FormatError as exc:
+        raise CertificateChainError(
+            f"the PCK leaf's extensions: {exc}", code="pck_cert_format"
+        ) from None
+    if found is None:
+        raise CertificateChainError(
+            f"the PCK leaf's SGX extension: certificate has no SGX extension ({SGX_EXTENSION_OID})",
+            code="pck_cert_format",
+        )
+    try:
+        return parse_pck_extension(found[1])
     except QuoteParseError as exc:
         raise CertificateChainError(
             f"the PCK leaf's SGX extension: {exc}", code="pck_cert_format"
         ) from None
-
-
-def _check_signed_json(
-    signer: x509.Certificate, body: bytes, signature: bytes, what: str, cache: VerifiedCache
-) -> None:
-    code = "tcb_info_signature_invalid" if what == "TCB Info" else "qe_identity_signature_invalid"
-
-    def check() -> bool:
-        # Looked up on the module, so that instrumentation of ``verify_p256`` sees it.
-        if not _crypto.verify_p256(signer.public_key(), signature, body):
-            raise CollateralSignatureError(
-                f"the {what} signature does not verify over its exact bytes", code=code
-            )
-        return True
-
-    # The same key as the collateral sources' ArtifactValidator, so that a document checked
-    # when it was fetched is a cache hit here.
-    key = ("signed_json", held_digest(body), held_digest(signature), cert_digest(signer))
-    cache.get_or_compute(key, check)

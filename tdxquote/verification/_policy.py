@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from .._measurements import MeasurementInput, body_field_size, measurements
 from .._reports import SgxReport
 from ..collateral import TcbStatus
-from ._errors import CollateralExpiredError, PolicyError
+from ..errors import CollateralExpiredError, PolicyError
 from ._qe import qe_status_of
 
 if TYPE_CHECKING:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from .._quote import Quote
+from .._x509_verify import verify_raw_signature
 from ..collateral import EnclaveIdentity, EnclaveIdentityTcbLevel, TcbStatus
-from ._crypto import verify_p256
-from ._errors import QeIdentityError, QeReportError
-from ._memo import VerifiedCache, cert_digest, digest
+from ..errors import QeIdentityError, QeReportError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 __all__ = [
     "check_qe_identity",
-    "check_qe_report",
     "check_qe_report_data",
     "check_qe_report_signature",
     "qe_status_of",
@@ -22,48 +22,33 @@ __all__ = [
 ]
 
 
-def check_qe_report(quote: Quote, pck_leaf: x509.Certificate) -> None:
-    """Steps 4.1.2.4.12-13: the PCK key signs the QE report, which binds the attestation key."""
-    check_qe_report_signature(quote, pck_leaf)
-    check_qe_report_data(quote)
-
-
-def check_qe_report_signature(
-    quote: Quote, pck_leaf: x509.Certificate, cache: VerifiedCache | None = None
-) -> None:
-    """Step 4.1.2.4.12: the PCK leaf key signs the QE report.
-
-    With a ``cache`` that :attr:`~VerifiedCache.remembers_qe_reports`, a
-    signature that verified is remembered by the digests of the report, the
-    signature and the leaf (every quote of a platform carries the same QE
-    report); the binding to the quote's attestation key
-    (:func:`check_qe_report_data`) is checked on every call regardless.
-    """
-    if cache is None or not cache.remembers_qe_reports:
-        _check_qe_report_signature(quote, pck_leaf)
-        return
-
-    def check() -> bool:
-        _check_qe_report_signature(quote, pck_leaf)
-        return True
-
-    signed = quote.qe_report_bytes + quote.qe_report_signature
-    cache.get_or_compute(("qe_report_signature", digest(signed), cert_digest(pck_leaf)), check)
-
-
-def _check_qe_report_signature(quote: Quote, pck_leaf: x509.Certificate) -> None:
-    if not verify_p256(pck_leaf.public_key(), quote.qe_report_signature, quote.qe_report_bytes):
+def check_qe_report_signature(quote: Quote, pck_leaf_key: EllipticCurvePublicKey) -> None:
+    """Step 4.1.2.4.12: the PCK leaf key signs the QE report."""
+    if not verify_raw_signature(pck_leaf_key, quote.qe_report_signature, quote.qe_report_bytes):
         raise QeReportError("the QE report signature does not verify with the PCK leaf key")
 
 
+_ZERO_HALF = bytes(32)
+
+
 def check_qe_report_data(quote: Quote) -> None:
-    """Step 4.1.2.4.13: QE REPORTDATA[0:32] = SHA-256(attestation key || QE auth data)."""
+    """Step 4.1.2.4.13: QE REPORTDATA = SHA-256(attestation key || QE auth data) || 32 zeros.
+
+    Intel's QVL compares the first 32 bytes only; the zero upper half is
+    go-tdx-guest's rule, which every genuine QE report meets.
+    """
     expected = hashlib.sha256(quote.attestation_key + quote.qe_auth_data).digest()
-    if quote.qe_report.report_data[:32] != expected:
+    report_data = quote.qe_report.report_data
+    if report_data[:32] != expected:
         raise QeReportError(
             "the QE report data is not SHA-256(attestation key || QE auth data): the "
             "attestation key is not the one the QE certified",
             code="qe_report_data_mismatch",
+        )
+    if report_data[32:] != _ZERO_HALF:
+        raise QeReportError(
+            "the upper 32 bytes of the QE report data are not zero",
+            code="qe_report_data_not_zero",
         )
 
 

@@ -7,19 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .._intel_codes import QvResult
 from .._quote import Quote
 from .._reports import Report
 from ..collateral import EnclaveIdentityTcbLevel, TcbLevel, TcbStatus, TdxModuleTcbLevel
 
 __all__ = ["QV_RESULTS", "QvResult", "Supplemental", "VerifiedQuote"]
-
-
-@dataclass(frozen=True)
-class QvResult:
-    """Intel's ``sgx_ql_qv_result_t``: name and value."""
-
-    name: str
-    value: int
 
 
 QV_RESULTS: dict[TcbStatus, QvResult] = {
@@ -71,8 +64,10 @@ class VerifiedQuote:
     """A quote that passed every DCAP check (and the caller's policy).
 
     ``status`` is the converged TCB status; ``advisory_ids`` merge the
-    advisories of every matched level (platform, TDX module, QE) without
-    duplicates.
+    advisories of every matched level (platform, TDX module, QE), sorted and
+    without duplicates, as Intel's DCAP 1.25 reports them.  ``qv_result`` is
+    Intel's ``sgx_ql_qv_result_t`` for the status (``qv_result.code`` is its
+    numeric value as Intel writes it, ``"0xA001"``).
     """
 
     quote: Quote

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..collateral import TcbInfo, TcbLevel, TcbStatus, TdxModuleIdentity, TdxModuleTcbLevel
-from ._errors import TcbError, TdxModuleError
+from ..errors import TcbError, TdxModuleError
 
 __all__ = [
     "TcbEvaluation",
@@ -178,12 +178,6 @@ def _refuse_revoked(status: TcbStatus, what: str) -> None:
         raise TcbError(f"the {what} TCB is revoked", code="tcb_revoked")
 
 
-_MAX_EVALUATIONS = 1024
-# (id(tcb_info), the other arguments) -> (tcb_info, evaluation); the entry holds the TCB
-# Info (immutable), so its id is not reused while remembered.
-_evaluations: dict[tuple[object, ...], tuple[TcbInfo, TcbEvaluation]] = {}
-
-
 def evaluate_tcb(
     tcb_info: TcbInfo,
     *,
@@ -197,14 +191,9 @@ def evaluate_tcb(
 
     ``tee_tcb_svn`` is None for SGX quotes; ``tee_tcb_svn2`` is given for TD 1.5
     bodies only (the TD relaunch check).  A pure function of its arguments:
-    evaluations are remembered (successes only), since a fleet's quotes
-    repeat a few platforms and TCB levels.
+    the verifier keeps an evaluation with the quote context it belongs to.
     """
-    key = (id(tcb_info), sgx_components, pce_svn, tee_tcb_svn, tee_tcb_svn2, qe_status)
-    entry = _evaluations.get(key)
-    if entry is not None and entry[0] is tcb_info:
-        return entry[1]
-    evaluation = _evaluate_tcb(
+    return _evaluate_tcb(
         tcb_info,
         sgx_components=sgx_components,
         pce_svn=pce_svn,
@@ -212,15 +201,6 @@ def evaluate_tcb(
         tee_tcb_svn2=tee_tcb_svn2,
         qe_status=qe_status,
     )
-    if len(_evaluations) >= _MAX_EVALUATIONS:
-        _evaluations.clear()
-    _evaluations[key] = (tcb_info, evaluation)
-    return evaluation
-
-
-def clear_evaluations() -> None:
-    """Forget the remembered evaluations (a benchmark's "fresh process" state)."""
-    _evaluations.clear()
 
 
 def _evaluate_tcb(

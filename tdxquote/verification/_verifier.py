@@ -1,27 +1,49 @@
-"""The DCAP verification pipeline, in Intel's order, and the :class:`Verifier` that runs it."""
+"""The DCAP verification pipeline, in Intel's order, and the :class:`Verifier` that runs it.
+
+A verification has three parts, each verified once and remembered in the
+verifier's one bounded LRU (:class:`~tdxquote.verification.VerifiedCache`):
+
+* the collateral against the trust root (:mod:`._verified_collateral`), under
+  the collateral's digest and the trust root's;
+* the quote's platform, its PCK chain, against that (:mod:`._platform`), under
+  the chain's digest too;
+* the quote context: the platform's QE report (signature, binding, QE
+  identity), the TDX module identity and the TCB evaluation, under the digest
+  of the QE report and the body's TCB fields.
+
+A warm verification is then the quote's own ECDSA signature check, the
+comparison of its attestation key with the context's, and the expiry of the
+remembered dates at ``now``.  A failure is never remembered.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING
-
-from cryptography import x509
+import asyncio
+import hashlib
+import inspect
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from .._quote import Quote, parse_quote
 from .._reports import SgxReport, TdReport15, TdReport15Ex
-from ..collateral import Collateral, TcbInfo, TcbStatus
-from ..errors import VerificationError
-from ..pck import PckExtension
-from ..schema import INTEL_QE_VENDOR_ID
-from ._crypto import p256_key_memo, verify_p256
-from ._errors import (
+from .._time import to_datetime
+from .._trust import TrustRoot, load_trust_root
+from .._verified_cache import VerifiedCache
+from .._x509_verify import p256_key_from_xy, verify_raw_signature
+from ..collateral import Collateral, EnclaveIdentityTcbLevel, TcbInfo, TcbStatus
+from ..errors import (
     QeIdentityError,
     QuoteFormatError,
     QuoteSignatureError,
     TcbError,
+    VerificationError,
 )
-from ._memo import IdentityMemo, VerifiedCache
-from ._platform import Windows, check_platform
+from ..pck import PckExtension
+from ..schema import INTEL_QE_VENDOR_ID
+from ._platform import VerifiedPlatform, platform_for
 from ._policy import Policy
 from ._qe import (
     check_qe_identity,
@@ -31,59 +53,116 @@ from ._qe import (
     qe_tcb_level,
 )
 from ._result import Supplemental, VerifiedQuote
-from ._tcb import check_tdx_module_identity, evaluate_tcb
-from ._trust import TrustRoot, load_trust_root
+from ._tcb import TcbEvaluation, check_tdx_module_identity, evaluate_tcb
 
 if TYPE_CHECKING:
     import os
 
+    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
     from ..collateral._source import ArtifactValidator, CollateralSource
     from ..collateral.cache import CollateralCache
     from ..collateral.pcs import UpdateType
 
-__all__ = ["Verifier", "to_datetime", "verify"]
+__all__ = ["Verifier", "default_verifier", "to_datetime", "verify"]
 
 _DEFAULT_POLICY = Policy()
+_SGX, _TDX, _TD15 = b"\x01", b"\x02", b"\x03"
 
 
-def to_datetime(now: datetime | int | float) -> datetime:
-    """``now`` as an aware UTC datetime (unix seconds accepted; naive means UTC)."""
-    if isinstance(now, datetime):
-        return now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
-    if isinstance(now, bool) or not isinstance(now, (int, float)):
-        raise TypeError(f"now must be a datetime or unix seconds, not {type(now).__name__}")
-    return datetime.fromtimestamp(now, tz=timezone.utc)
+@dataclass(frozen=True, slots=True)
+class QuoteContext:
+    """What passed for one platform, QE report and set of body TCB fields.
+
+    Everything a quote of this platform needs beyond its own signature: the
+    attestation key the QE report binds (loaded), the QE's level, the TCB
+    evaluation, and the supplemental data for both answers of the expiry
+    check (which is made per call, from ``now``).
+    """
+
+    platform: VerifiedPlatform
+    attestation_key_bytes: bytes
+    qe_auth_data: bytes
+    attestation_key: EllipticCurvePublicKey
+    qe_level: EnclaveIdentityTcbLevel
+    evaluation: TcbEvaluation
+    advisory_ids: tuple[str, ...]
+    checks: tuple[str, ...]
+    checks_before_signature: tuple[str, ...]
+    checks_before_qe_report: tuple[str, ...]
+    supplementals: tuple[Supplemental, Supplemental]
+    verdict_fields: dict[str, object]
 
 
-def _read_crl_number(crl: x509.CertificateRevocationList) -> int | None:
-    try:
-        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value
-    except x509.ExtensionNotFound:
-        return None
-    return int(number.crl_number)
+_TD_TCB_FIELDS = 0x78  # TEE_TCB_SVN, MRSEAM, MRSIGNERSEAM, SEAMATTRIBUTES: the body's start
+_TD15_SVN2 = slice(0x248, 0x258)  # TEE_TCB_SVN2 in TD 1.5 bodies (types 3 and 4)
 
 
-_crl_number = IdentityMemo(_read_crl_number, 64)
+def _context_id(quote: Quote, signed: bytes) -> bytes:
+    """The digest of everything a quote context depends on in the quote.
 
-_MAX_SUPPLEMENTALS = 256
-# Supplemental data by its inputs; the entry holds the objects whose ids are in the key.
-_supplementals: dict[
-    tuple[object, ...],
-    tuple[
-        x509.CertificateRevocationList, x509.CertificateRevocationList, PckExtension, Supplemental
-    ],
-] = {}
+    The quote's kind, the body's TCB fields (not its measurements or report
+    data), and the signature data after the quote's own signature: the
+    attestation key, the QE report and its signature, the QE auth data and
+    the PCK chain.  Two quotes with the same digest differ only in what the
+    quote signature alone decides.
+    """
+    data = quote.to_bytes()
+    head = len(signed)
+    region = data[head + 68 : head + 4 + quote.signed_data_size]
+    body_type = quote.body_type
+    kind = bytes((quote.version, 1 if quote.is_tdx else 0, body_type or 0))
+    if not quote.is_tdx:
+        return hashlib.sha256(kind + region).digest()
+    at = quote.body_offset
+    tcb = data[at : at + _TD_TCB_FIELDS]
+    if body_type in (3, 4):
+        tcb += data[at + _TD15_SVN2.start : at + _TD15_SVN2.stop]
+    return hashlib.sha256(b"".join((kind, tcb, region))).digest()
+
+
+def _verdict(quote: Quote, context: QuoteContext, expired: bool) -> VerifiedQuote:
+    # A VerifiedQuote is a frozen dataclass; its fields but two repeat for every quote of a
+    # context, so the instance is filled from the context's template in one update.
+    verified: VerifiedQuote = object.__new__(VerifiedQuote)
+    fields = verified.__dict__
+    fields.update(context.verdict_fields)
+    fields["quote"] = quote
+    fields["supplemental"] = context.supplementals[expired]
+    return verified
+
+
+def _verdict_fields(
+    evaluation: TcbEvaluation,
+    qe_level: EnclaveIdentityTcbLevel,
+    advisories: tuple[str, ...],
+    checks: tuple[str, ...],
+) -> dict[str, object]:
+    module_level = evaluation.module_level
+    return {
+        "status": evaluation.status,
+        "advisory_ids": advisories,
+        "platform_status": evaluation.platform_status,
+        "module_status": None if module_level is None else module_level.tcb_status,
+        "qe_status": qe_level.tcb_status,
+        "tcb_level": evaluation.platform_level,
+        "sgx_tcb_level": evaluation.sgx_level,
+        "module_tcb_level": module_level,
+        "qe_tcb_level": qe_level,
+        "relaunch_advised": evaluation.relaunch_advised,
+        "checks": checks,
+    }
 
 
 class Verifier:
     """Verifies quotes against collateral; reuse it to reuse verified collateral.
 
-    Chains, CRL signatures and signed TCB Info / QE identity are verified once
-    per exact bytes and remembered (keyed by content digest), so verifying
-    many quotes of known platforms costs little more than the quote's own
-    signatures.
+    A collateral is verified once against the trust root, a platform (PCK
+    chain) once against that, and a platform's QE report once: all are kept in
+    :attr:`cache`, one bounded, thread-safe LRU keyed by content digests.
+    Verifying many quotes of known platforms then costs each quote its own
+    signature check.  Safe to share between threads.
     """
 
     def __init__(
@@ -93,14 +172,19 @@ class Verifier:
         policy: Policy | None = None,
         collateral: Collateral | None = None,
         cache: VerifiedCache | None = None,
-        source: CollateralSource | None = None,
+        source: CollateralSource | Any | None = None,
     ) -> None:
         self.trust_root = load_trust_root(trust_root)
         self.policy = policy if policy is not None else _DEFAULT_POLICY
         self.collateral = collateral
+        #: The verified collateral, platforms and quote contexts (see the class documentation).
         self.cache = cache if cache is not None else VerifiedCache()
         #: Where :meth:`verify` gets collateral when given none (see :mod:`tdxquote.collateral`).
+        #: An asynchronous source (``AsyncPcsSource``) is used by :meth:`averify`.
         self.source = source
+        self._source_is_async = source is not None and inspect.iscoroutinefunction(
+            getattr(source, "collateral_for", None)
+        )
         self._artifact_validator: ArtifactValidator | None = None
 
     @classmethod
@@ -125,7 +209,7 @@ class Verifier:
 
         if Path(collateral).is_dir():
             return cls(trust_root=trust_root, policy=policy, source=OfflineSource(collateral))
-        bundle = Collateral.from_json(Path(collateral).read_bytes())
+        bundle = Collateral.from_json(Path(collateral).read_bytes()).decoded()
         return cls(trust_root=trust_root, policy=policy, collateral=bundle)
 
     @classmethod
@@ -204,6 +288,7 @@ class Verifier:
             self._artifact_validator = ArtifactValidator(self.trust_root, self.cache)
         return self._artifact_validator
 
+    # --- entry points ----------------------------------------------------------------
     def verify(
         self,
         quote: Quote | bytes | bytearray | memoryview,
@@ -225,48 +310,125 @@ class Verifier:
         """
         if not isinstance(quote, Quote):
             quote = parse_quote(quote)
-        collateral = collateral if collateral is not None else self.collateral
-        if collateral is None and self.source is None:
-            raise TypeError("no collateral: pass one, or build the Verifier with collateral")
         when = to_datetime(now)
         active = policy if policy is not None else self.policy
-        checks: list[str] = []
-        try:
-            if collateral is None:
-                assert self.source is not None
+        if collateral is None:
+            collateral = self.collateral
+        if collateral is None:
+            if self.source is None:
+                raise TypeError("no collateral: pass one, or build the Verifier with collateral")
+            if self._source_is_async:
+                raise TypeError(
+                    "this Verifier's collateral source is asynchronous: "
+                    "use `await verifier.averify(...)`"
+                )
+            try:
                 collateral = self.source.collateral_for(
                     quote,
                     now=when,
                     validator=self._validator(),
                     allow_expired=active.expired_collateral_allowed,
                 )
-            verified = self._verify(quote, collateral, when, checks)
-            active.apply(verified, when)
-        except VerificationError as error:
-            error.checks_passed = tuple(checks)
-            raise
-        return verified
+            except VerificationError as error:
+                error.checks_passed = ()
+                raise
+        assert collateral is not None
+        return self._verify(quote, collateral, when, active)
+
+    async def averify(
+        self,
+        quote: Quote | bytes | bytearray | memoryview,
+        collateral: Collateral | None = None,
+        *,
+        now: datetime | int | float,
+        policy: Policy | None = None,
+    ) -> VerifiedQuote:
+        """:meth:`verify` for asyncio: an asynchronous source is awaited.
+
+        With an ``AsyncPcsSource`` the missing collateral is fetched
+        concurrently without blocking the event loop; a synchronous source
+        is run in a worker thread.  The checks themselves take microseconds
+        once the collateral is verified and run on the loop.
+        """
+        if not isinstance(quote, Quote):
+            quote = parse_quote(quote)
+        when = to_datetime(now)
+        active = policy if policy is not None else self.policy
+        if collateral is None:
+            collateral = self.collateral
+        if collateral is None:
+            source = self.source
+            if source is None:
+                raise TypeError("no collateral: pass one, or build the Verifier with collateral")
+            options: dict[str, Any] = {
+                "now": when,
+                "validator": self._validator(),
+                "allow_expired": active.expired_collateral_allowed,
+            }
+            fetch: Any = source.collateral_for
+            if self._source_is_async:
+                collateral = await fetch(quote, **options)
+            else:
+                collateral = await asyncio.to_thread(fetch, quote, **options)
+        assert collateral is not None
+        return self._verify(quote, collateral, when, active)
 
     # --- the pipeline ---------------------------------------------------------------
     def _verify(
-        self, quote: Quote, collateral: Collateral, now: datetime, checks: list[str]
+        self, quote: Quote, collateral: Collateral, now: datetime, policy: Policy
     ) -> VerifiedQuote:
-        trust = self.trust_root
-        cache = self.cache
-        windows = Windows()
-
         if quote.qe_vendor_id != INTEL_QE_VENDOR_ID:
             raise QuoteFormatError(
                 f"QE vendor ID {quote.qe_vendor_id.hex()} is not Intel's", code="qe_vendor_unknown"
             )
-        # The PCK certificate, the CRLs, the TCB Info and the QE identity (Intel's order),
-        # remembered for the exact bytes of the chain, the collateral and the trust root.
-        pck, extension = check_platform(quote, collateral, trust, cache, checks, windows)
-        tcb_info = collateral.tcb_info
-        identity = collateral.qe_identity
+        trust = self.trust_root
+        cache = self.cache
+        signed = quote.signed_bytes
+        key = ("quote", collateral.digest, trust.digest, _context_id(quote, signed))
+        context = cache.get(key)
+        if isinstance(context, QuoteContext):
+            # The key covers the attestation key and QE auth data: the binding holds.
+            leaf_key = context.platform.chain.leaf_key
+            if not cache.remembers_qe_reports and leaf_key is not None:
+                try:
+                    check_qe_report_signature(quote, leaf_key)
+                except VerificationError as error:
+                    error.checks_passed = context.checks_before_qe_report
+                    raise
+            if not verify_raw_signature(context.attestation_key, quote.signature, signed):
+                refusal = QuoteSignatureError(
+                    "the quote signature does not verify with the attestation key"
+                )
+                refusal.checks_passed = context.checks_before_signature
+                raise refusal
+        else:
+            checks: list[str] = []
+            try:
+                context = self._check(quote, collateral, checks)
+            except VerificationError as error:
+                error.checks_passed = tuple(checks)
+                raise
+            cache.put(key, context)
+        verified = _verdict(quote, context, context.platform.validity.expired(now))
+        try:
+            policy.apply(verified, now)
+        except VerificationError as error:
+            # A refusal after the verdict: Intel's QvE would have reported the verdict.
+            error.checks_passed = context.checks
+            error.qv_result = verified.qv_result
+            raise
+        return verified
+
+    def _check(self, quote: Quote, collateral: Collateral, checks: list[str]) -> QuoteContext:
+        """Every check in Intel's order; the context of this platform and QE report."""
+        # The PCK certificate, the CRLs, the TCB Info and the QE identity.
+        platform = platform_for(quote, collateral, self.trust_root, self.cache, checks)
+        extension = platform.extension
+        tcb_info = platform.collateral.tcb_info
+        identity = platform.collateral.qe_identity
 
         # The quote (sgxAttestationVerifyQuote)
-        self._check_tcb_info_matches(quote, extension, tcb_info)
+        _check_tcb_info_matches(quote, extension, tcb_info)
         checks.append("tcb_info_matches")
         body = quote.body
         if not isinstance(body, SgxReport):
@@ -274,14 +436,30 @@ class Verifier:
                 tcb_info, body.tee_tcb_svn, body.mr_signer_seam, body.seam_attributes
             )
             checks.append("tdx_module_identity")
-        check_qe_report_signature(quote, pck.leaf, cache)
+        before_qe_report = tuple(checks)
+        leaf_key = platform.chain.leaf_key
+        if leaf_key is None:
+            from ..errors import QeReportError
+
+            raise QeReportError("the QE report signature does not verify with the PCK leaf key")
+        check_qe_report_signature(quote, leaf_key)
         checks.append("qe_report_signature")
         check_qe_report_data(quote)
         checks.append("qe_report_data")
         check_qe_identity(quote, identity)
         checks.append("qe_identity")
         qe_level = qe_tcb_level(quote, identity)
-        self._check_quote_signature(quote)
+        try:
+            attestation_key = p256_key_from_xy(quote.attestation_key)
+        except ValueError:
+            raise QuoteSignatureError(
+                "the attestation key is not a P-256 point", code="attestation_key_invalid"
+            ) from None
+        before_signature = tuple(checks)
+        if not verify_raw_signature(attestation_key, quote.signature, quote.signed_bytes):
+            raise QuoteSignatureError(
+                "the quote signature does not verify with the attestation key"
+            )
         checks.append("quote_signature")
         if qe_level is None:
             raise QeIdentityError(
@@ -305,128 +483,56 @@ class Verifier:
         if tee_tcb_svn2 is not None:
             checks.append("td_relaunch")
 
-        advisories: dict[str, None] = {}
-        for level_ids in (
-            evaluation.platform_level.advisory_ids,
-            () if evaluation.module_level is None else evaluation.module_level.advisory_ids,
-            qe_level.advisory_ids,
-        ):
-            advisories.update(dict.fromkeys(level_ids))
-        supplemental = self._supplemental(
-            windows, now, evaluation.platform_level.tcb_date, collateral, extension, pck.ca_type
+        # DCAP 1.25: one sorted set of the platform, QE and module levels' advisories.
+        module_level = evaluation.module_level
+        advisories = tuple(
+            sorted(
+                {
+                    *evaluation.platform_level.advisory_ids,
+                    *(() if module_level is None else module_level.advisory_ids),
+                    *qe_level.advisory_ids,
+                }
+            )
         )
-        return VerifiedQuote(
-            quote=quote,
-            status=evaluation.status,
-            advisory_ids=tuple(advisories),
-            platform_status=evaluation.platform_status,
-            module_status=None
-            if evaluation.module_level is None
-            else evaluation.module_level.tcb_status,
-            qe_status=qe_level.tcb_status,
-            tcb_level=evaluation.platform_level,
-            sgx_tcb_level=evaluation.sgx_level,
-            module_tcb_level=evaluation.module_level,
-            qe_tcb_level=qe_level,
-            relaunch_advised=evaluation.relaunch_advised,
-            supplemental=supplemental,
-            checks=tuple(checks),
+        supplementals = (
+            self._supplemental(platform, evaluation, expired=False),
+            self._supplemental(platform, evaluation, expired=True),
         )
-
-    def _check_tcb_info_matches(self, quote: Quote, ext: PckExtension, tcb_info: TcbInfo) -> None:
-        if quote.is_tdx:
-            if tcb_info.id != "TDX" or tcb_info.version < 3:
-                raise TcbError(
-                    f"a TDX quote needs a version 3 TDX TCB Info, got {tcb_info.id or 'SGX'} "
-                    f"version {tcb_info.version}",
-                    code="tcb_info_mismatch",
-                )
-        elif tcb_info.id not in ("SGX", ""):
-            raise TcbError(
-                f"an SGX quote needs an SGX TCB Info, got {tcb_info.id}", code="tcb_info_mismatch"
-            )
-        if ext.fmspc != tcb_info.fmspc:
-            raise TcbError(
-                f"the PCK's FMSPC {ext.fmspc.hex()} is not the TCB Info's {tcb_info.fmspc.hex()}",
-                code="tcb_info_mismatch",
-            )
-        if ext.pce_id != tcb_info.pce_id:
-            raise TcbError(
-                f"the PCK's PCE-ID {ext.pce_id.hex()} is not the TCB Info's "
-                f"{tcb_info.pce_id.hex()}",
-                code="tcb_info_mismatch",
-            )
-
-    def _check_quote_signature(self, quote: Quote) -> None:
-        try:
-            key: EllipticCurvePublicKey = p256_key_memo(quote.attestation_key, self.cache)
-        except ValueError:
-            raise QuoteSignatureError(
-                "the attestation key is not a P-256 point", code="attestation_key_invalid"
-            ) from None
-        if not verify_p256(key, quote.signature, quote.signed_bytes):
-            raise QuoteSignatureError(
-                "the quote signature does not verify with the attestation key"
-            )
+        checks_done = tuple(checks)
+        return QuoteContext(
+            platform=platform,
+            attestation_key_bytes=quote.attestation_key,
+            qe_auth_data=quote.qe_auth_data,
+            attestation_key=attestation_key,
+            qe_level=qe_level,
+            evaluation=evaluation,
+            advisory_ids=advisories,
+            checks=checks_done,
+            checks_before_signature=before_signature,
+            checks_before_qe_report=before_qe_report,
+            supplementals=supplementals,
+            verdict_fields=_verdict_fields(evaluation, qe_level, advisories, checks_done),
+        )
 
     def _supplemental(
-        self,
-        windows: Windows,
-        now: datetime,
-        tcb_date: datetime,
-        collateral: Collateral,
-        ext: PckExtension,
-        ca_type: str,
+        self, platform: VerifiedPlatform, evaluation: TcbEvaluation, *, expired: bool
     ) -> Supplemental:
-        # Supplemental data is immutable and repeats for every quote of a platform: equal
-        # inputs give the one remembered instance.
-        tcb_info, identity = collateral.tcb_info, collateral.qe_identity
-        pck_crl, root_crl = collateral.pck_crl, collateral.root_ca_crl
-        key = (
-            windows.earliest_start,
-            windows.latest_start,
-            windows.earliest_end,
-            windows.expired(now),
-            tcb_date,
-            tcb_info.tcb_evaluation_data_number,
-            identity.tcb_evaluation_data_number,
-            id(pck_crl),
-            id(root_crl),
-            id(ext),
-            ca_type,
-            self.trust_root.key_id,
-        )
-        entry = _supplementals.get(key)
-        if entry is not None and entry[0] is pck_crl and entry[1] is root_crl and entry[2] is ext:
-            return entry[3]
-        supplemental = self._new_supplemental(windows, now, tcb_date, collateral, ext, ca_type)
-        if len(_supplementals) >= _MAX_SUPPLEMENTALS:
-            _supplementals.clear()
-        _supplementals[key] = (pck_crl, root_crl, ext, supplemental)
-        return supplemental
-
-    def _new_supplemental(
-        self,
-        windows: Windows,
-        now: datetime,
-        tcb_date: datetime,
-        collateral: Collateral,
-        ext: PckExtension,
-        ca_type: str,
-    ) -> Supplemental:
+        verified = platform.collateral
+        validity = platform.validity
+        ext = platform.extension
         config = ext.configuration
         return Supplemental(
-            earliest_issue_date=windows.earliest_start,
-            latest_issue_date=windows.latest_start,
-            earliest_expiration_date=windows.earliest_end,
-            collateral_expired=windows.expired(now),
-            tcb_level_date=tcb_date,
+            earliest_issue_date=validity.earliest_start,
+            latest_issue_date=validity.latest_start,
+            earliest_expiration_date=validity.earliest_end,
+            collateral_expired=expired,
+            tcb_level_date=evaluation.platform_level.tcb_date,
             tcb_evaluation_data_number=min(
-                collateral.tcb_info.tcb_evaluation_data_number,
-                collateral.qe_identity.tcb_evaluation_data_number,
+                verified.tcb_info.tcb_evaluation_data_number,
+                verified.qe_identity.tcb_evaluation_data_number,
             ),
-            pck_crl_number=_crl_number(collateral.pck_crl),
-            root_ca_crl_number=_crl_number(collateral.root_ca_crl),
+            pck_crl_number=verified.pck_crl.crl_number,
+            root_ca_crl_number=verified.root_crl.crl_number,
             fmspc=ext.fmspc,
             pce_id=ext.pce_id,
             ppid=ext.ppid,
@@ -438,8 +544,83 @@ class Verifier:
             cached_keys=None if config is None else config.cached_keys,
             smt_enabled=None if config is None else config.smt_enabled,
             root_key_id=self.trust_root.key_id,
-            pck_ca=ca_type,
+            pck_ca=platform.chain.ca_type,
         )
+
+
+def _check_tcb_info_matches(quote: Quote, ext: PckExtension, tcb_info: TcbInfo) -> None:
+    if quote.is_tdx:
+        if tcb_info.id != "TDX" or tcb_info.version < 3:
+            raise TcbError(
+                f"a TDX quote needs a version 3 TDX TCB Info, got {tcb_info.id or 'SGX'} "
+                f"version {tcb_info.version}",
+                code="tcb_info_mismatch",
+            )
+    elif tcb_info.id not in ("SGX", ""):
+        raise TcbError(
+            f"an SGX quote needs an SGX TCB Info, got {tcb_info.id}", code="tcb_info_mismatch"
+        )
+    if ext.fmspc != tcb_info.fmspc:
+        raise TcbError(
+            f"the PCK's FMSPC {ext.fmspc.hex()} is not the TCB Info's {tcb_info.fmspc.hex()}",
+            code="tcb_info_mismatch",
+        )
+    if ext.pce_id != tcb_info.pce_id:
+        raise TcbError(
+            f"the PCK's PCE-ID {ext.pce_id.hex()} is not the TCB Info's {tcb_info.pce_id.hex()}",
+            code="tcb_info_mismatch",
+        )
+
+
+# --- the one-shot verify() and its default verifiers -----------------------------------
+
+_MAX_DEFAULT_VERIFIERS = 8
+_defaults: OrderedDict[bytes, Verifier] = OrderedDict()
+_defaults_lock = threading.Lock()
+
+
+def _root_key(trust_root: TrustRoot | x509.Certificate | bytes | str | None) -> bytes:
+    """Identifies a trust root as given, without reading it (cheap on every call)."""
+    if trust_root is None:
+        return b"intel"
+    if isinstance(trust_root, TrustRoot):
+        return b"root:" + trust_root.digest
+    if isinstance(trust_root, str):
+        return b"text:" + hashlib.sha256(trust_root.encode("utf-8", "surrogatepass")).digest()
+    if isinstance(trust_root, (bytes, bytearray, memoryview)):
+        return b"bytes:" + hashlib.sha256(trust_root).digest()
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return b"bytes:" + hashlib.sha256(trust_root.public_bytes(Encoding.DER)).digest()
+
+
+def default_verifier(
+    trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
+) -> Verifier:
+    """The process-wide :class:`Verifier` :func:`verify` uses for ``trust_root``.
+
+    One for the pinned Intel root, and one for each of the last 8 other roots
+    given (least recently used dropped): each is thread-safe and its cache
+    bounded, so a long-running process that calls :func:`verify` gets warm
+    verifications without holding a :class:`Verifier` itself.
+    """
+    key = _root_key(trust_root)
+    with _defaults_lock:
+        found = _defaults.get(key)
+        if found is not None:
+            _defaults.move_to_end(key)
+            return found
+    verifier = Verifier(trust_root=trust_root)
+    with _defaults_lock:
+        found = _defaults.setdefault(key, verifier)
+        _defaults.move_to_end(key)
+        while len(_defaults) > _MAX_DEFAULT_VERIFIERS:
+            oldest = next(iter(_defaults))
+            if oldest == b"intel":  # the pinned root's verifier is never dropped
+                _defaults.move_to_end(oldest)
+                oldest = next(iter(_defaults))
+            del _defaults[oldest]
+    return found
 
 
 def verify(
@@ -452,6 +633,7 @@ def verify(
 ) -> VerifiedQuote:
     """Verify a quote end to end against its collateral at ``now``, then apply ``policy``.
 
-    A one-shot :class:`Verifier`; reuse a ``Verifier`` to verify many quotes.
+    Uses the process-wide verifier of ``trust_root`` (:func:`default_verifier`),
+    so repeated calls reuse verified collateral and platforms.
     """
-    return Verifier(trust_root=trust_root).verify(quote, collateral, now=now, policy=policy)
+    return default_verifier(trust_root).verify(quote, collateral, now=now, policy=policy)
