@@ -5,6 +5,11 @@ remembered by the SHA-256 of their exact PEM bytes (a few hundred at most,
 successes only): a scan or a verifier that sees many quotes of few
 platforms decodes each chain once.  ``cryptography`` certificates are
 immutable, so sharing them between quotes is safe.
+
+Each certificate's subject and issuer are decoded here (through
+:mod:`tdxquote._x509_read`), so a chain whose names do not decode is a
+:class:`~tdxquote.errors.QuoteParseError` of the quote, not a surprise for
+whoever reads the names later.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import threading
 
 from cryptography import x509
 
+from ._x509_read import Fail, names
 from .errors import QuoteParseError
 
 __all__ = ["clear_decoded_chains", "decode_pck_chain", "leaf_of"]
@@ -62,11 +68,22 @@ def decode_pck_chain(pem: bytes | None, offset: int) -> tuple[x509.Certificate, 
         raise QuoteParseError(
             f"a PCK chain certificate does not decode: {exc}", offset=offset, field="pck_chain"
         ) from None
+    for index, cert in enumerate(chain):
+        names(cert, _name_error(offset, index))
     with _lock:
         if len(_decoded) >= _MAX_DECODED:
             del _decoded[next(iter(_decoded))]
         _decoded[key] = chain
     return chain
+
+
+def _name_error(offset: int, index: int) -> Fail:
+    def fail(reason: str) -> QuoteParseError:
+        return QuoteParseError(
+            f"PCK chain certificate {index}: {reason}", offset=offset, field="pck_chain"
+        )
+
+    return fail
 
 
 def leaf_of(chain: tuple[x509.Certificate, ...], offset: int) -> x509.Certificate:

@@ -6,6 +6,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 
+from tdxquote._x509_read import quiet_name_warnings
 from tdxquote.errors import CollateralFormatError
 
 from ._pem import ascii_text, pem_blocks
@@ -47,11 +48,12 @@ def load_chain(data: bytes | str) -> tuple[x509.Certificate, ...]:
     for index, der in enumerate(pem_blocks(chain_pem_text(data), "CERTIFICATE", code=_CODE)):
         try:
             certificate = x509.load_der_x509_certificate(der)
-            certificate.subject  # noqa: B018 - force parsing
-            certificate.issuer  # noqa: B018
-            certificate.extensions  # noqa: B018
-            certificate.not_valid_after_utc  # noqa: B018
-            certificate.public_key()
+            with quiet_name_warnings():
+                certificate.subject  # noqa: B018 - force parsing
+                certificate.issuer  # noqa: B018
+                certificate.extensions  # noqa: B018
+                certificate.not_valid_after_utc  # noqa: B018
+                certificate.public_key()
         except Exception as exc:
             # Not only ValueError: cryptography also raises KeyError and its own
             # classes on some damaged encodings.

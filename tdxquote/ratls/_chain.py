@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from .._der import SEQUENCE, read_tlv
+from .._x509_read import Fail, names
 from ..errors import QuoteParseError
 from ._errors import RaTlsFormatError
 
@@ -83,7 +84,9 @@ def load_chain(source: CertificateInput) -> tuple[x509.Certificate, ...]:
     """The certificates in ``source``, leaf first.
 
     Raises :class:`~tdxquote.ratls.RaTlsFormatError` for input that holds no
-    certificate or anything that is not one.
+    certificate or anything that is not one, and for a certificate whose
+    subject or issuer does not decode (field ``certificate[N]``, N counting
+    from the leaf).
     """
     if isinstance(source, x509.Certificate):
         return (source,)
@@ -107,7 +110,16 @@ def load_chain(source: CertificateInput) -> tuple[x509.Certificate, ...]:
         raise _fail("no certificate", "certificate")
     if len(certs) > _MAX_CHAIN:
         raise _fail(f"{len(certs)} certificates: more than {_MAX_CHAIN}", "certificate")
+    for index, cert in enumerate(certs):
+        names(cert, _name_error(index))
     return tuple(certs)
+
+
+def _name_error(index: int) -> Fail:
+    def fail(reason: str) -> RaTlsFormatError:
+        return _fail(reason, f"certificate[{index}]")
+
+    return fail
 
 
 def chain_links_verify(chain: Sequence[x509.Certificate]) -> bool:

@@ -22,6 +22,8 @@ from ._errors import RaTlsFormatError, UnsupportedAttestationError
 
 __all__ = [
     "DIGEST_SIZE",
+    "MAX_EVENTS",
+    "MAX_EVENT_FIELD_SIZE",
     "RUNTIME_EVENT_TYPE",
     "RuntimeEvent",
     "TdxEvent",
@@ -33,6 +35,13 @@ RUNTIME_EVENT_TYPE = 0x08000001
 """``DSTACK_RUNTIME_EVENT_TYPE``: the event type of RTMR3 runtime events."""
 DIGEST_SIZE = 48
 """SHA-384: the size of every RTMR and every digest extended into one."""
+MAX_EVENTS = 2048
+"""Most events one log may hold (the event log, the runtime events; JSON or SCALE).
+
+dstack's full boot log has a few tens of entries and its runtime log about
+ten; the cap bounds the time and memory a hostile log can cost."""
+MAX_EVENT_FIELD_SIZE = 1 << 20
+"""Largest name, digest or payload of one event, in bytes (1 MiB; dstack's are under 1 KiB)."""
 
 _RUNTIME_PREFIX = RUNTIME_EVENT_TYPE.to_bytes(4, "little") + b":"
 _MAX_U32 = 0xFFFF_FFFF
@@ -149,10 +158,37 @@ def _entry(raw: object, index: int, field: str) -> TdxEvent:
     name = raw.get("event")
     if not isinstance(name, str):
         raise _fail("'event' must be a string", f"{where}.event")
+    if len(name) > MAX_EVENT_FIELD_SIZE:
+        raise _fail(f"'event' is longer than {MAX_EVENT_FIELD_SIZE}", f"{where}.event")
     payload = _hex(raw, "event_payload", where)
+    if len(payload) > MAX_EVENT_FIELD_SIZE:
+        raise _fail(
+            f"'event_payload' is {len(payload)} bytes: more than {MAX_EVENT_FIELD_SIZE}",
+            f"{where}.event_payload",
+        )
     if "preimage" in raw:
         _hex(raw, "preimage", where)
     return TdxEvent(imr, event_type, digest, name, payload)
+
+
+# Members one event object may have: dstack writes 5 (imr, event_type, digest, event,
+# event_payload), with "version" and "preimage" in newer logs; others are ignored.
+_MAX_MEMBERS = 16
+
+
+def _check_size(text: str, field: str) -> None:
+    """Refuse, before ``json.loads`` builds anything, a log with too many JSON values.
+
+    An event is one object of scalars, so a log of at most :data:`MAX_EVENTS`
+    events has at most that many objects plus the array, and a bounded number
+    of commas.  Counting the characters over-counts (they may sit inside
+    strings), never under-counts, and costs one pass over the text.
+    """
+    containers = text.count("{") + text.count("[")
+    if containers > MAX_EVENTS + 1 or text.count(",") > MAX_EVENTS * _MAX_MEMBERS:
+        raise _fail(
+            f"more JSON values than an event log of at most {MAX_EVENTS} events holds", field
+        )
 
 
 def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tuple[TdxEvent, ...]:
@@ -160,7 +196,10 @@ def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tupl
 
     Each entry needs ``imr``, ``event_type`` (unsigned 32-bit), ``event`` (a
     string) and ``event_payload`` (hex); ``digest`` (hex, empty or 48 bytes)
-    defaults to empty.  Unknown members are ignored, duplicates refused.
+    defaults to empty.  Unknown members are ignored, duplicates refused.  At
+    most :data:`MAX_EVENTS` events, names and payloads of at most
+    :data:`MAX_EVENT_FIELD_SIZE`; a text with more JSON values than such a log
+    can hold is refused before it is decoded.
     Raises :class:`~tdxquote.ratls.RaTlsFormatError` for anything else, and
     :class:`~tdxquote.ratls.UnsupportedAttestationError` for version 2 events.
     """
@@ -171,6 +210,7 @@ def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tupl
             raise _fail("the event log is not UTF-8", field, exc.start) from None
     else:
         text = data
+    _check_size(text, field)
     try:
         document = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
@@ -179,4 +219,6 @@ def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tupl
         raise _fail(f"the event log is not acceptable JSON: {exc}", field) from None
     if not isinstance(document, list):
         raise _fail(f"the event log must be a JSON array, not {type(document).__name__}", field)
+    if len(document) > MAX_EVENTS:
+        raise _fail(f"{len(document)} events: more than the {MAX_EVENTS} allowed", field)
     return tuple(_entry(raw, index, field) for index, raw in enumerate(document))

@@ -13,8 +13,9 @@ from functools import cached_property
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import ExtensionOID
 
+from .. import _x509_read
 from ._errors import CertificateChainError, CrlError, RevokedError
 from ._memo import VerifiedCache, cert_digest, crl_digest
 from ._trust import TrustRoot
@@ -26,11 +27,6 @@ __all__ = [
     "check_pck_chain",
     "check_signing_chain",
 ]
-
-
-def _common_name(cert_name: x509.Name) -> str:
-    values = cert_name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else ""
 
 
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
@@ -66,11 +62,6 @@ def _issued_by_cached(
         return False
 
 
-# What cryptography raises for a certificate whose names, extensions or key (decoded lazily,
-# after loading) are malformed or of an unsupported kind.
-_DECODE_ERRORS = (ValueError, TypeError, KeyError, UnsupportedAlgorithm, x509.DuplicateExtension)
-
-
 @dataclass(frozen=True)
 class _Names:
     """A certificate with its names decoded once (cryptography decodes them on every access)."""
@@ -89,16 +80,14 @@ def _decoded(chain: tuple[x509.Certificate, ...], code: str, what: str) -> list[
     """Every certificate's names, extensions and key decoded, or CertificateChainError."""
     decoded = []
     for index, cert in enumerate(chain):
-        try:
-            subject = cert.subject
-            issuer = cert.issuer
-            cert.extensions  # noqa: B018
-            cert.public_key()
-        except _DECODE_ERRORS as exc:
-            raise CertificateChainError(
-                f"{what}: certificate {index} does not decode: {exc}", code=code
-            ) from None
-        decoded.append(_Names(cert, subject, issuer, _common_name(subject)))
+
+        def fail(reason: str, index: int = index) -> CertificateChainError:
+            return CertificateChainError(f"{what}: certificate {index}: {reason}", code=code)
+
+        read = _x509_read.names(cert, fail)
+        _x509_read.extensions(cert, fail)
+        _x509_read.public_key(cert, fail)
+        decoded.append(_Names(cert, read.subject, read.issuer, read.subject_cn))
     return decoded
 
 
@@ -130,7 +119,8 @@ class PckChain:
     @cached_property
     def ca_type(self) -> str:
         """``platform`` or ``processor``: which PCK CA issued the leaf."""
-        return "processor" if "Processor" in _common_name(self.intermediate.subject) else "platform"
+        intermediate = _x509_read.names(self.intermediate, CertificateChainError)
+        return "processor" if "Processor" in intermediate.subject_cn else "platform"
 
 
 def check_pck_chain(
@@ -229,10 +219,12 @@ def check_crl(
 def _check_crl(
     crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str
 ) -> frozenset[int]:
-    if crl.issuer != issuer.subject:
+    crl_issuer = _x509_read.crl_issuer(crl, lambda reason: CrlError(f"the {what}: {reason}"))
+    issuer_name = _x509_read.names(issuer, CertificateChainError).subject
+    if crl_issuer != issuer_name:
         raise CrlError(
-            f"the {what} is issued by {crl.issuer.rfc4514_string()}, "
-            f"not by {issuer.subject.rfc4514_string()}",
+            f"the {what} is issued by {_x509_read.name_text(crl_issuer)}, "
+            f"not by {_x509_read.name_text(issuer_name)}",
             code="crl_issuer_mismatch",
         )
     for oid, name in (
