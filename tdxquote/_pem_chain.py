@@ -20,7 +20,7 @@ import threading
 
 from cryptography import x509
 
-from ._x509_read import Fail, names
+from ._x509_read import Fail, names, quiet_name_warnings
 from .errors import QuoteParseError
 
 __all__ = ["clear_decoded_chains", "decode_pck_chain", "leaf_of"]
@@ -68,8 +68,9 @@ def decode_pck_chain(pem: bytes | None, offset: int) -> tuple[x509.Certificate, 
         raise QuoteParseError(
             f"a PCK chain certificate does not decode: {exc}", offset=offset, field="pck_chain"
         ) from None
-    for index, cert in enumerate(chain):
-        names(cert, _name_error(offset, index))
+    with quiet_name_warnings():
+        for index, cert in enumerate(chain):
+            names(cert, _name_error(offset, index))
     with _lock:
         if len(_decoded) >= _MAX_DECODED:
             del _decoded[next(iter(_decoded))]

@@ -64,30 +64,61 @@ DECODE_ERRORS: tuple[type[Exception], ...] = (
 )
 """What ``cryptography`` raises for a name, extension or key it cannot decode."""
 
-# NameAttribute's warning for an attribute outside its length limits (country names).
-_NAME_LENGTH_WARNING = r"Attribute's length must be"
+# NameAttribute's warning for an attribute outside its length limits (country names of other
+# than 2 characters, common names longer than 64).
+_NAME_LENGTH_WARNING = "Attribute's length must be"
 
-# catch_warnings() swaps the process-wide filter list; serialize tdxquote's own uses of it so
-# that two threads reading certificates cannot restore each other's list.
+# catch_warnings() swaps the process-wide warning state; serialize tdxquote's own uses of it so
+# that two threads reading certificates cannot restore each other's.  Blocks nest: an inner
+# block inside an outer one on the same thread costs nothing.
 _warnings_lock = threading.Lock()
+_depth = threading.local()
 
 _T = TypeVar("_T")
 
 
 @contextmanager
 def quiet_name_warnings() -> Iterator[None]:
-    """Silence ``cryptography``'s name-length ``UserWarning`` (only that one) inside the block."""
-    with _warnings_lock, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_NAME_LENGTH_WARNING, category=UserWarning)
+    """Drop ``cryptography``'s name-length ``UserWarning`` (only that one) raised in the block.
+
+    Warnings are recorded rather than filtered (cheaper than installing a
+    filter), and any other warning is issued again after the block, as it
+    was.  Wrap several reads in one block to pay for it once.
+    """
+    if getattr(_depth, "value", 0):
         yield
+        return
+    with _warnings_lock:
+        caught: list[warnings.WarningMessage] = []
+        _depth.value = 1
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                yield
+        finally:
+            _depth.value = 0
+            for warning in caught:
+                if not _is_name_length_warning(warning):
+                    warnings.warn_explicit(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
+
+
+def _is_name_length_warning(warning: warnings.WarningMessage) -> bool:
+    return issubclass(warning.category, UserWarning) and str(warning.message).startswith(
+        _NAME_LENGTH_WARNING
+    )
+
+
+def _decode(read: Callable[[], _T], what: str, fail: Fail) -> _T:
+    try:
+        return read()
+    except DECODE_ERRORS as exc:
+        raise fail(f"{what}: {_reason(exc)}") from None
 
 
 def _read(read: Callable[[], _T], what: str, fail: Fail) -> _T:
-    try:
-        with quiet_name_warnings():
-            return read()
-    except DECODE_ERRORS as exc:
-        raise fail(f"{what}: {_reason(exc)}") from None
+    with quiet_name_warnings():
+        return _decode(read, what, fail)
 
 
 def _reason(exc: Exception) -> str:
@@ -122,8 +153,9 @@ class CertificateNames:
 
 def names(cert: x509.Certificate, fail: Fail) -> CertificateNames:
     """The subject and issuer of ``cert``; ``fail``'s error when either does not decode."""
-    subject = _read(lambda: cert.subject, "the subject does not decode", fail)
-    issuer = _read(lambda: cert.issuer, "the issuer does not decode", fail)
+    with quiet_name_warnings():
+        subject = _decode(lambda: cert.subject, "the subject does not decode", fail)
+        issuer = _decode(lambda: cert.issuer, "the issuer does not decode", fail)
     return CertificateNames(subject, issuer)
 
 

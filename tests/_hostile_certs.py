@@ -67,10 +67,15 @@ BROKEN_NAMES: dict[str, bytes] = {
 """Names that load and fail when read, by what is wrong with them."""
 
 WARNING_NAMES: dict[str, bytes] = {
-    # Decodes, with cryptography's UserWarning "Attribute's length must be >= 2 and <= 2".
+    # Decode, with cryptography's UserWarning "Attribute's length must be >= 2 and <= 2" (a
+    # country) or ">= 1 and <= 64" (a common name).
     "country_too_long": _name(
         _rdn(_attribute(_CN, _UTF8_STRING, b"SGX PCK Certificate")),
         _rdn(_attribute(_COUNTRY, _PRINTABLE_STRING, b"USA")),
+    ),
+    "common_name_too_long": _name(
+        _rdn(_attribute(_CN, _UTF8_STRING, b"SGX PCK Certificate " + b"x" * 60)),
+        _ORG,
     ),
 }
 """Names that decode, but only with a ``UserWarning`` from ``cryptography``."""

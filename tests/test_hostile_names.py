@@ -104,8 +104,8 @@ def test_helper_decodes_warning_names_quietly(kind: str) -> None:
     cert = with_names(FORGE.leaf.cert, FORGE.pki.intermediate.key, subject=hostile_name(kind))
     with no_user_warning():
         read = _x509_read.names(cert, _Refused)
-        assert read.subject_cn == "SGX PCK Certificate"
-        assert "C=USA" in _x509_read.name_text(read.subject)
+        assert read.subject_cn.startswith("SGX PCK Certificate")
+        assert "SGX PCK Certificate" in _x509_read.name_text(read.subject)
 
 
 def test_the_warning_filter_is_narrow() -> None:
@@ -340,7 +340,7 @@ def test_certificate_report_reads_warning_names_quietly(kind: str) -> None:
     chain = _ratls(kind)
     with no_user_warning():
         report = certificate_report(chain, now=RATLS_NOW)
-    assert "C=USA" in report["subject"]
+    assert "SGX PCK Certificate" in report["subject"]
     assert report["verdict"]["error"]["code"] == "no_collateral"
 
 
@@ -448,7 +448,7 @@ def test_probe_of_a_server_with_a_warning_name(
     report: dict[str, Any] = json.loads(out)
     assert code == 2
     assert report["verdict"]["error"]["code"] == "no_collateral"
-    assert "C=USA" in report["subject"]
+    assert "SGX PCK Certificate" in report["subject"]
 
 
 # --- the real stderr ---------------------------------------------------------------------

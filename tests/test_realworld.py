@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pytest
 from _helpers import budget
+from _mutations import mutate_bytes
 from _realworld import (
     PERMISSIVE,
     Corpus,
@@ -146,38 +147,13 @@ def test_a_real_quote_whose_pck_issuer_does_not_decode_is_refused_cleanly(real: 
         CollateralParameters.from_quote(quote)
 
 
-def _mutate(data: bytes, draw: st.DrawFn) -> bytes:
-    buffer = bytearray(data)
-    for _ in range(draw(st.integers(1, 4))):
-        if not buffer:
-            break
-        kind = draw(st.sampled_from(["flip", "byte", "u32", "cut", "insert", "delete"]))
-        # Half the time in the signed header, body and signature-data lengths.
-        limit = min(len(buffer), 1400) if draw(st.booleans()) else len(buffer)
-        at = draw(st.integers(0, limit - 1))
-        if kind == "flip":
-            buffer[at] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "byte":
-            buffer[at] = draw(st.integers(0, 255))
-        elif kind == "u32":
-            value = draw(st.sampled_from([0, 1, 0xFF, 0xFFFF, 0xFFFFFFFF, len(buffer)]))
-            buffer[at : at + 4] = value.to_bytes(4, "little")
-        elif kind == "cut":
-            del buffer[at:]
-        elif kind == "insert":
-            buffer[at:at] = draw(st.binary(min_size=1, max_size=8))
-        else:
-            del buffer[at : at + draw(st.integers(1, 64))]
-    return bytes(buffer)
-
-
 @budget(150)
 @given(data=st.data())
 def test_mutated_real_quotes_give_only_documented_errors(
     real: Corpus, verifier: Verifier, data: st.DataObject
 ) -> None:
     quote_id = data.draw(st.sampled_from(QUOTE_IDS))
-    mutated = _mutate(real.quote_bytes(quote_id), data.draw)
+    mutated = mutate_bytes(real.quote_bytes(quote_id), data.draw)
     try:
         quote = parse_quote(mutated)
     except QuoteParseError:

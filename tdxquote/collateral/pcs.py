@@ -106,7 +106,7 @@ class CollateralParameters:
         """
         from cryptography import x509
 
-        from tdxquote._x509_read import names
+        from tdxquote._x509_read import names, quiet_name_warnings
         from tdxquote.errors import QuoteParseError
         from tdxquote.verification._errors import CertificateChainError, QuoteFormatError
 
@@ -127,7 +127,8 @@ class CollateralParameters:
         def fail(reason: str) -> CertificateChainError:
             return CertificateChainError(f"the quote's PCK chain: {reason}")
 
-        read = [names(c, fail) for c in chain]
+        with quiet_name_warnings():
+            read = [names(c, fail) for c in chain]
         leaf = next((n for n in read if "SGX PCK Certificate" in n.subject_cn), read[0])
         ca: CaType = "processor" if "Processor" in leaf.issuer_cn else "platform"
         return cls(tee="tdx" if quote.is_tdx else "sgx", fmspc=extension.fmspc_hex, ca=ca)

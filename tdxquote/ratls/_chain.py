@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from .._der import SEQUENCE, read_tlv
-from .._x509_read import Fail, names
+from .._x509_read import Fail, names, quiet_name_warnings
 from ..errors import QuoteParseError
 from ._errors import RaTlsFormatError
 
@@ -110,8 +110,9 @@ def load_chain(source: CertificateInput) -> tuple[x509.Certificate, ...]:
         raise _fail("no certificate", "certificate")
     if len(certs) > _MAX_CHAIN:
         raise _fail(f"{len(certs)} certificates: more than {_MAX_CHAIN}", "certificate")
-    for index, cert in enumerate(certs):
-        names(cert, _name_error(index))
+    with quiet_name_warnings():
+        for index, cert in enumerate(certs):
+            names(cert, _name_error(index))
     return tuple(certs)
 
 

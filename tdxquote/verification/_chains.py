@@ -79,15 +79,16 @@ class _Names:
 def _decoded(chain: tuple[x509.Certificate, ...], code: str, what: str) -> list[_Names]:
     """Every certificate's names, extensions and key decoded, or CertificateChainError."""
     decoded = []
-    for index, cert in enumerate(chain):
+    with _x509_read.quiet_name_warnings():
+        for index, cert in enumerate(chain):
 
-        def fail(reason: str, index: int = index) -> CertificateChainError:
-            return CertificateChainError(f"{what}: certificate {index}: {reason}", code=code)
+            def fail(reason: str, index: int = index) -> CertificateChainError:
+                return CertificateChainError(f"{what}: certificate {index}: {reason}", code=code)
 
-        read = _x509_read.names(cert, fail)
-        _x509_read.extensions(cert, fail)
-        _x509_read.public_key(cert, fail)
-        decoded.append(_Names(cert, read.subject, read.issuer, read.subject_cn))
+            read = _x509_read.names(cert, fail)
+            _x509_read.extensions(cert, fail)
+            _x509_read.public_key(cert, fail)
+            decoded.append(_Names(cert, read.subject, read.issuer, read.subject_cn))
     return decoded
 
 
