@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,6 +121,32 @@ def test_the_warning_filter_is_narrow() -> None:
         "another warning",
         "Attribute's length must be >= 2 and <= 2, but it was 3",
     ]
+
+
+def test_quiet_blocks_nest_and_threads_do_not_trip_over_each_other() -> None:
+    cert = with_names(
+        FORGE.leaf.cert, FORGE.pki.intermediate.key, subject=hostile_name("common_name_too_long")
+    )
+    filters_before = list(warnings.filters)
+    errors: list[BaseException] = []
+
+    def read_many() -> None:
+        try:
+            for _ in range(50):
+                with _x509_read.quiet_name_warnings():
+                    _x509_read.names(cert, _Refused)  # an inner block inside the outer one
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    with no_user_warning():
+        threads = [threading.Thread(target=read_many) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors
+    assert not any(thread.is_alive() for thread in threads)
+    assert list(warnings.filters) == filters_before
 
 
 # --- quotes: CollateralParameters, Verifier, parse ---------------------------------------
