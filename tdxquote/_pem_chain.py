@@ -20,7 +20,7 @@ import threading
 
 from cryptography import x509
 
-from ._x509_read import Fail, names, quiet_name_warnings
+from ._x509_read import Fail, load_pem_certificates, names, quiet_name_warnings
 from .errors import QuoteParseError
 
 __all__ = ["clear_decoded_chains", "decode_pck_chain", "leaf_of"]
@@ -62,12 +62,13 @@ def decode_pck_chain(pem: bytes | None, offset: int) -> tuple[x509.Certificate, 
             offset=offset,
             field="pck_chain",
         )
-    try:
-        chain = tuple(x509.load_pem_x509_certificates(pem))
-    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
-        raise QuoteParseError(
-            f"a PCK chain certificate does not decode: {exc}", offset=offset, field="pck_chain"
-        ) from None
+
+    def unreadable(reason: str) -> QuoteParseError:
+        return QuoteParseError(
+            f"a PCK chain certificate does not decode: {reason}", offset=offset, field="pck_chain"
+        )
+
+    chain = tuple(load_pem_certificates(pem, unreadable))
     with quiet_name_warnings():
         for index, cert in enumerate(chain):
             names(cert, _name_error(offset, index))

@@ -6,15 +6,20 @@ when they are read, and that can fail in many ways for hostile bytes: a
 UTF8String that is not UTF-8, a T61String or IA5String with high bytes, a
 BIT STRING or an INTEGER where a string belongs, an empty or repeated RDN
 (``ValueError``, ``TypeError``, ``KeyError``, and its own classes for
-extensions and keys).  A country name of the wrong length decodes, with a
-``UserWarning`` written to the user's stderr.
+extensions and keys).  A country name of other than two characters or a
+common name longer than 64 decodes, with a ``UserWarning`` written to the
+user's stderr; so does loading a certificate whose serial number is zero or
+negative (a ``CryptographyDeprecationWarning``: RFC 5280 forbids it, and a
+future ``cryptography`` will refuse it).
 
-Every read of an unverified certificate in tdxquote goes through this module.
-Each function takes ``fail``, which turns a reason into the caller's own
-documented error (:class:`~tdxquote.errors.QuoteParseError` while parsing a
-quote, ``CertificateChainError`` while verifying,
-``RaTlsFormatError`` for an RA-TLS certificate), and raises what it returns.
-The name-length warning is silenced around the read and nowhere else.
+Every load and every read of an unverified certificate in tdxquote goes
+through this module.  Each function takes ``fail``, which turns a reason into
+the caller's own documented error (:class:`~tdxquote.errors.QuoteParseError`
+while parsing a quote, ``CertificateChainError`` while verifying,
+``RaTlsFormatError`` for an RA-TLS certificate, ``CollateralFormatError`` for
+collateral), and raises what it returns.  The name-length warning is dropped
+around the reads; a non-positive serial number is refused, as the next
+``cryptography`` will; any other warning is passed on.
 
 ``cryptography`` decodes a name again on every access, so read it once here
 and keep the :class:`~cryptography.x509.Name` it returns: operations on that
@@ -26,7 +31,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -44,6 +49,8 @@ __all__ = [
     "common_name",
     "crl_issuer",
     "extensions",
+    "load_der_certificate",
+    "load_pem_certificates",
     "name_text",
     "names",
     "public_key",
@@ -68,13 +75,40 @@ DECODE_ERRORS: tuple[type[Exception], ...] = (
 # than 2 characters, common names longer than 64).
 _NAME_LENGTH_WARNING = "Attribute's length must be"
 
+# A CryptographyDeprecationWarning when a certificate is loaded.
+_SERIAL_WARNING = "Parsed a serial number which wasn't positive"
+
 # catch_warnings() swaps the process-wide warning state; serialize tdxquote's own uses of it so
-# that two threads reading certificates cannot restore each other's.  Blocks nest: an inner
-# block inside an outer one on the same thread costs nothing.
+# that two threads reading certificates cannot restore each other's.  Blocks nest on a thread.
 _warnings_lock = threading.Lock()
 _depth = threading.local()
 
 _T = TypeVar("_T")
+
+
+def _is_warning(warning: warnings.WarningMessage, prefix: str) -> bool:
+    return issubclass(warning.category, UserWarning) and str(warning.message).startswith(prefix)
+
+
+@contextmanager
+def _recording() -> Iterator[list[warnings.WarningMessage]]:
+    """Record the warnings of the block; after it, issue again those still in the list
+    except the name-length warning."""
+    depth = getattr(_depth, "value", 0)
+    with _warnings_lock if depth == 0 else nullcontext():
+        _depth.value = depth + 1
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as recorded:
+                caught = recorded
+                yield caught
+        finally:
+            _depth.value = depth
+            for warning in caught:
+                if not _is_warning(warning, _NAME_LENGTH_WARNING):
+                    warnings.warn_explicit(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
 
 
 @contextmanager
@@ -83,30 +117,38 @@ def quiet_name_warnings() -> Iterator[None]:
 
     Warnings are recorded rather than filtered (cheaper than installing a
     filter), and any other warning is issued again after the block, as it
-    was.  Wrap several reads in one block to pay for it once.
+    was.  Wrap several reads in one block to pay for it once: inside a block,
+    another costs nothing.
     """
     if getattr(_depth, "value", 0):
         yield
         return
-    with _warnings_lock:
-        caught: list[warnings.WarningMessage] = []
-        _depth.value = 1
+    with _recording():
+        yield
+
+
+def _load(load: Callable[[], _T], fail: Fail) -> _T:
+    with _recording() as caught:
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                yield
-        finally:
-            _depth.value = 0
-            for warning in caught:
-                if not _is_name_length_warning(warning):
-                    warnings.warn_explicit(
-                        warning.message, warning.category, warning.filename, warning.lineno
-                    )
+            loaded = load()
+        except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
+            raise fail(str(exc)) from None
+        negative = [w for w in caught if _is_warning(w, _SERIAL_WARNING)]
+        for warning in negative:
+            caught.remove(warning)
+    if negative:
+        raise fail("a serial number is zero or negative, which RFC 5280 forbids")
+    return loaded
 
 
-def _is_name_length_warning(warning: warnings.WarningMessage) -> bool:
-    return issubclass(warning.category, UserWarning) and str(warning.message).startswith(
-        _NAME_LENGTH_WARNING
-    )
+def load_der_certificate(data: bytes, fail: Fail) -> x509.Certificate:
+    """One DER certificate; ``fail``'s error when it does not load or its serial is not positive."""
+    return _load(lambda: x509.load_der_x509_certificate(data), fail)
+
+
+def load_pem_certificates(data: bytes, fail: Fail) -> list[x509.Certificate]:
+    """The PEM certificates in ``data``; ``fail``'s error as for :func:`load_der_certificate`."""
+    return _load(lambda: x509.load_pem_x509_certificates(data), fail)
 
 
 def _decode(read: Callable[[], _T], what: str, fail: Fail) -> _T:

@@ -5,7 +5,8 @@ the subject and issuer into Python objects only when they are read: a name
 whose attribute value is not valid for its string type, or whose type is not
 a string at all, loads fine and raises later (``ValueError``, ``TypeError``,
 ``KeyError``); a country name of the wrong length decodes with a
-``UserWarning``.  :func:`with_names` rebuilds a certificate's TBS with such a
+``UserWarning``; so does loading one whose serial number is not positive.
+:func:`with_names` rebuilds a certificate's TBS with such a
 name and signs it again with the issuer's key, so the certificate still
 verifies where only its names are the problem.
 """
@@ -92,8 +93,12 @@ def with_names(
     *,
     subject: bytes | None = None,
     issuer: bytes | None = None,
+    serial: int | None = None,
 ) -> x509.Certificate:
-    """``cert`` with its subject and/or issuer replaced by DER names, signed by ``signer``."""
+    """``cert`` with its subject and/or issuer replaced by DER names, signed by ``signer``.
+
+    ``serial`` replaces the serial number (negative or zero ones included).
+    """
     der = cert.public_bytes(serialization.Encoding.DER)
     outer = _der.sequence_children(der, _der.read_one(der))
     tbs_tlv = outer[0]
@@ -105,6 +110,8 @@ def with_names(
         parts[first + 2] = issuer
     if subject is not None:
         parts[first + 4] = subject
+    if serial is not None:
+        parts[first] = _der.encode_integer(serial)
     tbs = _der.encode_sequence(*parts)
     algorithm = der[outer[1].offset : outer[1].end]
     signature = signer.sign(tbs, ec.ECDSA(hashes.SHA256()))

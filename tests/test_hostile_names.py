@@ -34,8 +34,9 @@ from tdxquote import _x509_read, parse_quote
 from tdxquote._json import quote_to_dict
 from tdxquote._quote import Quote
 from tdxquote.cli import main
+from tdxquote.collateral import load_chain
 from tdxquote.collateral.pcs import CollateralParameters
-from tdxquote.errors import QuoteParseError, TdxQuoteError
+from tdxquote.errors import CollateralFormatError, QuoteParseError, TdxQuoteError
 from tdxquote.ratls import RaTlsFormatError, certificate_report, parse_certificate
 from tdxquote.ratls._probe import ALPN_POSTGRESQL
 from tdxquote.testing.forge import QuoteForge, Scenario
@@ -506,3 +507,64 @@ def test_stderr_stays_clean_in_a_real_process(tmp_path: Path) -> None:
     for label, (done, expected) in runs.items():
         assert done.returncode == expected, (label, done.stdout, done.stderr)
         assert done.stderr == "", (label, done.stderr)
+
+
+# --- serial numbers that are not positive (found by test_fuzz_collateral_json) ----------------
+
+
+def _negative_serial(cert: x509.Certificate, signer: Any, serial: int = -1) -> x509.Certificate:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # loading it here warns, as it would for a user
+        return with_names(cert, signer, serial=serial)
+
+
+@pytest.mark.parametrize("serial", [0, -1, -(2**100)])
+def test_regression_non_positive_serials_are_refused_without_a_warning(serial: int) -> None:
+    pki = FORGE.pki
+    leaf = _negative_serial(FORGE.leaf.cert, pki.intermediate.key, serial)
+    quote = parse_quote(
+        FORGE.quote(pck_chain=[leaf, pki.intermediate.cert, pki.root.cert]).to_bytes()
+    )
+    with pytest.raises(QuoteParseError, match="zero or negative") as caught, no_user_warning():
+        quote.pck_chain  # noqa: B018
+    assert caught.value.field == "pck_chain"
+    with pytest.raises(CertificateChainError), no_user_warning():
+        CollateralParameters.from_quote(quote)
+
+    signing = _negative_serial(pki.tcb_signing.cert, pki.root.key, serial)
+    chain_pem = (signing.public_bytes(serialization.Encoding.PEM) + pki.root.pem).decode()
+    with pytest.raises(CollateralFormatError, match="zero or negative"), no_user_warning():
+        load_chain(chain_pem)
+
+    made = RATLS.certificate()
+    ratls = _negative_serial(made.leaf, made.key, serial)
+    der = ratls.public_bytes(serialization.Encoding.DER)
+    for given in (der, ratls.public_bytes(serialization.Encoding.PEM)):
+        with no_user_warning():
+            report = certificate_report(given, now=RATLS_NOW)
+        assert report["verdict"]["error"]["code"] == "parse_error"
+        assert "zero or negative" in report["verdict"]["error"]["message"]
+
+
+def test_other_warnings_while_loading_are_passed_on() -> None:
+    # Only the serial-number warning becomes a refusal; the loader hides nothing else.
+    def load_and_warn() -> object:
+        warnings.warn("something else", UserWarning, stacklevel=1)
+        return "loaded"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _x509_read._load(load_and_warn, _Refused) == "loaded"
+    assert [str(w.message) for w in caught] == ["something else"]
+
+
+def test_regression_a_der_certificate_that_does_not_load_is_not_read_as_its_pck_chain() -> None:
+    # A DER RA-TLS certificate carries its quote's PCK chain as PEM text; when the DER
+    # certificate does not load, the PEM certificates inside it must not stand in for it.
+    der = RATLS.certificate().leaf_der
+    assert b"-----BEGIN CERTIFICATE-----" in der
+    version_4 = der.replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x05", 1)
+    report = certificate_report(version_4, now=RATLS_NOW)
+    error = report["verdict"]["error"]
+    assert error["code"] == "parse_error"
+    assert "not a DER X.509 certificate" in error["message"]

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 
-from tdxquote._x509_read import quiet_name_warnings
+from tdxquote._x509_read import Fail, load_der_certificate, quiet_name_warnings
 from tdxquote.errors import CollateralFormatError
 
 from ._pem import ascii_text, pem_blocks
@@ -46,8 +46,8 @@ def load_chain(data: bytes | str) -> tuple[x509.Certificate, ...]:
     """
     certificates = []
     for index, der in enumerate(pem_blocks(chain_pem_text(data), "CERTIFICATE", code=_CODE)):
+        certificate = load_der_certificate(der, _malformed(index))
         try:
-            certificate = x509.load_der_x509_certificate(der)
             with quiet_name_warnings():
                 certificate.subject  # noqa: B018 - force parsing
                 certificate.issuer  # noqa: B018
@@ -62,3 +62,12 @@ def load_chain(data: bytes | str) -> tuple[x509.Certificate, ...]:
             ) from exc
         certificates.append(certificate)
     return tuple(certificates)
+
+
+def _malformed(index: int) -> Fail:
+    def fail(reason: str) -> CollateralFormatError:
+        return CollateralFormatError(
+            f"issuer chain certificate {index}: malformed: {reason}", code=_CODE
+        )
+
+    return fail
