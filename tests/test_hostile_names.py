@@ -18,13 +18,12 @@ import subprocess
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _hostile_certs import BROKEN_NAMES, WARNING_NAMES, hostile_name, with_names
+from _no_warnings import no_user_warning
 from conftest import REPO_ROOT
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -50,16 +49,6 @@ BROKEN = sorted(BROKEN_NAMES)
 WARNING = sorted(WARNING_NAMES)
 # Where the hostile name goes in the PCK chain.
 PLACES = ("leaf_subject", "leaf_issuer", "intermediate_subject", "root_subject")
-
-
-@contextmanager
-def no_user_warning() -> Iterator[None]:
-    """Fail when a ``UserWarning`` (cryptography's name warnings) is raised in the block."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    shown = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    assert shown == [], shown
 
 
 def _pck_chain(kind: str, place: str) -> list[x509.Certificate]:
