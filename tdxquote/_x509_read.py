@@ -100,6 +100,9 @@ def _recording() -> Iterator[list[warnings.WarningMessage]]:
         caught: list[warnings.WarningMessage] = []
         try:
             with warnings.catch_warnings(record=True) as recorded:
+                # Record every warning, even under -W error: the ones not dropped are issued
+                # again below, under the caller's own filters.
+                warnings.simplefilter("always")
                 caught = recorded
                 yield caught
         finally:

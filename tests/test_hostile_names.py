@@ -471,10 +471,10 @@ def test_probe_of_a_server_with_a_warning_name(
 # --- the real stderr ---------------------------------------------------------------------
 
 
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+def _run(*argv: str, python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "tdxquote", *argv],
+        [sys.executable, *python_flags, "-m", "tdxquote", *argv],
         capture_output=True,
         text=True,
         env=env,
@@ -492,6 +492,11 @@ def test_stderr_stays_clean_in_a_real_process(tmp_path: Path) -> None:
         "parse warned": (_run("parse", "--json", warned["quote"]), 0),
         "cert broken": (_run("cert", *_files(tmp_path, _ratls("bit_string"))), 2),
         "cert warned": (_run("cert", *_files(tmp_path / "warned", _ratls("country_too_long"))), 2),
+        # Warnings made errors: the name warning is still dropped, not raised.
+        "parse warned, -W error": (
+            _run("parse", "--json", warned["quote"], python_flags=("-W", "error")),
+            0,
+        ),
     }
     for label, (done, expected) in runs.items():
         assert done.returncode == expected, (label, done.stdout, done.stderr)
