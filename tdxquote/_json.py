@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._quote import Quote
 from ._reports import Report, SgxReport, TdReport10, TdReport15, TdReport15Ex
+from ._x509_read import name_text, names
 from .errors import QuoteParseError
 
 if TYPE_CHECKING:
@@ -103,14 +104,22 @@ def report_to_dict(report: Report) -> dict[str, Any]:
 
 
 def certificate_to_dict(cert: x509.Certificate) -> dict[str, Any]:
-    """Subject, issuer, serial number (hex) and validity of a certificate."""
+    """Subject, issuer, serial number (hex) and validity of a certificate.
+
+    Raises :class:`~tdxquote.errors.QuoteParseError` when a name does not decode.
+    """
+    read = names(cert, _pck_name_error)
     return {
-        "subject": cert.subject.rfc4514_string(),
-        "issuer": cert.issuer.rfc4514_string(),
+        "subject": name_text(read.subject),
+        "issuer": name_text(read.issuer),
         "serial_number": format(cert.serial_number, "x"),
         "not_before": iso_utc(cert.not_valid_before_utc),
         "not_after": iso_utc(cert.not_valid_after_utc),
     }
+
+
+def _pck_name_error(reason: str) -> QuoteParseError:
+    return QuoteParseError(reason, offset=0, field="pck_chain")
 
 
 def pck_extension_to_dict(extension: PckExtension) -> dict[str, Any]:

@@ -5,6 +5,11 @@ chain (``quote.pck_chain``), and whoever sees many quotes of one platform
 keeps what it derived from the chain (a
 :class:`~tdxquote.verification.Verifier` its verified platforms, keyed by the
 chain's digest).
+
+Each certificate's subject and issuer are decoded here (through
+:mod:`tdxquote._x509_read`), so a chain whose names do not decode is a
+:class:`~tdxquote.errors.QuoteParseError` of the quote, not a surprise for
+whoever reads the names later.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 
 from cryptography import x509
 
+from ._x509_read import Fail, load_pem_certificates, names, quiet_name_warnings
 from .errors import QuoteParseError
 
 __all__ = ["decode_pck_chain", "leaf_of"]
@@ -40,12 +46,16 @@ def decode_pck_chain(pem: bytes | None, offset: int) -> tuple[x509.Certificate, 
             offset=offset,
             field="pck_chain",
         )
-    try:
-        chain = tuple(x509.load_pem_x509_certificates(pem))
-    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is not a ValueError
-        raise QuoteParseError(
-            f"a PCK chain certificate does not decode: {exc}", offset=offset, field="pck_chain"
-        ) from None
+
+    def unreadable(reason: str) -> QuoteParseError:
+        return QuoteParseError(
+            f"a PCK chain certificate does not decode: {reason}", offset=offset, field="pck_chain"
+        )
+
+    chain = tuple(load_pem_certificates(pem, unreadable))
+    with quiet_name_warnings():
+        for index, cert in enumerate(chain):
+            names(cert, _name_error(offset, index))
     return chain
 
 
@@ -54,3 +64,12 @@ def leaf_of(chain: tuple[x509.Certificate, ...], offset: int) -> x509.Certificat
     if not chain:
         raise QuoteParseError("the PCK chain is empty", offset=offset, field="pck_chain")
     return chain[0]
+
+
+def _name_error(offset: int, index: int) -> Fail:
+    def fail(reason: str) -> QuoteParseError:
+        return QuoteParseError(
+            f"PCK chain certificate {index}: {reason}", offset=offset, field="pck_chain"
+        )
+
+    return fail

@@ -54,6 +54,7 @@ _P256_ALGORITHM = bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107")
 _VERSION_3 = bytes.fromhex("a003020102")
 
 _BIT_STRING = 0x03
+_SET = 0x31
 _UTC_TIME = 0x17
 _GENERALIZED_TIME = 0x18
 _EXPLICIT_0 = 0xA0
@@ -446,6 +447,52 @@ def _key_cert_sign(value: bytes) -> bool:
     return bool(bits) and bool(bits[0] & _KEY_CERT_SIGN)
 
 
+# Attribute values a name may hold, and how their bytes must decode.  Anything else (a BIT
+# STRING, an INTEGER, NULL...) is refused: a verifier never matches or reports a name it
+# cannot read exactly, and cryptography, which other code paths use, refuses them too.
+_NAME_STRING_CODECS = {
+    0x0C: "utf-8",  # UTF8String
+    0x12: "ascii",  # NumericString
+    0x13: "ascii",  # PrintableString
+    0x14: "ascii",  # T61String: ASCII only (its other code points are not Unicode)
+    0x16: "ascii",  # IA5String
+    0x1A: "ascii",  # VisibleString
+    0x1C: "utf-32-be",  # UniversalString
+    0x1E: "utf-16-be",  # BMPString
+}
+
+
+def _check_name(data: bytes, name: _Element, what: str) -> None:
+    """Refuse a ``Name`` that does not read exactly: empty RDNs, non-string or
+    undecodable values, an attribute type twice in one RDN."""
+    for rdn in _children(data, name):
+        attributes = _children(data, rdn, _SET)
+        if not attributes:
+            raise _fail(f"the {what} name has an empty RDN", rdn[1])
+        types = set()
+        for attribute in attributes:
+            parts = _children(data, attribute)
+            if len(parts) != 2 or parts[0][0] != _der.OBJECT_IDENTIFIER:
+                raise _fail(f"the {what} name has a malformed attribute", attribute[1])
+            oid = data[parts[0][2] : parts[0][3]]
+            if oid in types:
+                raise _fail(f"the {what} name repeats an attribute in one RDN", attribute[1])
+            types.add(oid)
+            value = parts[1]
+            codec = _NAME_STRING_CODECS.get(value[0])
+            if codec is None:
+                raise _fail(
+                    f"the {what} name holds a value of tag 0x{value[0]:02x}, not a string",
+                    value[1],
+                )
+            try:
+                data[value[2] : value[3]].decode(codec)
+            except UnicodeDecodeError:
+                raise _fail(
+                    f"the {what} name holds a string that does not decode", value[1]
+                ) from None
+
+
 def _parse_certificate(der: bytes) -> CertView:
     der = bytes(der)
     tbs, signature, ecdsa = _signed(der)
@@ -456,6 +503,8 @@ def _parse_certificate(der: bytes) -> CertView:
     ecdsa = ecdsa and der[algorithm[1] : algorithm[3]] == _ECDSA_SHA256_ALGORITHM
     if issuer[0] != _der.SEQUENCE or subject[0] != _der.SEQUENCE:
         raise _fail("a name must be a SEQUENCE", issuer[1])
+    _check_name(der, issuer, "issuer")
+    _check_name(der, subject, "subject")
     dates = _children(der, validity)
     if len(dates) != 2:
         raise _fail("validity must hold two times", validity[1])
@@ -549,6 +598,7 @@ def _parse_crl(der: bytes) -> CrlView:
     ecdsa = ecdsa and der[algorithm[1] : algorithm[3]] == _ECDSA_SHA256_ALGORITHM
     if issuer[0] != _der.SEQUENCE:
         raise _fail("a name must be a SEQUENCE", issuer[1])
+    _check_name(der, issuer, "CRL issuer")
     rest = fields[index + 3 :]
     next_update: datetime | None = None
     if rest and rest[0][0] in (_UTC_TIME, _GENERALIZED_TIME):

@@ -26,7 +26,7 @@ from typing import Literal
 
 from cryptography import x509
 
-from tdxquote import _der
+from tdxquote import _der, _x509_read
 from tdxquote._der import Buffer, Tlv
 from tdxquote.errors import QuoteParseError
 
@@ -354,16 +354,14 @@ def pck_extension_from_certificate(cert: x509.Certificate) -> PckExtension:
 
 
 def _pck_extension_of(cert: x509.Certificate) -> PckExtension:
+    def fail(reason: str) -> QuoteParseError:
+        return QuoteParseError(f"PCK leaf certificate: {reason}", offset=0, field=_FIELD)
+
     try:
-        extension = cert.extensions.get_extension_for_oid(_SGX_EXTENSION_X509_OID)
+        extension = _x509_read.extensions(cert, fail).get_extension_for_oid(_SGX_EXTENSION_X509_OID)
     except x509.ExtensionNotFound:
         raise QuoteParseError(
             f"certificate has no SGX extension ({SGX_EXTENSION_OID})", offset=0, field=_FIELD
-        ) from None
-    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
-        # cryptography raises the last two outside ValueError for malformed extensions.
-        raise QuoteParseError(
-            f"certificate extensions cannot be parsed: {exc}", offset=0, field=_FIELD
         ) from None
     payload = extension.value
     if not isinstance(payload, x509.UnrecognizedExtension):

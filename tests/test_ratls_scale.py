@@ -199,7 +199,7 @@ def test_dstack_unit_test_vectors() -> None:
         (b"\x00\x02", UnsupportedAttestationError, "DstackNitroEnclave"),
         (b"\x00\x04", UnsupportedAttestationError, "DstackAwsNitroTpm"),
         (b"\x00\x05", RaTlsFormatError, "unknown AttestationQuote variant tag 5"),
-        (b"\x00\x00\x04", RaTlsFormatError, "stream read"),
+        (b"\x00\x00\x04", RaTlsFormatError, "runs past the end"),
         (b"\x00\x00\x01\x00", RaTlsFormatError, "non-canonical"),
         (EMPTY_V0[:-1], RaTlsFormatError, "stream read"),
         (EMPTY_V0 + b"\x00", RaTlsFormatError, "trailing"),

@@ -238,7 +238,11 @@ def _unread_message(report: dict[str, Any], data: bytes | None, source: str) -> 
 
     error = (report.get("verdict") or {}).get("error") or {}
     what = None if data is None else describe_bytes(data)
-    if what is not None and what not in ("a PEM certificate", "a DER certificate"):
+    looks_like_certificates = what is not None and (
+        what in ("a PEM certificate", "a DER certificate")
+        or (what.startswith("a PEM file of") and what.endswith("certificates"))
+    )
+    if what is not None and not looks_like_certificates:
         return f"{display_name(source)}: not a certificate: this is {what}"
     return f"{display_name(source)}: {error.get('message')}"
 

@@ -500,7 +500,7 @@ def describe(collateral: Collateral, now: datetime) -> dict[str, Any]:
         starts.append(item.last_update_utc)
         next_update = item.next_update_utc
         return {
-            "issuer": item.issuer.rfc4514_string(),
+            "issuer": _crl_issuer_text(item),
             "this_update": _iso(item.last_update_utc),
             "next_update": None if next_update is None else _iso(next_update),
             "crl_number": number,
@@ -568,3 +568,14 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"  valid:       {summary['valid_from']} .. {summary['valid_until']} "
         f"({summary['state']} at {summary['at']})"
     )
+
+
+def _crl_issuer_text(crl: Any) -> str:
+    """A CRL's issuer for display; the guarded reader keeps a hostile name from raising."""
+    from .._x509_read import crl_issuer, name_text
+    from ..errors import CollateralFormatError
+
+    def fail(reason: str) -> CollateralFormatError:
+        return CollateralFormatError(f"a CRL of the bundle: {reason}", code="crl_format")
+
+    return name_text(crl_issuer(crl, fail))

@@ -12,6 +12,8 @@ from ._pem import ascii_text, pem_blocks
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from tdxquote._x509_read import Fail
+
 __all__ = ["chain_pem_text", "load_chain"]
 
 _CODE = "issuer_chain_format"
@@ -45,17 +47,18 @@ def load_chain(data: bytes | str) -> tuple[x509.Certificate, ...]:
     Nothing is verified here.  Errors are
     :class:`~tdxquote.errors.CollateralFormatError` with code ``issuer_chain_format``.
     """
-    from cryptography import x509
+    from tdxquote._x509_read import load_der_certificate, quiet_name_warnings
 
     certificates = []
     for index, der in enumerate(pem_blocks(chain_pem_text(data), "CERTIFICATE", code=_CODE)):
+        certificate = load_der_certificate(der, _malformed(index))
         try:
-            certificate = x509.load_der_x509_certificate(der)
-            certificate.subject  # noqa: B018 - force parsing
-            certificate.issuer  # noqa: B018
-            certificate.extensions  # noqa: B018
-            certificate.not_valid_after_utc  # noqa: B018
-            certificate.public_key()
+            with quiet_name_warnings():
+                certificate.subject  # noqa: B018 - force parsing
+                certificate.issuer  # noqa: B018
+                certificate.extensions  # noqa: B018
+                certificate.not_valid_after_utc  # noqa: B018
+                certificate.public_key()
         except Exception as exc:
             # Not only ValueError: cryptography also raises KeyError and its own
             # classes on some damaged encodings.
@@ -64,3 +67,12 @@ def load_chain(data: bytes | str) -> tuple[x509.Certificate, ...]:
             ) from exc
         certificates.append(certificate)
     return tuple(certificates)
+
+
+def _malformed(index: int) -> Fail:
+    def fail(reason: str) -> CollateralFormatError:
+        return CollateralFormatError(
+            f"issuer chain certificate {index}: malformed: {reason}", code=_CODE
+        )
+
+    return fail

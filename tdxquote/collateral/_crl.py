@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from tdxquote._x509_read import quiet_name_warnings
 from tdxquote.errors import CollateralFormatError
 
 from ._pem import ascii_text, pem_blocks
@@ -56,7 +57,8 @@ def load_crl(data: bytes | str) -> x509.CertificateRevocationList:
     der = crl_der(data)
     try:
         crl = x509.load_der_x509_crl(der)
-        crl.issuer  # noqa: B018 - force parsing
+        with quiet_name_warnings():
+            crl.issuer  # noqa: B018 - force parsing
         crl.last_update_utc  # noqa: B018
         crl.extensions  # noqa: B018
         for revoked in crl:

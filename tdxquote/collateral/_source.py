@@ -100,13 +100,18 @@ def _when(now: datetime | int | float) -> datetime:
     return to_datetime(now)
 
 
-def _cn(name: x509.Name) -> str:
-    values = name.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
-    return str(values[0].value) if values else ""
+def _crl_issuer_cn(crl: x509.CertificateRevocationList) -> str:
+    """The CRL issuer's common name (unverified bytes: read through the guarded reader)."""
+    from tdxquote._x509_read import common_name, crl_issuer
+
+    def fail(reason: str) -> CollateralFormatError:
+        return CollateralFormatError(f"the PCK CRL: {reason}", code="crl_format")
+
+    return common_name(crl_issuer(crl, fail))
 
 
 def _crl_ca(crl: x509.CertificateRevocationList) -> CaType:
-    return "processor" if "Processor" in _cn(crl.issuer) else "platform"
+    return "processor" if "Processor" in _crl_issuer_cn(crl) else "platform"
 
 
 # --- one parsed response ---------------------------------------------------------------
@@ -212,7 +217,8 @@ def _check_matches(
     elif fetched.artifact == "pck_crl":
         assert fetched.crl is not None
         if _crl_ca(fetched.crl) != params.ca:
-            problem = f"a PCK CRL issued by {_cn(fetched.crl.issuer)!r}, asked the {params.ca} CA's"
+            issuer = _crl_issuer_cn(fetched.crl)
+            problem = f"a PCK CRL issued by {issuer!r}, asked the {params.ca} CA's"
     if problem is not None:
         raise CollateralFetchError(
             f"the server answered with {problem}",

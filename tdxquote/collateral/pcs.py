@@ -106,6 +106,7 @@ class CollateralParameters:
         """
         from cryptography import x509
 
+        from tdxquote._x509_read import names, quiet_name_warnings
         from tdxquote.errors import CertificateChainError, QuoteFormatError, QuoteParseError
 
         if quote.pck_chain_pem is None:
@@ -121,18 +122,15 @@ class CollateralParameters:
             raise CertificateChainError(f"the quote's PCK chain: {exc.reason}", code=code) from None
         except x509.InvalidVersion as exc:
             raise CertificateChainError(f"the quote's PCK chain: {exc}") from None
-        leaf = next((c for c in chain if "SGX PCK Certificate" in _cn(c.subject)), chain[0])
-        ca: CaType = "processor" if "Processor" in _cn(leaf.issuer) else "platform"
+
+        def fail(reason: str) -> CertificateChainError:
+            return CertificateChainError(f"the quote's PCK chain: {reason}")
+
+        with quiet_name_warnings():
+            read = [names(c, fail) for c in chain]
+        leaf = next((n for n in read if "SGX PCK Certificate" in n.subject_cn), read[0])
+        ca: CaType = "processor" if "Processor" in leaf.issuer_cn else "platform"
         return cls(tee="tdx" if quote.is_tdx else "sgx", fmspc=extension.fmspc_hex, ca=ca)
-
-
-def _cn(name: object) -> str:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    assert isinstance(name, x509.Name)
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else ""
 
 
 @dataclass(frozen=True)

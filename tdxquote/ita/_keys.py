@@ -40,6 +40,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
+from tdxquote._x509_read import (
+    crl_issuer,
+    extensions,
+    load_der_certificate,
+    name_text,
+    names,
+    public_key,
+    quiet_name_warnings,
+)
 from tdxquote.errors import ItaTokenError
 
 from ._cache import ItaKeyCache
@@ -108,7 +117,8 @@ def _chain_error(message: str) -> ItaTokenError:
 
 
 def _name(certificate: x509.Certificate) -> str:
-    return certificate.subject.rfc4514_string()[:200] or "(empty subject)"
+    with quiet_name_warnings():
+        return name_text(certificate.subject)[:200] or "(empty subject)"
 
 
 # --- the key set ------------------------------------------------------------------------------
@@ -154,9 +164,19 @@ def _x5c(entry: Mapping[str, Any]) -> list[x509.Certificate]:
         try:
             # RFC 7517 4.7: standard base64 (not base64url) of the DER.
             der = base64.b64decode(item, validate=True)
-            certificates.append(x509.load_der_x509_certificate(der))
         except (binascii.Error, ValueError) as exc:
-            raise _jwks_error(f"x5c[{index}] is not a DER certificate: {exc}") from None
+            raise _jwks_error(f"x5c[{index}] is not base64: {exc}") from None
+
+        def fail(reason: str, index: int = index) -> ItaTokenError:
+            return _jwks_error(f"x5c[{index}] is not a usable DER certificate: {reason}")
+
+        # Bytes from the network: every part read later is decoded here, through the
+        # guarded reader, so that a hostile name or extension is this error and nothing else.
+        certificate = load_der_certificate(der, fail)
+        names(certificate, fail)
+        extensions(certificate, fail)
+        public_key(certificate, fail)
+        certificates.append(certificate)
     return certificates
 
 
@@ -299,9 +319,10 @@ def signing_key(
     )
     if leaf is None:
         raise _jwks_error("no x5c certificate holds the JWK's key (n, e)")
-    chain = build_chain(certificates, leaf)
-    for index, certificate in enumerate(chain):
-        _check_certificate(certificate, index, now)
+    with quiet_name_warnings():
+        chain = build_chain(certificates, leaf)
+        for index, certificate in enumerate(chain):
+            _check_certificate(certificate, index, now)
     _check_pin(chain[-1], pins)
     return SigningKey(kid=kid, jwk=jwk, algorithms=allowed, chain=chain)
 
@@ -339,7 +360,14 @@ def check_crl(
     """
     crl = _load_crl(body)
     name = _name(issuer)
-    if crl.issuer != issuer.subject:
+
+    def fail(reason: str) -> ItaTokenError:
+        return ItaTokenError(f"the CRL for {_name(certificate)}: {reason}", code="ita_crl_invalid")
+
+    with quiet_name_warnings():
+        crl_issuer_name = crl_issuer(crl, fail)
+        issuer_name = issuer.subject
+    if crl_issuer_name != issuer_name:
         raise ItaTokenError(
             f"the CRL for {_name(certificate)} is not {name}'s", code="ita_crl_invalid"
         )

@@ -15,7 +15,12 @@ from ._attestation import Attestation, attestation_from_extensions
 from ._binding import KeyBinding
 from ._chain import CertificateInput, chain_links_verify, load_chain
 from ._events import DstackEvents
-from ._extensions import RaTlsExtensions, certificate_parts, extensions_of_parts
+from ._extensions import (
+    CertificateParts,
+    RaTlsExtensions,
+    certificate_parts,
+    extensions_of_parts,
+)
 from ._measurements import DstackMeasurements, dstack_measurements, qe_device_id
 from ._replay import RtmrReplay, replay_rtmrs
 
@@ -122,9 +127,18 @@ def parse_certificate(cert_or_chain: CertificateInput) -> RaTlsCertificate:
     :class:`~tdxquote.ratls.UnsupportedAttestationError`.
     """
     chain = load_chain(cert_or_chain)
-    leaf = chain[0]
-    parts = certificate_parts(leaf)
-    extensions = extensions_of_parts(parts)
+    parts = certificate_parts(chain[0])
+    return certificate_from_parts(chain, parts, extensions_of_parts(parts))
+
+
+def certificate_from_parts(
+    chain: tuple[x509.Certificate, ...], parts: CertificateParts, extensions: RaTlsExtensions
+) -> RaTlsCertificate:
+    """:func:`parse_certificate` for a chain whose leaf is already split into ``parts``.
+
+    The leaf's DER and extension values are not read twice (they may be
+    megabytes).
+    """
     attestation = attestation_from_extensions(extensions)
     body = attestation.body
     return RaTlsCertificate(

@@ -15,6 +15,13 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from .._der import SEQUENCE, read_tlv
+from .._x509_read import (
+    Fail,
+    load_der_certificate,
+    load_pem_certificates,
+    names,
+    quiet_name_warnings,
+)
 from ..errors import QuoteParseError
 from ._errors import RaTlsFormatError
 
@@ -42,10 +49,9 @@ def _fail(reason: str, field: str, offset: int = 0) -> RaTlsFormatError:
 
 
 def _load_der(data: bytes, field: str) -> x509.Certificate:
-    try:
-        return x509.load_der_x509_certificate(data)
-    except (ValueError, x509.InvalidVersion) as exc:
-        raise _fail(f"not a DER X.509 certificate: {exc}", field) from None
+    return load_der_certificate(
+        data, lambda reason: _fail(f"not a DER X.509 certificate: {reason}", field)
+    )
 
 
 def _from_der(data: bytes, field: str) -> list[x509.Certificate]:
@@ -62,18 +68,21 @@ def _from_der(data: bytes, field: str) -> list[x509.Certificate]:
 
 
 def _from_bytes(data: bytes, field: str) -> list[x509.Certificate]:
-    # DER first: a DER certificate may contain PEM text (the quote's PCK chain).
+    # DER first: a DER certificate may contain PEM text (the quote's PCK chain), so bytes
+    # whose first element is well-formed DER are DER, whatever else they hold; a certificate
+    # in them that does not load is an error, not a reason to pick the PCK chain out as PEM.
     if data[:1] == bytes((SEQUENCE,)):
         try:
-            return _from_der(data, field)
-        except RaTlsFormatError:
+            read_tlv(data, 0, field=field)
+        except QuoteParseError:
             if _PEM_MARK not in data:
-                raise
+                return _from_der(data, field)
+        else:
+            return _from_der(data, field)
     if _PEM_MARK in data:
-        try:
-            return list(x509.load_pem_x509_certificates(data))
-        except (ValueError, x509.InvalidVersion) as exc:
-            raise _fail(f"not PEM X.509 certificates: {exc}", field) from None
+        return load_pem_certificates(
+            data, lambda reason: _fail(f"not PEM X.509 certificates: {reason}", field)
+        )
     if not data:
         raise _fail("no certificate (empty input)", field)
     raise _fail(f"neither PEM nor DER (first byte 0x{data[0]:02x})", field)
@@ -83,7 +92,9 @@ def load_chain(source: CertificateInput) -> tuple[x509.Certificate, ...]:
     """The certificates in ``source``, leaf first.
 
     Raises :class:`~tdxquote.ratls.RaTlsFormatError` for input that holds no
-    certificate or anything that is not one.
+    certificate or anything that is not one, and for a certificate whose
+    subject or issuer does not decode (field ``certificate[N]``, N counting
+    from the leaf).
     """
     if isinstance(source, x509.Certificate):
         return (source,)
@@ -107,7 +118,17 @@ def load_chain(source: CertificateInput) -> tuple[x509.Certificate, ...]:
         raise _fail("no certificate", "certificate")
     if len(certs) > _MAX_CHAIN:
         raise _fail(f"{len(certs)} certificates: more than {_MAX_CHAIN}", "certificate")
+    with quiet_name_warnings():
+        for index, cert in enumerate(certs):
+            names(cert, _name_error(index))
     return tuple(certs)
+
+
+def _name_error(index: int) -> Fail:
+    def fail(reason: str) -> RaTlsFormatError:
+        return _fail(reason, f"certificate[{index}]")
+
+    return fail
 
 
 def chain_links_verify(chain: Sequence[x509.Certificate]) -> bool:

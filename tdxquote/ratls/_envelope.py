@@ -15,7 +15,12 @@ V0 TDX layout (``dstack-attest``, ``cc-eventlog``)::
                    | Vec<u8> event_payload
     RuntimeEvent = String event | Vec<u8> payload
 
-Trailing bytes are refused (dstack HEAD does; v0.5.11 ignored them).
+Trailing bytes are refused (dstack HEAD does; v0.5.11 ignored them).  Each
+of the two event lists holds at most :data:`~tdxquote.ratls._eventlog.MAX_EVENTS`
+events, each name, digest and payload at most
+:data:`~tdxquote.ratls._eventlog.MAX_EVENT_FIELD_SIZE` bytes, and every count
+and length is checked against the bytes left before anything is decoded, so
+any input up to the 10 MiB limit is decoded or refused quickly, in little memory.
 """
 
 from __future__ import annotations
@@ -28,9 +33,19 @@ import construct as c
 
 from ..schema._layouts import Rule, RuleViolation
 from ._errors import RaTlsFormatError, UnsupportedAttestationError
-from ._eventlog import RuntimeEvent, TdxEvent
+from ._eventlog import MAX_EVENT_FIELD_SIZE, MAX_EVENTS, RuntimeEvent, TdxEvent
 from ._msgpack_v1 import AttestationV1, decode_attestation_v1, is_msgpack_map
-from ._scale import ByteVec, End, Enum, ScaleError, String, UnsupportedVariant, Vec
+from ._scale import (
+    ByteVec,
+    End,
+    Enum,
+    ScaleError,
+    String,
+    UnsupportedVariant,
+    Vec,
+    byte_vec,
+    string,
+)
 
 __all__ = [
     "ATTESTATION_QUOTE_VARIANTS",
@@ -55,27 +70,37 @@ ATTESTATION_QUOTE_VARIANTS: dict[str, int] = {
 }
 """``AttestationQuote`` variants at dstack HEAD, by SCALE tag (declaration index)."""
 
+_EVENT_BYTES = byte_vec(MAX_EVENT_FIELD_SIZE)
+_EVENT_NAME = string(MAX_EVENT_FIELD_SIZE)
+
 TDX_EVENT = c.Struct(
     "imr" / c.Int32ul,
     "event_type" / c.Int32ul,
-    "digest" / ByteVec,
-    "event" / String,
-    "event_payload" / ByteVec,
+    "digest" / _EVENT_BYTES,
+    "event" / _EVENT_NAME,
+    "event_payload" / _EVENT_BYTES,
 )
 
 RUNTIME_EVENT = c.Struct(
-    "event" / String,
-    "payload" / ByteVec,
+    "event" / _EVENT_NAME,
+    "payload" / _EVENT_BYTES,
 )
+
+# The fewest bytes an event takes (all strings empty): a count the bytes left cannot hold is
+# refused before any event is decoded.
+_TDX_EVENT_MIN_SIZE = len(
+    TDX_EVENT.build({"imr": 0, "event_type": 0, "digest": b"", "event": "", "event_payload": b""})
+)
+_RUNTIME_EVENT_MIN_SIZE = len(RUNTIME_EVENT.build({"event": "", "payload": b""}))
 
 TDX_QUOTE = c.Struct(
     "quote" / ByteVec,
-    "event_log" / Vec(TDX_EVENT),
+    "event_log" / Vec(TDX_EVENT, max_count=MAX_EVENTS, min_size=_TDX_EVENT_MIN_SIZE),
 )
 
 ATTESTATION = c.Struct(
     "quote" / Enum("AttestationQuote", ATTESTATION_QUOTE_VARIANTS, {"DstackTdx": TDX_QUOTE}),
-    "runtime_events" / Vec(RUNTIME_EVENT),
+    "runtime_events" / Vec(RUNTIME_EVENT, max_count=MAX_EVENTS, min_size=_RUNTIME_EVENT_MIN_SIZE),
     "report_data" / c.Bytes(64),
     "config" / String,
 )

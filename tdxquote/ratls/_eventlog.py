@@ -25,6 +25,8 @@ from ._errors import RaTlsFormatError
 __all__ = [
     "DIGEST_SIZE",
     "EVENT_LOG_VERSIONS",
+    "MAX_EVENTS",
+    "MAX_EVENT_FIELD_SIZE",
     "RUNTIME_EVENT_TYPE",
     "RuntimeEvent",
     "TdxEvent",
@@ -38,6 +40,13 @@ RUNTIME_EVENT_TYPE = 0x08000001
 """``DSTACK_RUNTIME_EVENT_TYPE``: the event type of RTMR3 runtime events."""
 DIGEST_SIZE = 48
 """SHA-384: the size of every RTMR and every digest extended into one."""
+MAX_EVENTS = 2048
+"""Most events one log may hold (the event log, the runtime events; JSON or SCALE).
+
+dstack's full boot log has a few tens of entries and its runtime log about
+ten; the cap bounds the time and memory a hostile log can cost."""
+MAX_EVENT_FIELD_SIZE = 1 << 20
+"""Largest name, digest or payload of one event, in bytes (1 MiB; dstack's are under 1 KiB)."""
 
 EVENT_LOG_VERSIONS = (1, 2)
 """dstack's ``EventLogVersion``: 1 (all releases) and 2 (JCS digests, after v0.5.11)."""
@@ -187,11 +196,40 @@ def _entry(raw: object, index: int, field: str) -> TdxEvent:
     name = raw.get("event")
     if not isinstance(name, str):
         raise _fail("'event' must be a string", f"{where}.event")
+    if len(name) > MAX_EVENT_FIELD_SIZE:
+        raise _fail(f"'event' is longer than {MAX_EVENT_FIELD_SIZE}", f"{where}.event")
     payload = _hex(raw, "event_payload", where)
+    if len(payload) > MAX_EVENT_FIELD_SIZE:
+        raise _fail(
+            f"'event_payload' is {len(payload)} bytes: more than {MAX_EVENT_FIELD_SIZE}",
+            f"{where}.event_payload",
+        )
     preimage = _hex(raw, "preimage", where) if "preimage" in raw else None
+    if preimage is not None and len(preimage) > MAX_EVENT_FIELD_SIZE:
+        raise _fail(f"'preimage' is longer than {MAX_EVENT_FIELD_SIZE}", f"{where}.preimage")
     event = TdxEvent(imr, event_type, digest, name, payload, version, preimage)
     check_preimage(event, where)
     return event
+
+
+# Members one event object may have: dstack writes 5 (imr, event_type, digest, event,
+# event_payload), with "version" and "preimage" in newer logs; others are ignored.
+_MAX_MEMBERS = 16
+
+
+def _check_size(text: str, field: str) -> None:
+    """Refuse, before ``json.loads`` builds anything, a log with too many JSON values.
+
+    An event is one object of scalars, so a log of at most :data:`MAX_EVENTS`
+    events has at most that many objects plus the array, and a bounded number
+    of commas.  Counting the characters over-counts (they may sit inside
+    strings), never under-counts, and costs one pass over the text.
+    """
+    containers = text.count("{") + text.count("[")
+    if containers > MAX_EVENTS + 1 or text.count(",") > MAX_EVENTS * _MAX_MEMBERS:
+        raise _fail(
+            f"more JSON values than an event log of at most {MAX_EVENTS} events holds", field
+        )
 
 
 def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tuple[TdxEvent, ...]:
@@ -201,8 +239,10 @@ def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tupl
     string) and ``event_payload`` (hex); ``digest`` (hex, empty or 48 bytes)
     defaults to empty.  Unknown members are ignored, duplicates refused.
     ``version`` (1 or 2) defaults to 1; ``preimage`` (hex), when present with
-    a digest, must hash to it.  Raises :class:`~tdxquote.ratls.RaTlsFormatError`
-    for anything else.
+    a digest, must hash to it.  At most :data:`MAX_EVENTS` events, names and
+    payloads of at most :data:`MAX_EVENT_FIELD_SIZE`; a text with more JSON
+    values than such a log can hold is refused before it is decoded.  Raises
+    :class:`~tdxquote.ratls.RaTlsFormatError` for anything else.
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
@@ -211,6 +251,7 @@ def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tupl
             raise _fail("the event log is not UTF-8", field, exc.start) from None
     else:
         text = data
+    _check_size(text, field)
     try:
         document = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
@@ -219,4 +260,6 @@ def parse_event_log_json(data: bytes | str, *, field: str = "event_log") -> tupl
         raise _fail(f"the event log is not acceptable JSON: {exc}", field) from None
     if not isinstance(document, list):
         raise _fail(f"the event log must be a JSON array, not {type(document).__name__}", field)
+    if len(document) > MAX_EVENTS:
+        raise _fail(f"{len(document)} events: more than the {MAX_EVENTS} allowed", field)
     return tuple(_entry(raw, index, field) for index, raw in enumerate(document))

@@ -15,6 +15,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from .._x509_read import extensions
 from ._errors import KeyUsageError, RaTlsFormatError
 
 __all__ = ["ROLE_USAGES", "Role", "check_key_usage", "extended_key_usage", "usage_names"]
@@ -39,16 +40,19 @@ def extended_key_usage(certificate: x509.Certificate) -> tuple[str, ...] | None:
 
     Raises :class:`~tdxquote.ratls.RaTlsFormatError` when the extension is malformed.
     """
-    try:
-        extension = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-    except x509.ExtensionNotFound:
-        return None
-    except ValueError as exc:
-        raise RaTlsFormatError(
-            f"the extended key usage extension is malformed: {exc}",
+
+    def fail(reason: str) -> RaTlsFormatError:
+        return RaTlsFormatError(
+            f"the extended key usage extension is malformed: {reason}",
             offset=0,
             field="certificate.extended_key_usage",
-        ) from None
+        )
+
+    # Unverified bytes: read through the guarded reader (duplicate or undecodable extensions).
+    try:
+        extension = extensions(certificate, fail).get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        return None
     return tuple(oid.dotted_string for oid in extension.value)
 
 

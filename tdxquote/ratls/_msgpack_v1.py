@@ -45,6 +45,8 @@ from ._errors import RaTlsFormatError, UnsupportedAttestationError
 from ._eventlog import (
     DIGEST_SIZE,
     EVENT_LOG_VERSIONS,
+    MAX_EVENT_FIELD_SIZE,
+    MAX_EVENTS,
     RuntimeEvent,
     TdxEvent,
     check_preimage,
@@ -67,10 +69,10 @@ __all__ = [
 
 MAX_QUOTE_SIZE = 256 << 10
 """Largest quote accepted (a TDX quote with its PCK chain is 5 to 10 KiB)."""
-MAX_EVENTS = 4096
-"""Most event-log entries, and most runtime events, accepted (real logs hold under 100)."""
-MAX_FIELD_SIZE = 1 << 20
-"""Largest string or byte field other than the quote (config, payloads)."""
+MAX_FIELD_SIZE = MAX_EVENT_FIELD_SIZE
+"""Largest string or byte field other than the quote (config, payloads): the V0 limit.
+
+Events are capped at :data:`~tdxquote.ratls._eventlog.MAX_EVENTS` per list, as in V0."""
 
 PLATFORM_KINDS = ("tdx", "gcp-tdx", "nitro-enclave", "aws-nitro-tpm", "sev-snp")
 """``PlatformEvidence`` kinds at dstack HEAD; only ``tdx`` is decoded."""

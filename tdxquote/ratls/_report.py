@@ -18,13 +18,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from .._reports import SgxReport
 from .._time import to_datetime
+from .._x509_read import name_text, names
 from ..errors import CollateralFetchError, QuoteParseError, VerificationError
 from ..verification import Verifier
 from ._attestation import parse_tdx_quote
 from ._binding import expected_report_data
-from ._certificate import RaTlsCertificate, parse_certificate
+from ._certificate import RaTlsCertificate, certificate_from_parts
 from ._chain import CertificateInput, chain_links_verify, load_chain
-from ._errors import UnsupportedAttestationError
+from ._errors import RaTlsFormatError, UnsupportedAttestationError
 from ._extensions import (
     EXTENSION_NAMES,
     OID_ATTESTATION,
@@ -63,21 +64,20 @@ def _iso(when: datetime) -> str:
     return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _name(name: x509.Name) -> str:
-    try:
-        return name.rfc4514_string()
-    except ValueError:  # an attribute cryptography cannot render
-        return "<unrenderable name>"
-
-
 def _cert_summary(cert: x509.Certificate) -> dict[str, Any]:
+    # load_chain has decoded every name already; this only keeps warnings quiet.
+    read = names(cert, _name_error)
     return {
-        "subject": _name(cert.subject),
-        "issuer": _name(cert.issuer),
+        "subject": name_text(read.subject),
+        "issuer": name_text(read.issuer),
         "sha256": hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
         "not_before": _iso(cert.not_valid_before_utc),
         "not_after": _iso(cert.not_valid_after_utc),
     }
+
+
+def _name_error(reason: str) -> RaTlsFormatError:
+    return RaTlsFormatError(reason, offset=0, field="certificate")
 
 
 def _empty() -> dict[str, Any]:
@@ -423,7 +423,7 @@ def certificate_report(
         report["expected_report_data"] = expected_report_data(spki).hex()
         extensions = extensions_of_parts(parts)
         _fill_extensions(report, extensions)
-        certificate = parse_certificate(chain)
+        certificate = certificate_from_parts(chain, parts, extensions)
     except QuoteParseError as exc:
         if extensions is not None:
             _fill_legacy_quote(report, extensions, spki)

@@ -6,8 +6,14 @@ Only what dstack's attestation envelope needs, with the decoder's rules:
   of the first byte; the decoder rejects any value that a shorter mode could
   hold ("out of range" in Rust), and in big-integer mode accepts only the
   4-byte form of a value >= 2**30.
-* ``Vec<T>`` (:func:`Vec`), ``Vec<u8>`` (:data:`ByteVec`) and ``String``
-  (:data:`String`, valid UTF-8 only): a compact length, then the elements.
+* ``Vec<T>`` (:func:`Vec`), ``Vec<u8>`` (:data:`ByteVec`, :func:`byte_vec`)
+  and ``String`` (:data:`String`, :func:`string`, valid UTF-8 only): a
+  compact length, then the elements.  Lengths are checked before anything
+  is read or allocated: a length can never exceed what the bytes that
+  remain can hold (each element of a ``Vec`` takes at least ``min_size``
+  bytes), nor the caller's cap (``max_count``, ``max_size``).  A hostile
+  count therefore costs nothing; without these checks a 10 MiB input of
+  5 million empty elements decodes, slowly, into gigabytes of objects.
 * ``bool`` (:data:`Bool`, ``00``/``01`` only), ``Option<T>`` (:class:`Option`,
   ``00`` = None, ``01`` + T = Some), enums as a variant byte
   (:func:`Enum`): one tag byte in declaration order, then the variant's fields.
@@ -32,7 +38,9 @@ __all__ = [
     "ScaleError",
     "String",
     "Vec",
+    "byte_vec",
     "compact_bytes",
+    "string",
 ]
 
 _MAX_U32 = 0xFFFF_FFFF
@@ -182,16 +190,110 @@ Bool = _Bool()
 End = _End()
 """Nothing may follow (parity-scale-codec's ``decode_all``)."""
 
-ByteVec = c.Prefixed(Compact(), c.GreedyBytes)
+
+def _remaining(stream: Any) -> int:
+    here: int = stream.tell()
+    end: int = stream.seek(0, 2)
+    stream.seek(here)
+    return end - here
+
+
+_COMPACT = Compact()
+
+
+class _SizedBytes(c.Construct):  # type: ignore[misc]
+    """``Vec<u8>``: a compact length, at most the bytes left and ``max_size``; then the bytes."""
+
+    def __init__(self, max_size: int | None) -> None:
+        super().__init__()
+        self.max_size = max_size
+
+    def _parse(self, stream: Any, context: Any, path: str) -> bytes:
+        length: int = _COMPACT._parsereport(stream, context, path)
+        if self.max_size is not None and length > self.max_size:
+            raise ScaleError(f"{length} bytes: more than the {self.max_size} allowed", path)
+        left = _remaining(stream)
+        if length > left:
+            raise ScaleError(f"a length of {length} runs past the end ({left} byte(s) left)", path)
+        data: bytes = c.stream_read(stream, length, path)
+        return data
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> bytes:
+        if not isinstance(obj, (bytes, bytearray, memoryview)):
+            raise ScaleError(f"a byte vector must be bytes, not {type(obj).__name__}", path)
+        data = bytes(obj)
+        _COMPACT._build(len(data), stream, context, path)
+        c.stream_write(stream, data, len(data), path)
+        return data
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise c.SizeofError("a byte vector has no fixed size", path=path)
+
+
+class _BoundedVec(c.Subconstruct):  # type: ignore[misc]
+    """``Vec<T>`` whose count is checked against ``max_count`` and the bytes left first."""
+
+    def __init__(self, subcon: c.Construct, max_count: int | None, min_size: int) -> None:
+        super().__init__(subcon)
+        self.max_count = max_count
+        self.min_size = min_size
+
+    def _parse(self, stream: Any, context: Any, path: str) -> c.ListContainer:
+        count: int = _COMPACT._parsereport(stream, context, path)
+        if self.max_count is not None and count > self.max_count:
+            raise ScaleError(f"{count} elements: more than the {self.max_count} allowed", path)
+        left = _remaining(stream)
+        if count * self.min_size > left:
+            raise ScaleError(
+                f"{count} elements of at least {self.min_size} byte(s) cannot fit in the "
+                f"{left} byte(s) left",
+                path,
+            )
+        items = c.ListContainer()
+        for index in range(count):
+            context._index = index
+            items.append(self.subcon._parsereport(stream, context, path))
+        return items
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> list[Any]:
+        items = list(obj)
+        _COMPACT._build(len(items), stream, context, path)
+        built = []
+        for index, item in enumerate(items):
+            context._index = index
+            built.append(self.subcon._build(item, stream, context, path))
+        return built
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        raise c.SizeofError("a vector has no fixed size", path=path)
+
+
+def byte_vec(max_size: int | None = None) -> c.Construct:
+    """SCALE ``Vec<u8>`` of at most ``max_size`` bytes (and never more than remain)."""
+    return _SizedBytes(max_size)
+
+
+def string(max_size: int | None = None) -> c.Construct:
+    """SCALE ``String`` of at most ``max_size`` UTF-8 bytes (and never more than remain)."""
+    return _Utf8(_SizedBytes(max_size))
+
+
+ByteVec = byte_vec()
 """SCALE ``Vec<u8>``: a compact length, then the bytes."""
 
-String = c.Prefixed(Compact(), _Utf8(c.GreedyBytes))
+String = string()
 """SCALE ``String``: a compact byte length, then valid UTF-8."""
 
 
-def Vec(subcon: c.Construct) -> c.Construct:
-    """SCALE ``Vec<T>``: a compact element count, then the elements."""
-    return c.PrefixedArray(Compact(), subcon)
+def Vec(subcon: c.Construct, *, max_count: int | None = None, min_size: int = 1) -> c.Construct:
+    """SCALE ``Vec<T>``: a compact element count, then the elements.
+
+    The count is refused before any element is read when it exceeds
+    ``max_count`` or when ``count * min_size`` exceeds the bytes left;
+    ``min_size`` is the fewest bytes one encoded element takes (0 for a
+    zero-sized ``T``, which only ``max_count`` then bounds).
+    """
+    return _BoundedVec(subcon, max_count, min_size)
 
 
 class _Refuse(c.Construct):  # type: ignore[misc]
