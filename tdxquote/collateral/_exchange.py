@@ -134,7 +134,9 @@ def _finite(name: str, value: float, *, positive: bool) -> float:
 
 
 def _count(name: str, value: int, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
     return value
 
@@ -203,7 +205,7 @@ def retry_after_seconds(values: Sequence[str], now: float) -> float | None:
         raise ValueError(
             f"Retry-After {clean(value)!r} is neither seconds nor an HTTP date"
         ) from None
-    return max(0.0, seconds) if math.isfinite(seconds) else math.inf
+    return math.inf if math.isnan(seconds) else max(0.0, seconds)
 
 
 Origin = tuple[str, str, int]
