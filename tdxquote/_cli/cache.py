@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         entries = sorted(cache.entries(), key=lambda e: (e.url or "", e.key))
         volume = cache.volume()
+        problem = cache.problem
     finally:
         cache.close()
     if args.json:
@@ -77,10 +78,13 @@ def run(args: argparse.Namespace) -> int:
                 ],
                 "volume": volume,
                 "size_limit": cache.size_limit,
+                "problem": problem,
             }
         )
         return EXIT_OK
     print(f"directory: {cache.directory}")
+    if problem is not None:
+        print(f"unusable, bypassed: {problem} (tdxquote cache clear starts it afresh)")
     print(f"entries: {len(entries)}, {volume} bytes on disk (limit {cache.size_limit})")
     for entry in entries:
         if not entry.valid:

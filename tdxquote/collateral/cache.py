@@ -22,10 +22,10 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -48,6 +48,7 @@ DEFAULT_SIZE_LIMIT = 64 << 20
 """Default size limit of a cache directory (64 MiB; one platform's collateral is ~30 KiB)."""
 
 _FORMAT = "tdxquote-collateral-cache/2"
+_log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
@@ -207,7 +208,7 @@ class _DiskStore:
 
     Reading a cache that does not exist finds nothing and creates nothing.
     A database that cannot be used (not SQLite, damaged tables) is a miss
-    for every read and drops every write, with one warning; :meth:`clear`
+    for every read and drops every write, with one logged warning; :meth:`clear`
     starts it afresh.
     """
 
@@ -244,11 +245,11 @@ class _DiskStore:
     def _broken(self, exc: Exception) -> None:
         if self.broken is None:
             self.broken = f"{type(exc).__name__}: {exc}"
-            warnings.warn(
-                f"collateral cache {self.directory} is unusable ({self.broken}); "
-                "fetching without it (tdxquote cache clear starts it afresh)",
-                RuntimeWarning,
-                stacklevel=4,
+            _log.warning(
+                "collateral cache %s is unusable (%s); fetching without it "
+                "(tdxquote cache clear starts it afresh)",
+                self.directory,
+                self.broken,
             )
 
     def _run(self, default: _T, action: Callable[[diskcache.Cache], _T], create: bool) -> _T:
@@ -276,9 +277,10 @@ class _DiskStore:
         return [key for key in keys if isinstance(key, str)]
 
     def clear(self) -> int:
+        count = int(self._run(0, lambda c: c.clear(retry=True), create=False))
         if self.broken is not None:
-            return self._start_afresh()
-        return int(self._run(0, lambda c: c.clear(retry=True), create=False))
+            self._start_afresh()
+        return count
 
     def _start_afresh(self) -> int:
         """Delete this cache's own database files (names chosen here, never read from a row)."""
@@ -348,6 +350,11 @@ class CollateralCache:
     def __repr__(self) -> str:
         where = "memory" if self.directory is None else str(self.directory)
         return f"<CollateralCache {where}>"
+
+    @property
+    def problem(self) -> str | None:
+        """Why the database was found unusable (every read then misses), else ``None``."""
+        return self._store.broken if isinstance(self._store, _DiskStore) else None
 
     # --- entries ----------------------------------------------------------------------
 
