@@ -14,7 +14,7 @@ shared by both clients.
 
 ::
 
-    with PcsClient.pccs("https://pccs.example:8081") as client:
+    with PcsClient("https://pccs.example:8081") as client:
         responses = client.fetch(CollateralParameters.from_quote(quote))
 """
 
