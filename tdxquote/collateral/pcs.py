@@ -400,8 +400,8 @@ class PcsClient(_ClientBase):
         """Fetch one artifact; retries and redirects as the class describes.
 
         ``at`` (the verification time) is told to a PCCS with the request
-        (:data:`~tdxquote.collateral._exchange.HINT_HEADER`), so that a mirror
-        of bundles from several dates answers with the one valid then.
+        (header ``TDXQuote-Collateral-For``, with TEE, FMSPC and CA), so that a
+        mirror of bundles from several dates answers with the one valid then.
         """
         fetch = self._start(artifact, params, at)
         while True:
