@@ -460,9 +460,13 @@ def test_serve_for_clients_that_do_not_say_when(vectors: Path, mirror: Path) -> 
     with PccsServer.from_path(mirror) as server:  # now: every bundle has expired
         latest = httpx.get(server.url + qe).json()["enclaveIdentity"]
         refused = httpx.get(server.url + qe, headers={"TDXQuote-Collateral-For": "tee=tdx"})
+        # A platform the mirror does not hold: answered by what the route names, at the time.
+        hint = "tee=tdx; fmspc=00000000AAAA; ca=platform; at=2025-07-04T10:16:31Z"
+        other = httpx.get(server.url + qe, headers={"TDXQuote-Collateral-For": hint})
     assert then["tcbEvaluationDataNumber"] == 17
     assert latest["tcbEvaluationDataNumber"] == 18
     assert refused.status_code == 400
+    assert other.json()["enclaveIdentity"]["tcbEvaluationDataNumber"] == 17
 
 
 def test_collateral_serve_process_with_a_mixed_mirror(

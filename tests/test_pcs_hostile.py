@@ -203,7 +203,7 @@ def test_trickled_body_ends_at_the_deadline(
     error = fails(lambda: pcs.get("tcb_info", params))
     assert "no complete response within the 0.3 s deadline" in str(error)
     assert server.count(TCB) == 1  # no retry after the deadline
-    assert 0 < server.trickled_bytes < 200
+    assert server.trickled_bytes < 200  # of ~1 KiB: the client gave up
 
 
 def test_trickled_head_ends_at_the_deadline(params: CollateralParameters) -> None:
@@ -229,7 +229,7 @@ def test_async_trickles_end_at_the_deadline(
 
     with pytest.raises(CollateralFetchError, match=r"within the 0\.3 s deadline"):
         asyncio.run(fetch(server.url))
-    assert 0 < server.trickled_bytes < 200
+    assert server.trickled_bytes < 200  # of ~1 KiB: the client gave up
     with ScriptedServer([head], trickle=0.05) as raw:
         with pytest.raises(CollateralFetchError, match=r"within the 0\.3 s deadline"):
             asyncio.run(fetch(raw.url))

@@ -586,8 +586,10 @@ class PccsServer:
             when = datetime.now(timezone.utc)
         with self._lock:
             bundles = list(self._bundles)
-        wanted = None if hint is None else hint.params
-        chosen = _choose(asked, wanted, bundles, when)
+        chosen = _choose(asked, None if hint is None else hint.params, bundles, when)
+        if chosen is None and hint is not None:
+            # No bundle for that platform: answer as a PCCS would, by what the route names.
+            chosen = _choose(asked, None, bundles, when)
         return None if chosen is None else chosen.replies[asked.kind]
 
     def _crl(self, reply: Reply | str | None, encoding: str, what: str) -> Reply:
