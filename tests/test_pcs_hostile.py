@@ -527,3 +527,13 @@ def test_clock_overflow_in_dates_is_contained() -> None:
     assert retry_after_seconds([when], 1e300) == 0.0
     assert retry_after_seconds([when], math.inf) == 0.0
     assert retry_after_seconds([when], math.nan) == math.inf
+
+
+def test_the_deadline_transport_still_verifies_tls() -> None:
+    import ssl
+
+    pcs = PcsClient()  # Intel's PCS over https; nothing is sent here
+    pool = pcs._http._transport._pool  # type: ignore[attr-defined]
+    assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
+    assert pool._ssl_context.check_hostname
+    pcs.close()

@@ -117,11 +117,12 @@ class DeadlineTransport(httpx.HTTPTransport):
     """httpx's default transport (TLS verified, connection pool), deadline-capped sockets."""
 
     def __init__(self) -> None:
-        super().__init__()
+        context = httpx.create_ssl_context()
+        super().__init__(verify=context)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5)
         # httpx offers no public way to choose the network backend: replace the pool it built.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
