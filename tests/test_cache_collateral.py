@@ -270,7 +270,8 @@ def test_default_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / "tdxquote" / "collateral"
     assert CollateralCache().directory == tmp_path / "tdxquote" / "collateral"
-    assert (tmp_path / "tdxquote" / "collateral").is_dir()
+    # Created on the first write only (tests/test_cache_rows.py covers every operation).
+    assert not (tmp_path / "tdxquote").exists()
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "tdxquote" / "collateral"

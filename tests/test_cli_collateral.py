@@ -414,3 +414,193 @@ def test_serve_bad_source(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
 def test_server_binds_loopback_only() -> None:
     with pytest.raises(ValueError, match="loopback"):
         PccsServer(host="0.0.0.0")
+
+
+# --- a mirror of bundles from several platforms and dates ------------------------------
+
+MIRROR = ("tdx_quote_collateral.json", "sgx_quote_collateral.json")
+OUTDATED = "tdx_quote_outdated_collateral.json"
+TDX_AT, SGX_AT = "1751624191", "1751624924"
+
+
+@pytest.fixture
+def mirror(vectors: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    for name in (*MIRROR, OUTDATED):
+        (folder / name).write_bytes((vectors / "dcap-qvl" / name).read_bytes())
+    return folder
+
+
+def test_serve_answers_for_the_platform_and_time_asked(
+    capsys: pytest.CaptureFixture[str], vectors: Path, mirror: Path
+) -> None:
+    # Before: the server answered with the newest QE identity and PCK CRL of any bundle
+    # (the 2026 TD_QE of the outdated bundle), and the verification was refused.
+    quote = str(vectors / "dcap-qvl" / "tdx_quote")
+    with PccsServer.from_path(mirror) as server:
+        code, out, err = cli(
+            capsys, "verify", quote, "--pccs", server.url, "--at", TDX_AT, "--no-cache"
+        )
+        assert (code, err) == (0, "")
+        assert "verdict: UpToDate" in out
+        sgx = str(vectors / "dcap-qvl" / "sgx_quote")
+        allow = ("--allow-status", "ConfigurationAndSWHardeningNeeded")
+        args = ("verify", sgx, "--pccs", server.url, "--at", SGX_AT, "--no-cache", *allow)
+        code, out, _ = cli(capsys, *args)
+        assert code == 0
+        assert "platform: ConfigurationAndSWHardeningNeeded" in out
+        # The same answers as --collateral DIR gives.
+        expected = Collateral.from_json((vectors / "dcap-qvl" / MIRROR[0]).read_bytes())
+        out_file = mirror.parent / "fetched.json"
+        code, _, _ = cli(
+            capsys,
+            *("collateral", "fetch", quote, "--pccs", server.url, "--at", TDX_AT),
+            *("--no-cache", "--out", str(out_file)),
+        )
+        assert code == 0
+        assert Collateral.from_json(out_file.read_bytes()).raw == expected.raw
+
+
+def test_serve_for_clients_that_do_not_say_when(vectors: Path, mirror: Path) -> None:
+    import httpx
+
+    from tdxquote.testing.pki import REFERENCE_TIME
+
+    qe = "/tdx/certification/v4/qe/identity"
+    with PccsServer.from_path(mirror, at=REFERENCE_TIME.replace(year=2025, month=7)) as server:
+        then = httpx.get(server.url + qe).json()["enclaveIdentity"]
+    with PccsServer.from_path(mirror) as server:  # now: every bundle has expired
+        latest = httpx.get(server.url + qe).json()["enclaveIdentity"]
+        refused = httpx.get(server.url + qe, headers={"TDXQuote-Collateral-For": "tee=tdx"})
+        # A platform the mirror does not hold: answered by what the route names, at the time.
+        hint = "tee=tdx; fmspc=00000000AAAA; ca=platform; at=2025-07-04T10:16:31Z"
+        other = httpx.get(server.url + qe, headers={"TDXQuote-Collateral-For": hint})
+    assert then["tcbEvaluationDataNumber"] == 17
+    assert latest["tcbEvaluationDataNumber"] == 18
+    assert refused.status_code == 400
+    assert other.json()["enclaveIdentity"]["tcbEvaluationDataNumber"] == 17
+
+
+def test_collateral_serve_process_with_a_mixed_mirror(
+    capsys: pytest.CaptureFixture[str], vectors: Path, mirror: Path
+) -> None:
+    process = run_module("collateral", "serve", "--from", str(mirror), "--port", "0")
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().decode()
+        assert first.startswith("serving sgx 00A067110000, tdx 90C06F000000, tdx B0C06F000000")
+        url = first.split(" at ")[1].strip()
+        quote = str(vectors / "dcap-qvl" / "tdx_quote")
+        code, out, _ = cli(capsys, "verify", quote, "--pccs", url, "--at", TDX_AT, "--no-cache")
+        assert code == 0
+        assert "verdict: UpToDate" in out
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_fetch_refuses_a_bundle_not_valid_at_the_time(
+    capsys: pytest.CaptureFixture[str], vectors: Path, tmp_path: Path
+) -> None:
+    # Before: the pieces were checked one by one and a bundle that was never valid as a
+    # whole (a 2026 QE identity with 2025 TCB Info) was written.
+    bundle = Collateral.from_json((vectors / "dcap-qvl" / MIRROR[0]).read_bytes())
+    newer = Collateral.from_json((vectors / "dcap-qvl" / OUTDATED).read_bytes())
+    out_file = tmp_path / "bundle.json"
+    with PccsServer() as server:
+        server.add_collateral(bundle)
+        server.add_response(
+            ("qe", "tdx"),
+            b'{"enclaveIdentity":'
+            + newer.raw.qe_identity
+            + b',"signature":"'
+            + newer.raw.qe_identity_signature.hex().encode()
+            + b'"}',
+            issuer_chain=newer.raw.qe_identity_issuer_chain,
+        )
+        args = ("collateral", "fetch", "--fmspc", "B0C06F000000", "--pccs", server.url)
+        code, _, err = cli(capsys, *args, "--at", TDX_AT, "--no-cache", "--out", str(out_file))
+    assert code == 2
+    assert (
+        "the collateral fetched is not yet valid at 2025-07-04T10:16:31Z: "
+        "QE identity valid from 2026-02-18T10:42:15Z"
+    ) in err
+    assert not out_file.exists()
+
+
+def test_verify_says_not_yet_valid(
+    capsys: pytest.CaptureFixture[str], vectors: Path, tmp_path: Path
+) -> None:
+    mixed = json.loads((vectors / "dcap-qvl" / MIRROR[0]).read_text())
+    newer = json.loads((vectors / "dcap-qvl" / OUTDATED).read_text())
+    # The 2026 PCK CRL (thisUpdate 2026-02-18), as the server used to serve it.  (A QE
+    # identity issued later would pass: Intel's QVL does not check its issueDate.)
+    for field in ("pck_crl", "pck_crl_issuer_chain"):
+        mixed[field] = newer[field]
+    bundle = tmp_path / "mixed.json"
+    bundle.write_text(json.dumps(mixed))
+    quote = str(vectors / "dcap-qvl" / "tdx_quote")
+    code, out, _ = cli(capsys, "verify", quote, "--collateral", str(bundle), "--at", TDX_AT)
+    assert code == 1
+    assert "collateral is not yet valid at 2025-07-04T10:16:31Z" in out
+    good = str(vectors / "dcap-qvl" / MIRROR[0])
+    code, out, _ = cli(capsys, "verify", quote, "--collateral", good, "--at", "2025-08-01")
+    assert code == 1
+    assert "collateral is expired at 2025-08-01T00:00:00Z" in out
+
+
+# --- fetch options ----------------------------------------------------------------------
+
+
+def test_deadline_flag(
+    capsys: pytest.CaptureFixture[str], server: PccsServer, files: dict[str, str]
+) -> None:
+    server.inject(Fault.trickled(0.05), path="/tdx/certification/v4/tcb")
+    args = verify_args(files, "--pccs", server.url, "--no-cache", "--fetch-timeout", "1")
+    code, out, err = cli(capsys, *args, "--deadline", "0.3")
+    assert code == 2
+    assert "no complete response within the 0.3 s deadline" in err
+    assert "verdict" not in out
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--deadline", "0"),
+        ("--deadline", "nan"),
+        ("--deadline", "-1"),
+        ("--deadline", "1e400"),
+        ("--fetch-timeout", "inf"),
+        ("--fetch-timeout", "x"),
+        ("--fetch-retries", "-1"),
+        ("--fetch-retries", "1e3"),
+        ("--fetch-retries", "\u0663"),
+        ("--fetch-retries", "101"),
+    ],
+)
+def test_fetch_numbers_are_validated(
+    capsys: pytest.CaptureFixture[str], files: dict[str, str], option: str, value: str
+) -> None:
+    code, _, err = cli(capsys, *verify_args(files, "--pccs", "http://127.0.0.1:1"), option, value)
+    assert code == 2
+    assert f"argument {option}" in err
+    assert "Traceback" not in err
+
+
+def test_retry_progress_only_on_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+    server: PccsServer,
+    files: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    busy = Fault.http_status(503, headers={"Retry-After": "0"})
+    args = verify_args(files, "--pccs", server.url, "--no-cache")
+    server.inject(busy, path="/tdx/certification/v4/tcb")
+    code, _, err = cli(capsys, *args)
+    assert (code, err) == (0, "")  # not a terminal: quiet
+    server.inject(busy, path="/tdx/certification/v4/tcb")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, _, err = cli(capsys, *args)
+    assert code == 0
+    assert err == "tdxquote: PCCS answered 503, retrying in 0 s (attempt 2 of 4)\n"

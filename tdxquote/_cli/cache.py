@@ -53,9 +53,13 @@ def _open(directory: str | None) -> CollateralCache:
     from ..collateral.cache import CollateralCache
 
     try:
-        return CollateralCache(directory)
+        cache = CollateralCache(directory)
     except OSError as exc:
         raise CliError(f"cache directory: {exc.strerror or exc}") from None
+    # Nothing is created until the first write, so say now what would fail then.
+    if cache.directory.exists() and not cache.directory.is_dir():
+        raise CliError(f"cache directory {cache.directory}: not a directory")
+    return cache
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         entries = sorted(cache.entries(), key=lambda e: (e.url or "", e.key))
         volume = cache.volume()
+        problem = cache.problem
     finally:
         cache.close()
     if args.json:
@@ -98,10 +103,13 @@ def run(args: argparse.Namespace) -> int:
                 ],
                 "volume": volume,
                 "size_limit": cache.size_limit,
+                "problem": problem,
             },
         )
         return EXIT_OK
     print(f"directory: {cache.directory}")
+    if problem is not None:
+        print(f"unusable, bypassed: {problem} (tdxquote cache clear starts it afresh)")
     print(f"entries: {len(entries)}, {volume} bytes on disk (limit {cache.size_limit})")
     for entry in entries:
         if not entry.valid:

@@ -9,6 +9,7 @@ Also the collateral-source options that ``verify`` and ``cert`` share
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from datetime import datetime
@@ -19,12 +20,14 @@ from .output import error_object, write_envelope, zulu
 
 if TYPE_CHECKING:
     from ..collateral import Collateral
-    from ..collateral._source import CollateralSource, PcsSource
+    from ..collateral._source import ArtifactValidator, CollateralSource, PcsSource
+    from ..collateral.pcs import Artifact, CollateralParameters, RetryNotice
     from ..errors import CollateralFetchError
     from .common import Subparsers
 
 __all__ = [
     "add_collateral_argument",
+    "checked_bundle",
     "add_parser",
     "add_source_arguments",
     "collateral_from_args",
@@ -36,6 +39,8 @@ __all__ = [
 
 _API_KEY_ENV = "TDXQUOTE_PCS_API_KEY"
 _DEFAULT_PORT = 8081
+_MAX_SECONDS = 86400.0
+_MAX_RETRIES = 100
 
 
 # --- options shared with verify -------------------------------------------------------
@@ -93,19 +98,53 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyE
     )
     group.add_argument(
         "--fetch-timeout",
-        type=float,
+        type=_seconds,
         default=30.0,
         metavar="SECONDS",
-        help="per request to the PCS/PCCS, in seconds (default 30)",
+        help="for each connect and each read from the PCS/PCCS, in seconds (default 30)",
+    )
+    group.add_argument(
+        "--deadline",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help=(
+            "for each artifact's whole fetch, retries, redirects and waits included, "
+            "in seconds (default 60)"
+        ),
     )
     group.add_argument(
         "--fetch-retries",
-        type=int,
+        type=_retries,
         default=3,
         metavar="N",
         help="retries on 429, 5xx, timeouts and dropped connections (default 3)",
     )
     return sources
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0 or value > _MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {_MAX_SECONDS:g} seconds, not {text!r}"
+        )
+    return value
+
+
+def _retries(text: str) -> int:
+    """An integer from 0 to :data:`_MAX_RETRIES` (argparse type)."""
+    if not text.strip().isdigit() or not text.isascii() or int(text) > _MAX_RETRIES:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {_MAX_RETRIES}")
+    return int(text)
+
+
+def _retry_progress(notice: RetryNotice) -> None:
+    print(f"tdxquote: {notice}", file=sys.stderr, flush=True)
 
 
 def pcs_source_from_args(args: argparse.Namespace, *, default_intel: bool) -> PcsSource | None:
@@ -127,7 +166,10 @@ def pcs_source_from_args(args: argparse.Namespace, *, default_intel: bool) -> Pc
             update=args.update,
             tcb_evaluation_data_number=args.tcb_eval,
             timeout=args.fetch_timeout,
+            deadline=args.deadline,
             retries=args.fetch_retries,
+            # Progress for people watching; logs and pipes stay quiet.
+            on_retry=_retry_progress if sys.stderr.isatty() else None,
         )
     except ValueError as exc:
         raise CliError(f"bad collateral source option: {exc}", code="usage_error") from None
@@ -326,6 +368,15 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help=f"TCP port on 127.0.0.1, 0 for any free port (default {_DEFAULT_PORT})",
     )
     serve.add_argument(
+        "--at",
+        metavar="TIME",
+        help=(
+            "choose bundles valid at TIME for clients that do not say when: "
+            + AT_HELP
+            + " (default: now)"
+        ),
+    )
+    serve.add_argument(
         "--verbose", action="store_true", help="log each request to stderr (default: quiet)"
     )
     serve.set_defaults(_collateral=_serve, _command="collateral serve")
@@ -378,6 +429,7 @@ def _fetch(args: argparse.Namespace) -> int:
     assert source is not None
     try:
         collateral = source.collateral(params, now=when, validator=validator)
+        collateral = checked_bundle(collateral, params, when, validator)
     except CollateralFetchError as exc:
         return fetch_failed(exc, args.json, command="collateral fetch")
     finally:
@@ -441,9 +493,11 @@ def _show(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from ..errors import CollateralFormatError
     from ..testing.pccs import PccsServer
+    from .verify import parse_time
 
+    at = None if args.at is None else parse_time(args.at)
     try:
-        server = PccsServer.from_path(args.source, port=args.port)
+        server = PccsServer.from_path(args.source, port=args.port, at=at)
     except FileNotFoundError:
         raise CliError(f"{args.source}: no such file") from None
     except CollateralFormatError as exc:
@@ -464,7 +518,88 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# --- describing a bundle --------------------------------------------------------------
+# --- checking and describing a bundle -------------------------------------------------
+
+
+def checked_bundle(
+    collateral: Collateral,
+    params: CollateralParameters,
+    when: datetime,
+    validator: ArtifactValidator,
+) -> Collateral:
+    """The bundle as it will be written, read back and checked as a whole at ``when``.
+
+    It must be for ``params`` (TEE, FMSPC, PCK CA), every signature and
+    issuer must verify under ``validator``'s trust root, and every validity
+    window (certificates, CRLs, TCB Info, QE identity) must hold ``when``:
+    pieces fetched one by one could come from different dates.  Raises
+    :class:`~tdxquote.errors.CollateralFetchError` saying what is wrong.
+    """
+    from ..collateral import Collateral
+    from ..collateral._source import bundle_parameters, parse_response
+    from ..collateral.pcs import PcsResponse
+    from ..errors import CollateralFetchError, CollateralFormatError, VerificationError
+    from ..testing.pccs import bundle_replies
+
+    try:
+        bundle = Collateral.from_json(collateral.to_json())
+    except CollateralFormatError as exc:
+        raise CollateralFetchError(f"the bundle assembled does not read back: {exc}") from exc
+    found = bundle_parameters(bundle)
+    if found != params:
+        raise CollateralFetchError(
+            f"the bundle assembled is for {found.tee.upper()} FMSPC {found.fmspc} "
+            f"({found.ca} CA), asked {params.tee.upper()} FMSPC {params.fmspc} ({params.ca} CA)"
+        )
+    replies = bundle_replies(bundle)
+    for artifact, kind in _REPLY_KINDS:
+        reply = replies[kind]
+        chain = reply.headers[0][1] if reply.headers else None
+        try:
+            validator.check(parse_response(PcsResponse(artifact, "bundle", reply.body, chain)))
+        except VerificationError as exc:
+            raise CollateralFetchError(
+                f"the bundle assembled does not verify ({exc.code}): {exc}"
+            ) from exc
+    early = [
+        f"{what} valid from {_iso(start)}" for what, start, _ in _windows(bundle) if when < start
+    ]
+    late = [f"{what} expired {_iso(end)}" for what, _, end in _windows(bundle) if end <= when]
+    if early or late:
+        state = "not yet valid" if early else "expired"
+        raise CollateralFetchError(
+            f"the collateral fetched is {state} at {_iso(when)}: " + ", ".join(early + late)
+        )
+    return bundle
+
+
+_REPLY_KINDS: tuple[tuple[Artifact, str], ...] = (
+    ("tcb_info", "tcb"),
+    ("qe_identity", "qe"),
+    ("pck_crl", "pckcrl"),
+    ("root_ca_crl", "rootcacrl"),
+)
+
+
+def _windows(collateral: Collateral) -> list[tuple[str, datetime, datetime]]:
+    """Each item's validity window: ``(what, from, until)`` (until exclusive)."""
+    tcb, identity = collateral.tcb_info, collateral.qe_identity
+    items = [
+        ("TCB Info", tcb.issue_date, tcb.next_update),
+        ("QE identity", identity.issue_date, identity.next_update),
+    ]
+    for what, crl in (("PCK CRL", collateral.pck_crl), ("Root CA CRL", collateral.root_ca_crl)):
+        next_update = crl.next_update_utc
+        assert next_update is not None  # load_crl refuses CRLs without one
+        items.append((what, crl.last_update_utc, next_update))
+    for what, chain in (
+        ("TCB Info issuer chain", collateral.tcb_info_issuer_chain),
+        ("QE identity issuer chain", collateral.qe_identity_issuer_chain),
+        ("PCK CRL issuer chain", collateral.pck_crl_issuer_chain),
+    ):
+        for cert in chain:
+            items.append((what, cert.not_valid_before_utc, cert.not_valid_after_utc))
+    return items
 
 
 def _iso(value: datetime) -> str:

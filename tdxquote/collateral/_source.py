@@ -517,7 +517,7 @@ class PcsSource(_FetchingSource):
         for artifact in ARTIFACTS:
             fetched = self._cached(artifact, params, when, checker)
             if fetched is None:
-                response = self.client.get(artifact, params)
+                response = self.client.get(artifact, params, at=when)
                 fetched = self._fresh(response, params, when, checker, allow_expired)
             artifacts[artifact] = fetched
         return assemble(artifacts)
@@ -574,7 +574,9 @@ class AsyncPcsSource(_FetchingSource):
                 missing.append(artifact)
             else:
                 artifacts[artifact] = fetched
-        responses = await self.client.fetch_many([(artifact, params) for artifact in missing])
+        responses = await self.client.fetch_many(
+            [(artifact, params) for artifact in missing], at=when
+        )
         for response in responses:
             artifacts[response.artifact] = self._fresh(
                 response, params, when, checker, allow_expired

@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import logging
 import os
+import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import diskcache
-from diskcache.core import MODE_BINARY, MODE_RAW, UNKNOWN
+from diskcache.core import MODE_RAW, UNKNOWN
 
 from .pcs import ARTIFACTS, Artifact, PcsResponse
 
@@ -43,7 +47,9 @@ __all__ = [
 DEFAULT_SIZE_LIMIT = 64 << 20
 """Default size limit of a cache directory (64 MiB; one platform's collateral is ~30 KiB)."""
 
-_FORMAT = "tdxquote-collateral-cache/1"
+_FORMAT = "tdxquote-collateral-cache/2"
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def default_cache_dir() -> Path:
@@ -64,22 +70,100 @@ class _Refused(OSError):
     """A stored value this cache did not write (diskcache treats OSError as a miss)."""
 
 
+_DB_NAME = "cache.db"  # diskcache's database file in the cache directory
+_MAX_ENTRY = 16 << 20  # a stored entry is at most this big (responses are capped at 4 MiB)
+_NEVER_A_FILE = 1 << 40  # diskcache's "store in a file from this size on": never
+_SETTINGS: dict[str, object] = {
+    # Every diskcache setting, pinned: a tampered Settings table changes nothing.
+    "statistics": 0,
+    "tag_index": 0,
+    "eviction_policy": "least-recently-stored",
+    "cull_limit": 10,
+    "sqlite_auto_vacuum": 1,
+    "sqlite_cache_size": 8192,
+    "sqlite_journal_mode": "wal",
+    "sqlite_mmap_size": 0,
+    "sqlite_synchronous": 1,
+    "disk_min_file_size": _NEVER_A_FILE,
+    "disk_pickle_protocol": 5,
+}
+_METADATA = ("count", "size", "hits", "misses")
+
+
 class _BytesDisk(diskcache.Disk):  # type: ignore[misc]
-    """diskcache storage for bytes only: never pickles, never unpickles."""
+    """diskcache storage for bytes held in the database row itself.
+
+    diskcache keeps large or non-bytes values in files named by the row, and
+    opens (:meth:`fetch`) or deletes (:meth:`remove`) whatever file a row
+    names.  Rows are not trusted here: a value is accepted only as raw bytes
+    in the row (never a file, never a pickle), and no path taken from a row
+    is ever opened or deleted.  This disk writes no files at all.
+    """
+
+    def __init__(self, directory: str, **settings: object) -> None:
+        # Settings read from the database are ignored: nothing in it is trusted.
+        super().__init__(directory, min_file_size=_NEVER_A_FILE, pickle_protocol=5)
 
     def store(self, value: object, read: bool, key: object = UNKNOWN) -> Any:
         if type(value) is not bytes or read:
             raise TypeError("the collateral cache stores bytes only")
-        return super().store(value, read, key=key)
+        if len(value) > _MAX_ENTRY:
+            raise ValueError(f"a cache entry is at most {_MAX_ENTRY} bytes")
+        return 0, MODE_RAW, None, sqlite3.Binary(value)
 
     def fetch(self, mode: int, filename: str | None, value: object, read: bool) -> Any:
-        if mode not in (MODE_RAW, MODE_BINARY) or read:
-            raise _Refused("not a bytes entry")
-        return super().fetch(mode, filename, value, read)
+        if mode != MODE_RAW or filename is not None or read or type(value) is not bytes:
+            raise _Refused("not a raw bytes entry")
+        if len(value) > _MAX_ENTRY:
+            raise _Refused("an entry larger than this cache writes")
+        return value
+
+    def remove(self, file_path: str) -> None:
+        """Never delete: this disk writes no file, so a row naming one was tampered with."""
+
+    def filename(self, key: object = UNKNOWN, value: object = UNKNOWN) -> Any:
+        raise TypeError("the collateral cache writes no files")
 
     def get(self, key: object, raw: bool) -> Any:
         # A key stored pickled was not written by this cache: never unpickle it.
         return super().get(key, raw) if raw else None
+
+
+def _sanitize(database: Path) -> None:
+    """Drop what this cache never writes from a database written by anyone.
+
+    Rows that are not raw bytes in the database (file, text and pickle
+    modes, a file name, another type, oversized) are deleted with SQL, never
+    through diskcache, which would delete the file a row names.  Settings
+    diskcache does not know are deleted, its counters reset: diskcache turns
+    each setting into an attribute of the cache.
+    """
+    connection = sqlite3.connect(database, timeout=60, isolation_level=None)
+    try:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        with connection:
+            if "Cache" in tables:
+                connection.execute(
+                    "DELETE FROM Cache WHERE mode IS NOT ? OR filename IS NOT NULL"
+                    " OR typeof(value) != 'blob' OR length(value) > ? OR raw IS NOT 1",
+                    (MODE_RAW, _MAX_ENTRY),
+                )
+                connection.execute("UPDATE Cache SET size = 0 WHERE size IS NOT 0")
+            if "Settings" in tables:
+                known = {*_SETTINGS, "size_limit", *_METADATA}
+                for (name,) in connection.execute("SELECT key FROM Settings").fetchall():
+                    if name not in known:
+                        connection.execute("DELETE FROM Settings WHERE key IS ?", (name,))
+                connection.execute(
+                    "UPDATE Settings SET value = 0 WHERE key IN ('size', 'hits', 'misses')"
+                )
+                connection.execute(
+                    "UPDATE Settings SET value = (SELECT count(*) FROM Cache) WHERE key = 'count'"
+                    if "Cache" in tables
+                    else "UPDATE Settings SET value = 0 WHERE key = 'count'"
+                )
+    finally:
+        connection.close()
 
 
 class _MemoryStore:
@@ -120,37 +204,101 @@ class _MemoryStore:
 
 
 class _DiskStore:
+    """diskcache in ``directory``, opened on first use; created on the first write only.
+
+    Reading a cache that does not exist finds nothing and creates nothing.
+    A database that cannot be used (not SQLite, damaged tables) is a miss
+    for every read and drops every write, with one logged warning; :meth:`clear`
+    starts it afresh.
+    """
+
     def __init__(self, directory: Path, size_limit: int) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self._cache = diskcache.Cache(
-            str(directory),
-            disk=_BytesDisk,
-            size_limit=size_limit,
-            eviction_policy="least-recently-stored",
-            statistics=False,
-        )
+        self.directory = directory
+        self.size_limit = size_limit
+        self._cache: diskcache.Cache | None = None
+        self._lock = threading.Lock()
+        #: Why the database cannot be used, once it was found so.
+        self.broken: str | None = None
+
+    def _open(self, *, create: bool) -> diskcache.Cache | None:
+        with self._lock:
+            if self._cache is not None or self.broken is not None:
+                return self._cache
+            database = self.directory / _DB_NAME
+            if not database.is_file():
+                if not create:
+                    return None
+                self.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                if database.is_file():
+                    _sanitize(database)
+                self._cache = diskcache.Cache(
+                    str(self.directory),
+                    disk=_BytesDisk,
+                    size_limit=self.size_limit,
+                    **_SETTINGS,
+                )
+            except sqlite3.Error as exc:
+                self._broken(exc)
+            return self._cache
+
+    def _broken(self, exc: Exception) -> None:
+        if self.broken is None:
+            self.broken = f"{type(exc).__name__}: {exc}"
+            _log.warning(
+                "collateral cache %s is unusable (%s); fetching without it "
+                "(tdxquote cache clear starts it afresh)",
+                self.directory,
+                self.broken,
+            )
+
+    def _run(self, default: _T, action: Callable[[diskcache.Cache], _T], create: bool) -> _T:
+        cache = self._open(create=create)
+        if cache is None:
+            return default
+        try:
+            return action(cache)
+        except sqlite3.Error as exc:
+            self._broken(exc)
+            return default
 
     def get(self, key: str) -> bytes | None:
-        value = self._cache.get(key, default=None, retry=True)
-        return value if isinstance(value, bytes) else None
+        value = self._run(None, lambda c: c.get(key, default=None, retry=True), create=False)
+        return value if type(value) is bytes else None
 
     def set(self, key: str, value: bytes) -> None:
-        self._cache.set(key, value, retry=True)
+        self._run(None, lambda c: c.set(key, value, retry=True), create=True)
 
     def delete(self, key: str) -> None:
-        self._cache.delete(key, retry=True)
+        self._run(None, lambda c: c.delete(key, retry=True), create=False)
 
     def all_keys(self) -> list[str]:
-        return [key for key in self._cache.iterkeys() if isinstance(key, str)]
+        keys: list[object] = self._run([], lambda c: list(c.iterkeys()), create=False)
+        return [key for key in keys if isinstance(key, str)]
 
     def clear(self) -> int:
-        return int(self._cache.clear(retry=True))
+        count = int(self._run(0, lambda c: c.clear(retry=True), create=False))
+        if self.broken is not None:
+            self._start_afresh()
+        return count
+
+    def _start_afresh(self) -> int:
+        """Delete this cache's own database files (names chosen here, never read from a row)."""
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / (_DB_NAME + suffix)).unlink()
+        self.broken = None
+        return 0
 
     def volume(self) -> int:
-        return int(self._cache.volume())
+        return int(self._run(0, lambda c: c.volume(), create=False))
 
     def close(self) -> None:
-        self._cache.close()
+        with self._lock:
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +351,11 @@ class CollateralCache:
         where = "memory" if self.directory is None else str(self.directory)
         return f"<CollateralCache {where}>"
 
+    @property
+    def problem(self) -> str | None:
+        """Why the database was found unusable (every read then misses), else ``None``."""
+        return self._store.broken if isinstance(self._store, _DiskStore) else None
+
     # --- entries ----------------------------------------------------------------------
 
     def load(self, key: str) -> PcsResponse | None:
@@ -210,7 +363,7 @@ class CollateralCache:
         data = self._store.get(key)
         if data is None:
             return None
-        decoded = _decode(data)
+        decoded = _decode(data, key)
         if decoded is None:
             self._store.delete(key)
             return None
@@ -220,6 +373,7 @@ class CollateralCache:
         """Store ``response`` under ``key``; ``expires`` is recorded for display and pruning."""
         entry = {
             "format": _FORMAT,
+            "key": key,
             "artifact": response.artifact,
             "url": response.url,
             "request_id": response.request_id,
@@ -241,7 +395,7 @@ class CollateralCache:
             data = self._store.get(key)
             if data is None:
                 continue
-            decoded = _decode(data)
+            decoded = _decode(data, key)
             if decoded is None:
                 found.append(CacheEntry(key=key, size=len(data), valid=False))
                 continue
@@ -291,11 +445,15 @@ def _iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _decode(data: bytes) -> tuple[PcsResponse, datetime | None, datetime | None] | None:
+def _decode(data: bytes, key: str) -> tuple[PcsResponse, datetime | None, datetime | None] | None:
+    """An entry's response and recorded dates; ``None`` for anything this cache did not
+    write under ``key`` (another format, another key, a malformed field)."""
     try:
         entry = json.loads(data)
         if not isinstance(entry, dict) or entry.get("format") != _FORMAT:
             return None
+        if entry.get("key") != key:
+            return None  # a valid entry copied under another key
         artifact = entry["artifact"]
         if artifact not in ARTIFACTS:
             return None
@@ -309,7 +467,7 @@ def _decode(data: bytes) -> tuple[PcsResponse, datetime | None, datetime | None]
         body = base64.b64decode(entry["body"], validate=True)
         expires = _parse_time(entry.get("expires"))
         stored_at = _parse_time(entry.get("stored_at"))
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         return None
     kind: Artifact = artifact
     response = PcsResponse(

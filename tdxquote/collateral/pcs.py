@@ -8,42 +8,70 @@ caching are the job of :mod:`tdxquote.collateral._source` and
 :class:`~tdxquote.errors.CollateralFetchError` naming the URL, the HTTP status
 and Intel's ``Request-ID`` / ``Error-Code`` when the server sent them; it is
 never a :class:`~tdxquote.errors.VerificationError`, because it says nothing
-about the quote.
+about the quote.  What to make of each response (retry, redirect, limits,
+deadline) is decided without I/O in :mod:`tdxquote.collateral._exchange`,
+shared by both clients.
 
 ::
 
-    with PcsClient.pccs("https://pccs.example:8081") as client:
+    with PcsClient("https://pccs.example:8081") as client:
         responses = client.fetch(CollateralParameters.from_quote(quote))
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from tdxquote.errors import CollateralFetchError
+from ._exchange import (
+    API_KEY_HEADER,
+    ARTIFACTS,
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    HINT_HEADER,
+    ISSUER_CHAIN_HEADERS,
+    MAX_REDIRECTS,
+    READ_BODY,
+    Artifact,
+    Fetch,
+    FetchOptions,
+    PcsResponse,
+    Redirect,
+    Request,
+    RetryNotice,
+    Wait,
+    origin_of,
+)
+from ._transport import DeadlineTransport, deadline_scope
 
 if TYPE_CHECKING:
     from tdxquote._quote import Quote
 
 __all__ = [
     "ARTIFACTS",
+    "DEFAULT_DEADLINE",
     "INTEL_PCS_URL",
     "INTEL_ROOT_CA_CRL_URL",
+    "ISSUER_CHAIN_HEADERS",
+    "MAX_REDIRECTS",
     "Artifact",
     "AsyncPcsClient",
     "CaType",
     "CollateralParameters",
     "PcsClient",
     "PcsResponse",
+    "RetryNotice",
     "Tee",
     "UpdateType",
 ]
@@ -56,23 +84,8 @@ INTEL_ROOT_CA_CRL_URL = "https://certificates.trustedservices.intel.com/IntelSGX
 Tee = Literal["tdx", "sgx"]
 CaType = Literal["platform", "processor"]
 UpdateType = Literal["standard", "early"]
-Artifact = Literal["tcb_info", "qe_identity", "pck_crl", "root_ca_crl"]
-
-ARTIFACTS: tuple[Artifact, ...] = ("tcb_info", "qe_identity", "pck_crl", "root_ca_crl")
-"""The four fetched artifacts of a quote's collateral, in fetch order."""
-
-#: Issuer-chain response headers, by artifact, in order of preference.
-ISSUER_CHAIN_HEADERS: Mapping[Artifact, tuple[str, ...]] = {
-    "tcb_info": ("TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"),
-    "qe_identity": ("SGX-Enclave-Identity-Issuer-Chain", "Enclave-Identity-Issuer-Chain"),
-    "pck_crl": ("SGX-PCK-CRL-Issuer-Chain",),
-    "root_ca_crl": (),
-}
 
 _FMSPC = re.compile(r"[0-9A-Fa-f]{12}")
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_API_KEY_HEADER = "Ocp-Apim-Subscription-Key"
-_DEFAULT_MAX_RESPONSE = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -131,22 +144,6 @@ class CollateralParameters:
         leaf = next((n for n in read if "SGX PCK Certificate" in n.subject_cn), read[0])
         ca: CaType = "processor" if "Processor" in leaf.issuer_cn else "platform"
         return cls(tee="tdx" if quote.is_tdx else "sgx", fmspc=extension.fmspc_hex, ca=ca)
-
-
-@dataclass(frozen=True)
-class PcsResponse:
-    """One successful response, exactly as received.
-
-    ``issuer_chain`` is the issuer-chain header value as sent (URL-encoded
-    PEM), ``None`` for the Root CA CRL, which has none.  ``request_id`` is
-    Intel's ``Request-ID`` header when present.
-    """
-
-    artifact: Artifact
-    url: str
-    body: bytes
-    issuer_chain: str | None
-    request_id: str | None = None
 
 
 # --- URLs ------------------------------------------------------------------------------
@@ -209,85 +206,7 @@ class _Endpoints:
         raise ValueError(f"unknown artifact {artifact!r}")
 
 
-# --- one exchange, shared by both clients ---------------------------------------------
-
-
-def _header(headers: httpx.Headers, name: str) -> str | None:
-    value = headers.get(name)
-    return value if value else None
-
-
-def _error(message: str, url: str, response: httpx.Response | None = None) -> CollateralFetchError:
-    if response is None:
-        return CollateralFetchError(message, url=url)
-    headers = response.headers
-    intel_message = _header(headers, "Error-Message")
-    if intel_message:
-        message = f"{message}: {intel_message}"
-    return CollateralFetchError(
-        message,
-        url=url,
-        status=response.status_code,
-        request_id=_header(headers, "Request-ID"),
-        error_code=_header(headers, "Error-Code"),
-    )
-
-
-def _status_message(artifact: Artifact, response: httpx.Response) -> str:
-    status = response.status_code
-    reason = response.reason_phrase or "error"
-    what = {
-        "tcb_info": "TCB Info",
-        "qe_identity": "QE identity",
-        "pck_crl": "PCK CRL",
-        "root_ca_crl": "Root CA CRL",
-    }[artifact]
-    if status == 404 and artifact == "tcb_info":
-        return f"no TCB Info for this FMSPC (HTTP 404 {reason}: unknown FMSPC?)"
-    if status == 410:
-        return f"{what}: this TCB evaluation data number is no longer available (HTTP 410)"
-    return f"{what}: HTTP {status} {reason}"
-
-
-@dataclass(frozen=True)
-class _Retry:
-    """Retry schedule: exponential backoff, or the server's ``Retry-After``."""
-
-    retries: int
-    backoff: float
-    max_backoff: float
-    max_retry_after: float
-    clock: Callable[[], float]
-
-    def delay(self, attempt: int, response: httpx.Response | None, url: str) -> float:
-        """Seconds to wait before attempt ``attempt + 1``; raises when the server asks too much."""
-        if response is not None:
-            asked = self._retry_after(response)
-            if asked is not None:
-                if asked > self.max_retry_after:
-                    raise _error(
-                        f"the server asks to retry after {asked:.0f} s, more than the "
-                        f"{self.max_retry_after:.0f} s allowed",
-                        url,
-                        response,
-                    )
-                return asked
-        return float(min(self.max_backoff, self.backoff * (2**attempt)))
-
-    def _retry_after(self, response: httpx.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if value is None:
-            return None
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            return None
-        return max(0.0, when.timestamp() - self.clock())
+# --- configuration shared by both clients ---------------------------------------------
 
 
 class _ClientBase:
@@ -301,29 +220,26 @@ class _ClientBase:
         api_key: str | None,
         update: UpdateType | None,
         tcb_evaluation_data_number: int | None,
-        timeout: float,
-        retries: int,
-        backoff: float,
-        max_backoff: float,
-        max_retry_after: float,
-        max_response_size: int,
+        options: FetchOptions,
+        on_retry: Callable[[RetryNotice], None] | None,
         clock: Callable[[], float],
+        monotonic: Callable[[], float],
     ) -> None:
-        if retries < 0:
-            raise ValueError("retries must not be negative")
         self.endpoints = _Endpoints(
             INTEL_PCS_URL if base_url is None else base_url,
             root_ca_crl_url,
             update,
             tcb_evaluation_data_number,
         )
-        self.timeout = timeout
-        self.max_response_size = max_response_size
-        self.retry = _Retry(retries, backoff, max_backoff, max_retry_after, clock)
-        self.headers = {"Accept": "*/*", "User-Agent": "tdxquote"}
-        if api_key:
-            self.headers[_API_KEY_HEADER] = api_key
-        #: How many HTTP requests this client sent (retries included).
+        self.options = options
+        self.on_retry = on_retry
+        self._clock = clock
+        self._monotonic = monotonic
+        self._origin = origin_of(self.endpoints.base)
+        self._api_key = api_key or None
+        #: Headers every request carries, whatever its origin.
+        self.headers = {"Accept": "*/*", "Accept-Encoding": "identity", "User-Agent": "tdxquote"}
+        #: How many HTTP requests this client sent (retries and redirect hops included).
         self.requests_sent = 0
 
     @property
@@ -336,83 +252,77 @@ class _ClientBase:
         """Where the Root CA CRL is fetched from."""
         return self.endpoints.root_ca_crl_url
 
+    @property
+    def timeout(self) -> float:
+        """Seconds allowed for each connect, read and write."""
+        return self.options.timeout
+
+    @property
+    def deadline(self) -> float:
+        """Seconds allowed for each artifact's whole fetch (attempts, waits, body)."""
+        return self.options.deadline
+
+    @property
+    def max_response_size(self) -> int:
+        """Largest body accepted, in bytes."""
+        return self.options.max_response_size
+
     def url(self, artifact: Artifact, params: CollateralParameters) -> str:
         """The URL of ``artifact`` for ``params``."""
         return self.endpoints.url(artifact, params)
 
-    def _success(
-        self, artifact: Artifact, url: str, response: httpx.Response, body: bytes
-    ) -> PcsResponse:
-        chain = None
-        names = ISSUER_CHAIN_HEADERS[artifact]
-        if names:
-            chain = next((v for v in (_header(response.headers, n) for n in names) if v), None)
-            if chain is None:
-                raise _error(f"the response has no {names[0]} header", url, response)
-        return PcsResponse(
-            artifact=artifact,
-            url=url,
-            body=body,
-            issuer_chain=chain,
-            request_id=_header(response.headers, "Request-ID"),
+    def _start(
+        self, artifact: Artifact, params: CollateralParameters, at: datetime | None
+    ) -> Fetch:
+        """A new fetch of ``artifact``; headers for the configured origin only."""
+        origin_headers: dict[str, str] = {}
+        if self._api_key is not None:
+            origin_headers[API_KEY_HEADER] = self._api_key
+        if not self.endpoints.is_intel:
+            origin_headers[HINT_HEADER] = _hint(params, at)
+        return Fetch(
+            self.options,
+            artifact,
+            self.url(artifact, params),
+            origin=self._origin,
+            origin_headers=origin_headers,
+            server="PCS" if self.endpoints.is_intel else "PCCS",
+            clock=self._clock,
+            monotonic=self._monotonic,
         )
 
-    def _check_length(self, url: str, response: httpx.Response, size: int) -> None:
-        if size > self.max_response_size:
-            raise _error(f"response larger than {self.max_response_size} bytes", url, response)
-
-    def _refusal(self, artifact: Artifact, url: str, response: httpx.Response) -> Exception | None:
-        """What to raise, from the head alone, once the response is closed (None: read on).
-
-        A declared ``Content-Length`` over the limit raises at once.
-        """
-        declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit():
-            self._check_length(url, response, int(declared))
-        if response.status_code != 200:
-            return _status_failure(artifact, url, response)
-        return None
-
-    def _retry_delay(self, attempt: int, retry: _Retryable, url: str) -> float:
-        """Seconds to wait before retrying after ``retry``; raises its error when none is left."""
-        if attempt >= self.retry.retries:
-            raise retry.error from None
-        return self.retry.delay(attempt, retry.response, url)
+    def _waiting(self, wait: Wait) -> float:
+        if self.on_retry is not None:
+            self.on_retry(wait.notice)
+        return wait.seconds
 
 
-class _Body:
-    """A 200 response's body gathered chunk by chunk (sans I/O), refused past the limit."""
-
-    def __init__(
-        self, client: _ClientBase, artifact: Artifact, url: str, response: httpx.Response
-    ) -> None:
-        self.client, self.artifact, self.url, self.http = client, artifact, url, response
-        self.chunks: list[bytes] = []
-        self.size = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        self.client._check_length(self.url, self.http, self.size)
-        self.chunks.append(chunk)
-
-    def response(self) -> PcsResponse:
-        return self.client._success(self.artifact, self.url, self.http, b"".join(self.chunks))
+def _hint(params: CollateralParameters, at: datetime | None) -> str:
+    """The :data:`HINT_HEADER` value: what the request is for, and when."""
+    value = f"tee={params.tee}; fmspc={params.fmspc}; ca={params.ca}"
+    if at is not None:
+        value += f"; at={at.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    return value
 
 
-_RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-
-def _transport_message(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__})"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
-
-
-def _transport_failure(exc: httpx.HTTPError, url: str) -> Exception:
-    """A transport error as raised: retryable (timeouts, dropped connections) or final."""
-    error = _error(_transport_message(exc), url)
-    return _Retryable(error) if isinstance(exc, _RETRYABLE_TRANSPORT) else error
+_CLIENT_DOC_OPTIONS = """
+    ``timeout`` bounds each connect, read and write; ``deadline`` (default
+    60 s) bounds each artifact's whole fetch: attempts, redirects, the body
+    and the waits between attempts.  429 and 5xx responses, timeouts and
+    dropped connections are retried up to ``retries`` times, waiting
+    ``Retry-After`` when the server sends it (more than ``max_retry_after``
+    seconds, or past the deadline: give up at once; a malformed one is a
+    failure), else ``backoff * 2**attempt`` seconds capped at
+    ``max_backoff``.  A connection that cannot be made (refused, unknown
+    host, TLS failure) is not retried.  ``on_retry`` is called with a
+    :class:`RetryNotice` before each wait.  ``sleep``, ``clock`` (wall
+    clock, for ``Retry-After`` dates) and ``monotonic`` (for the deadline)
+    are injectable for tests.  Responses over ``max_response_size`` bytes
+    and compressed responses are refused.  Redirects are followed (at most
+    :data:`MAX_REDIRECTS` hops); the API key (and the PCCS hint header) go
+    only to the configured server's origin (scheme, host, port), never to
+    another host a redirect or ``root_ca_crl_url`` points at.
+"""
 
 
 class PcsClient(_ClientBase):
@@ -424,14 +334,9 @@ class PcsClient(_ClientBase):
     server.  ``update`` (``"standard"``/``"early"``) or
     ``tcb_evaluation_data_number`` select the TCB Info and QE identity
     generation; ``api_key`` is sent as ``Ocp-Apim-Subscription-Key``.
-
-    429 and 5xx responses, timeouts and dropped connections are retried up
-    to ``retries`` times, waiting ``Retry-After`` when the server sends it
-    (more than ``max_retry_after`` seconds: give up at once), else
-    ``backoff * 2**attempt`` seconds capped at ``max_backoff``.  ``sleep``
-    and ``clock`` are injectable for tests.  Responses over
-    ``max_response_size`` bytes are refused.
     """
+
+    __doc__ = (__doc__ or "") + _CLIENT_DOC_OPTIONS
 
     def __init__(
         self,
@@ -441,33 +346,39 @@ class PcsClient(_ClientBase):
         api_key: str | None = None,
         update: UpdateType | None = None,
         tcb_evaluation_data_number: int | None = None,
-        timeout: float = 30.0,
-        retries: int = 3,
+        timeout: float = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+        retries: int = DEFAULT_RETRIES,
         backoff: float = 1.0,
         max_backoff: float = 30.0,
-        max_retry_after: float = 120.0,
-        max_response_size: int = _DEFAULT_MAX_RESPONSE,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        max_response_size: int = DEFAULT_MAX_RESPONSE,
+        on_retry: Callable[[RetryNotice], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        options = FetchOptions(
+            timeout, deadline, retries, backoff, max_backoff, max_retry_after, max_response_size
+        )
         super().__init__(
             base_url,
             root_ca_crl_url=root_ca_crl_url,
             api_key=api_key,
             update=update,
             tcb_evaluation_data_number=tcb_evaluation_data_number,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            max_retry_after=max_retry_after,
-            max_response_size=max_response_size,
+            options=options,
+            on_retry=on_retry,
             clock=clock,
+            monotonic=monotonic,
         )
         self._sleep = sleep
         self._http = httpx.Client(
-            timeout=timeout, headers=self.headers, transport=transport, follow_redirects=True
+            timeout=options.timeout,
+            headers=self.headers,
+            transport=transport if transport is not None else DeadlineTransport(),
+            follow_redirects=False,
         )
 
     def close(self) -> None:
@@ -480,41 +391,56 @@ class PcsClient(_ClientBase):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def get(self, artifact: Artifact, params: CollateralParameters) -> PcsResponse:
-        """Fetch one artifact; retries as the class describes."""
-        url = self.url(artifact, params)
-        attempt = 0
+    def get(
+        self, artifact: Artifact, params: CollateralParameters, *, at: datetime | None = None
+    ) -> PcsResponse:
+        """Fetch one artifact; retries and redirects as the class describes.
+
+        ``at`` (the verification time) is told to a PCCS with the request
+        (header ``TDXQuote-Collateral-For``, with TEE, FMSPC and CA), so that a
+        mirror of bundles from several dates answers with the one valid then.
+        """
+        fetch = self._start(artifact, params, at)
         while True:
+            request = fetch.request()
+            self.requests_sent += 1
             try:
-                return self._exchange(artifact, url)
-            except _Retryable as retry:
-                self._sleep(self._retry_delay(attempt, retry, url))
-                attempt += 1
+                action = self._attempt(fetch, request)
+            except httpx.HTTPError as exc:
+                action = fetch.transport_error(exc)
+            if isinstance(action, PcsResponse):
+                return action
+            if isinstance(action, Wait):
+                self._sleep(self._waiting(action))
 
-    def _exchange(self, artifact: Artifact, url: str) -> PcsResponse:
-        self.requests_sent += 1
-        try:
-            with self._http.stream("GET", url) as response:
-                failure = self._refusal(artifact, url, response)
-                if failure is not None:
-                    response.close()
-                    raise failure
-                body = _Body(self, artifact, url, response)
-                for chunk in response.iter_bytes():
-                    body.add(chunk)
-                return body.response()
-        except httpx.HTTPError as exc:
-            raise _transport_failure(exc, url) from None
+    def _attempt(self, fetch: Fetch, request: Request) -> PcsResponse | Wait | Redirect:
+        with (
+            deadline_scope(fetch.remaining),
+            self._http.stream(
+                "GET", request.url, headers=request.headers, timeout=request.timeout
+            ) as response,
+        ):
+            action = fetch.head(response)
+            if action != READ_BODY:
+                assert not isinstance(action, str)
+                return action
+            for chunk in response.iter_raw():
+                fetch.chunk(chunk)
+            return fetch.done()
 
-    def fetch(self, params: CollateralParameters) -> dict[Artifact, PcsResponse]:
+    def fetch(
+        self, params: CollateralParameters, *, at: datetime | None = None
+    ) -> dict[Artifact, PcsResponse]:
         """Fetch the four artifacts of ``params``, one after the other."""
-        return {artifact: self.get(artifact, params) for artifact in ARTIFACTS}
+        return {artifact: self.get(artifact, params, at=at) for artifact in ARTIFACTS}
 
 
 class AsyncPcsClient(_ClientBase):
     """The asynchronous twin of :class:`PcsClient` (same options; ``sleep`` is awaited).
 
-    :meth:`fetch` requests a quote's four artifacts concurrently.
+    :meth:`fetch` requests a quote's four artifacts concurrently.  The
+    deadline bounds each attempt with :func:`asyncio.wait_for`, whatever the
+    transport.
     """
 
     def __init__(
@@ -525,33 +451,39 @@ class AsyncPcsClient(_ClientBase):
         api_key: str | None = None,
         update: UpdateType | None = None,
         tcb_evaluation_data_number: int | None = None,
-        timeout: float = 30.0,
-        retries: int = 3,
+        timeout: float = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+        retries: int = DEFAULT_RETRIES,
         backoff: float = 1.0,
         max_backoff: float = 30.0,
-        max_retry_after: float = 120.0,
-        max_response_size: int = _DEFAULT_MAX_RESPONSE,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        max_response_size: int = DEFAULT_MAX_RESPONSE,
+        on_retry: Callable[[RetryNotice], None] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        options = FetchOptions(
+            timeout, deadline, retries, backoff, max_backoff, max_retry_after, max_response_size
+        )
         super().__init__(
             base_url,
             root_ca_crl_url=root_ca_crl_url,
             api_key=api_key,
             update=update,
             tcb_evaluation_data_number=tcb_evaluation_data_number,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_backoff=max_backoff,
-            max_retry_after=max_retry_after,
-            max_response_size=max_response_size,
+            options=options,
+            on_retry=on_retry,
             clock=clock,
+            monotonic=monotonic,
         )
         self._sleep = sleep
         self._http = httpx.AsyncClient(
-            timeout=timeout, headers=self.headers, transport=transport, follow_redirects=True
+            timeout=options.timeout,
+            headers=self.headers,
+            transport=transport,
+            follow_redirects=False,
         )
 
     async def aclose(self) -> None:
@@ -564,37 +496,47 @@ class AsyncPcsClient(_ClientBase):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def get(self, artifact: Artifact, params: CollateralParameters) -> PcsResponse:
-        """Fetch one artifact; retries as :class:`PcsClient` does."""
-        url = self.url(artifact, params)
-        attempt = 0
+    async def get(
+        self, artifact: Artifact, params: CollateralParameters, *, at: datetime | None = None
+    ) -> PcsResponse:
+        """Fetch one artifact; retries and redirects as :class:`PcsClient` does."""
+        fetch = self._start(artifact, params, at)
         while True:
+            request = fetch.request()
+            self.requests_sent += 1
             try:
-                return await self._exchange(artifact, url)
-            except _Retryable as retry:
-                await self._sleep(self._retry_delay(attempt, retry, url))
-                attempt += 1
+                action = await asyncio.wait_for(
+                    self._attempt(fetch, request), timeout=max(fetch.remaining(), 0.0)
+                )
+            except asyncio.TimeoutError:
+                raise fetch.deadline_error() from None
+            except httpx.HTTPError as exc:
+                action = fetch.transport_error(exc)
+            if isinstance(action, PcsResponse):
+                return action
+            if isinstance(action, Wait):
+                await self._sleep(self._waiting(action))
 
-    async def _exchange(self, artifact: Artifact, url: str) -> PcsResponse:
-        self.requests_sent += 1
-        try:
-            async with self._http.stream("GET", url) as response:
-                failure = self._refusal(artifact, url, response)
-                if failure is not None:
-                    await response.aclose()
-                    raise failure
-                body = _Body(self, artifact, url, response)
-                async for chunk in response.aiter_bytes():
-                    body.add(chunk)
-                return body.response()
-        except httpx.HTTPError as exc:
-            raise _transport_failure(exc, url) from None
+    async def _attempt(self, fetch: Fetch, request: Request) -> PcsResponse | Wait | Redirect:
+        async with self._http.stream(
+            "GET", request.url, headers=request.headers, timeout=request.timeout
+        ) as response:
+            action = fetch.head(response)
+            if action != READ_BODY:
+                assert not isinstance(action, str)
+                return action
+            async for chunk in response.aiter_raw():
+                fetch.chunk(chunk)
+            return fetch.done()
 
     async def fetch_many(
-        self, wanted: list[tuple[Artifact, CollateralParameters]]
+        self,
+        wanted: list[tuple[Artifact, CollateralParameters]],
+        *,
+        at: datetime | None = None,
     ) -> list[PcsResponse]:
         """Fetch several artifacts concurrently; the first failure is raised."""
-        tasks = [asyncio.ensure_future(self.get(a, p)) for a, p in wanted]
+        tasks = [asyncio.ensure_future(self.get(a, p, at=at)) for a, p in wanted]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:
@@ -603,23 +545,9 @@ class AsyncPcsClient(_ClientBase):
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
 
-    async def fetch(self, params: CollateralParameters) -> dict[Artifact, PcsResponse]:
+    async def fetch(
+        self, params: CollateralParameters, *, at: datetime | None = None
+    ) -> dict[Artifact, PcsResponse]:
         """Fetch the four artifacts of ``params`` concurrently."""
-        responses = await self.fetch_many([(artifact, params) for artifact in ARTIFACTS])
+        responses = await self.fetch_many([(artifact, params) for artifact in ARTIFACTS], at=at)
         return dict(zip(ARTIFACTS, responses, strict=True))
-
-
-class _Retryable(Exception):
-    """An exchange failed in a way worth retrying; ``error`` is what to raise at the end."""
-
-    def __init__(self, error: CollateralFetchError, response: httpx.Response | None = None):
-        super().__init__(str(error))
-        self.error = error
-        self.response = response
-
-
-def _status_failure(artifact: Artifact, url: str, response: httpx.Response) -> Exception:
-    error = _error(_status_message(artifact, response), url, response)
-    if response.status_code in _RETRY_STATUSES:
-        return _Retryable(error, response)
-    return error

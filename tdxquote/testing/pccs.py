@@ -12,7 +12,18 @@ with the issuer-chain headers URL-encoded as Intel sends them, a
 ``Request-ID`` on every response, and ``Error-Code`` / ``Error-Message`` on
 errors (404 for an unknown FMSPC).  Content comes from bundles
 (:meth:`PccsServer.add_collateral`, :meth:`PccsServer.from_path`) or from
-verbatim responses (:meth:`PccsServer.add_response`).
+verbatim responses (:meth:`PccsServer.add_response`, which take precedence).
+
+Each artifact is answered from one bundle, chosen as
+:class:`~tdxquote.collateral.OfflineSource` chooses for ``--collateral DIR``:
+among the bundles for the platform and CA asked, one valid at the time asked
+(then the highest TCB evaluation data number, then the latest expiry).  A
+PCS request names only part of the platform (the QE identity route has no
+FMSPC, the PCK CRL route no TEE) and no time, so tdxquote's clients add a
+``TDXQuote-Collateral-For: tee=tdx; fmspc=B0C06F000000; ca=platform;
+at=2025-07-04T10:16:31Z`` header; without it the server's ``at`` (default:
+the wall clock) stands in for the time and only what the route names
+narrows the platform.
 
 For tests: every request is logged (:attr:`PccsServer.requests`,
 :meth:`PccsServer.count`), and :meth:`PccsServer.inject` makes the next
@@ -29,8 +40,9 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -40,10 +52,21 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from tdxquote.collateral import Collateral
 from tdxquote.collateral._crl import crl_der
+from tdxquote.collateral._exchange import HINT_HEADER
 from tdxquote.collateral._source import bundle_expiry, bundle_parameters, load_bundles
+from tdxquote.collateral.pcs import CollateralParameters
 from tdxquote.errors import CollateralFormatError
 
-__all__ = ["Fault", "PccsServer", "RecordedRequest", "Reply", "encode_issuer_chain"]
+__all__ = [
+    "Fault",
+    "PccsServer",
+    "RecordedRequest",
+    "Reply",
+    "ScriptedServer",
+    "bundle_replies",
+    "bundle_start",
+    "encode_issuer_chain",
+]
 
 _V4 = "/certification/v4"
 _ROOT_DP = "/IntelSGXRootCA.der"
@@ -87,6 +110,8 @@ class Fault:
     close the connection.  ``hang``: send nothing until the server is
     released or stopped.  ``barrier``: wait until that many requests are in
     the handler at once (proves concurrency), then reply normally.
+    ``trickle``: send the body one byte every ``trickle`` seconds.
+    ``location``: answer ``status`` (a redirect) with this ``Location``.
     """
 
     status: int | None = None
@@ -98,6 +123,8 @@ class Fault:
     drop_after: int | None = None
     hang: bool = False
     barrier: threading.Barrier | None = None
+    trickle: float | None = None
+    location: str | None = None
 
     @classmethod
     def http_status(
@@ -132,6 +159,16 @@ class Fault:
         return cls(hang=True)
 
     @classmethod
+    def trickled(cls, interval: float) -> Fault:
+        """Send the body one byte every ``interval`` seconds (until the client gives up)."""
+        return cls(trickle=interval)
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> Fault:
+        """Answer ``status`` with ``Location: location`` (absolute or relative)."""
+        return cls(status=status, location=location)
+
+    @classmethod
     def concurrent(cls, parties: int, timeout: float = 10.0) -> Fault:
         """Hold each matching request until ``parties`` of them are in flight together."""
         return cls(barrier=threading.Barrier(parties, timeout=timeout))
@@ -157,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = parse_qs(parts.query, keep_blank_values=True)
         owner._record(RecordedRequest("GET", self.path, query, dict(self.headers.items())))
+        hints = self.headers.get_all(HINT_HEADER) or []
         fault = owner._take_fault(parts.path)
         request_id = owner._request_id()
         if fault is not None and fault.barrier is not None:
@@ -170,15 +208,23 @@ class _Handler(BaseHTTPRequestHandler):
             owner._released.wait(timeout=owner.hang_limit)
             self.close_connection = True
             return
+        if fault is not None and fault.location is not None:
+            assert fault.status is not None
+            headers = (("Location", fault.location), *fault.headers)
+            self._send(Reply(fault.status, fault.body, headers, "text/plain"), request_id)
+            return
         if fault is not None and fault.status is not None:
             reply = Reply(fault.status, fault.body, fault.headers, "text/plain")
             self._send(reply, request_id, error=True)
             return
-        reply = owner._route(parts.path, query)
+        reply = owner._route(parts.path, query, hints)
         if fault is not None:
             reply = _apply(fault, reply)
         if fault is not None and fault.drop_after is not None:
             self._send_dropped(reply, request_id, fault.drop_after)
+            return
+        if fault is not None and fault.trickle is not None:
+            self._send_trickled(reply, request_id, fault.trickle)
             return
         self._send(reply, request_id, error=reply.status != 200)
 
@@ -197,6 +243,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply, request_id: str, *, error: bool = False) -> None:
         self._head(reply, request_id, len(reply.body), error)
         self.wfile.write(reply.body)
+
+    def _send_trickled(self, reply: Reply, request_id: str, interval: float) -> None:
+        owner = self.server.owner
+        self._head(reply, request_id, len(reply.body), reply.status != 200)
+        self.close_connection = True
+        for index in range(len(reply.body)):
+            if owner._released.wait(interval):
+                return
+            try:
+                self.wfile.write(reply.body[index : index + 1])
+                self.wfile.flush()
+            except OSError:
+                return  # the client gave up
+            with owner._lock:
+                owner.trickled_bytes += 1
 
     def _send_dropped(self, reply: Reply, request_id: str, after: int) -> None:
         self._head(reply, request_id, len(reply.body), False)
@@ -240,18 +301,30 @@ class PccsServer:
     """A PCCS-compatible server on ``host`` (loopback only) and ``port`` (0: any free port).
 
     Use as a context manager (started in a background thread) or call
-    :meth:`serve_forever`.  :attr:`url` is its base URL.
+    :meth:`serve_forever`.  :attr:`url` is its base URL.  ``at`` is the time
+    bundles are chosen for when a request does not say (default: the wall
+    clock at each request).
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+        at: datetime | None = None,
+    ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the PCCS test server binds loopback addresses only, not {host}")
         self.verbose = verbose
+        self.at = at
         self._host = host
         self.hang_limit = 30.0
         self.requests: list[RecordedRequest] = []
+        #: Body bytes sent by :meth:`Fault.trickled` replies so far.
+        self.trickled_bytes = 0
         self._replies: dict[tuple[str, ...], Reply] = {}
-        self._expiries: dict[tuple[str, ...], float] = {}
+        self._bundles: list[_Bundle] = []
         self._faults: list[_Injected] = []
         self._lock = threading.Lock()
         self._released = threading.Event()
@@ -334,66 +407,35 @@ class PccsServer:
             self._replies[_normal(route)] = Reply(status, data, headers, content_type)
 
     def add_collateral(self, collateral: Collateral, *, variant: str | None = None) -> None:
-        """Serve every artifact of a bundle (the freshest wins for shared artifacts).
+        """Serve a bundle's artifacts to requests it answers (see the module docstring).
 
         TCB Info and QE identity are also served when asked for by their
         evaluation data number; ``variant`` (``"update=early"``) serves the
         bundle only to requests for that variant.
         """
-        params = bundle_parameters(collateral)
-        raw = collateral.raw
-        extra = () if variant is None else (variant,)
-        tcb = (
-            b'{"tcbInfo":'
-            + raw.tcb_info
-            + b',"signature":"'
-            + raw.tcb_info_signature.hex().encode()
-            + b'"}'
+        bundle = _Bundle(
+            params=bundle_parameters(collateral),
+            start=bundle_start(collateral),
+            end=bundle_expiry(collateral),
+            tcb_number=collateral.tcb_info.tcb_evaluation_data_number,
+            qe_number=collateral.qe_identity.tcb_evaluation_data_number,
+            variant=variant,
+            replies=bundle_replies(collateral),
         )
-        identity = (
-            b'{"enclaveIdentity":'
-            + raw.qe_identity
-            + b',"signature":"'
-            + raw.qe_identity_signature.hex().encode()
-            + b'"}'
-        )
-        expiry = bundle_expiry(collateral)
-        tcb_number = f"eval={collateral.tcb_info.tcb_evaluation_data_number}"
-        for tcb_extra in (extra, (tcb_number,)):
-            self.add_response(
-                ("tcb", params.tee, params.fmspc, *tcb_extra),
-                tcb,
-                issuer_chain=raw.tcb_info_issuer_chain,
-            )
-        qe_number = f"eval={collateral.qe_identity.tcb_evaluation_data_number}"
-        self.add_response(
-            ("qe", params.tee, qe_number), identity, issuer_chain=raw.qe_identity_issuer_chain
-        )
-        routes: list[tuple[tuple[str, ...], bytes, str | None, str]] = [
-            (
-                ("qe", params.tee, *extra),
-                identity,
-                raw.qe_identity_issuer_chain,
-                "application/json",
-            ),
-            (("pckcrl", params.ca), raw.pck_crl, raw.pck_crl_issuer_chain, "application/pkix-crl"),
-            (("rootcacrl",), raw.root_ca_crl, None, "application/pkix-crl"),
-        ]
-        for route, body, chain, content_type in routes:
-            key = _normal(route)
-            with self._lock:
-                known = self._expiries.get(key)
-                if known is not None and known >= expiry.timestamp():
-                    continue
-                self._expiries[key] = expiry.timestamp()
-            self.add_response(route, body, issuer_chain=chain, content_type=content_type)
+        with self._lock:
+            self._bundles.append(bundle)
 
     @classmethod
     def from_path(
-        cls, path: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        at: datetime | None = None,
     ) -> PccsServer:
         """A server of the bundle file ``path``, or of every ``*.json`` bundle in a directory."""
-        server = cls(host=host, port=port)
+        server = cls(host=host, port=port, at=at)
         try:
             for _, collateral in load_bundles(path):
                 server.add_collateral(collateral)
@@ -403,9 +445,13 @@ class PccsServer:
         return server
 
     def routes(self) -> list[tuple[str, ...]]:
-        """The routes with stored content."""
+        """The routes with stored content (bundles' and verbatim)."""
         with self._lock:
-            return sorted(self._replies)
+            routes = set(self._replies)
+            for bundle in self._bundles:
+                tee, fmspc, ca = bundle.params.tee, bundle.params.fmspc, bundle.params.ca
+                routes.update({("tcb", tee, fmspc), ("qe", tee), ("pckcrl", ca), ("rootcacrl",)})
+            return sorted(routes)
 
     # --- log and faults ---------------------------------------------------------------
 
@@ -458,13 +504,17 @@ class PccsServer:
                     return found
         return None
 
-    def _route(self, path: str, query: dict[str, list[str]]) -> Reply:
+    def _route(self, path: str, query: dict[str, list[str]], hints: list[str]) -> Reply:
         def one(name: str) -> str | None:
             values = query.get(name)
             return values[-1] if values else None
 
+        try:
+            hint = _Hint.parse(hints)
+        except ValueError as exc:
+            return _error(400, f"{HINT_HEADER}: {exc}")
         if path == _ROOT_DP:
-            return self._crl(self._lookup(("rootcacrl",)), "der", "Root CA CRL")
+            return self._crl(self._find(_Asked("rootcacrl"), hint), "der", "Root CA CRL")
         for tee in ("tdx", "sgx"):
             prefix = f"/{tee}{_V4}"
             if not path.startswith(prefix + "/"):
@@ -484,19 +534,22 @@ class PccsServer:
                 fmspc = one("fmspc")
                 if fmspc is None or len(fmspc) != 12:
                     return _error(400, "fmspc is required (12 hex digits)")
-                return self._variant(("tcb", tee, fmspc.upper()), variant, "TCB Info")
+                asked = _Asked("tcb", tee=tee, fmspc=fmspc.upper(), variant=variant)
+                return self._document(asked, hint, "TCB Info")
             if route == "/qe/identity":
-                return self._variant(("qe", tee), variant, "QE identity")
+                return self._document(_Asked("qe", tee=tee, variant=variant), hint, "QE identity")
             if tee == "sgx" and route == "/pckcrl":
                 ca = (one("ca") or "").lower()
                 if ca not in ("platform", "processor"):
                     return _error(400, "ca must be platform or processor")
                 encoding = (one("encoding") or "pem").lower()
-                return self._crl(self._lookup(("pckcrl", ca)), encoding, "PCK CRL")
+                return self._crl(self._find(_Asked("pckcrl", ca=ca), hint), encoding, "PCK CRL")
             if tee == "sgx" and route == "/rootcacrl":
-                reply = self._lookup(("rootcacrl",))
+                reply = self._find(_Asked("rootcacrl"), hint)
                 if reply is None:
                     return _error(404, "no Root CA CRL")
+                if isinstance(reply, str):
+                    return _error(400, reply)
                 try:
                     hex_body = crl_der(reply.body).hex().encode()
                 except CollateralFormatError:
@@ -504,18 +557,44 @@ class PccsServer:
                 return Reply(200, hex_body, reply.headers, "application/pkix-crl")
         return _error(404, f"no route {path}")
 
-    def _variant(self, key: tuple[str, ...], variant: str | None, what: str) -> Reply:
-        keys = [key] if variant is None else [(*key, variant)]
-        if variant is not None and variant.startswith("update="):
-            keys.append(key)
-        reply = self._lookup(*keys)
+    def _document(self, asked: _Asked, hint: _Hint | None, what: str) -> Reply:
+        reply = self._find(asked, hint)
+        if isinstance(reply, str):
+            return _error(400, reply)
         if reply is None:
-            if variant is not None and variant.startswith("eval="):
+            if asked.variant is not None and asked.variant.startswith("eval="):
                 return _error(410, f"{what}: evaluation data number not available")
             return _error(404, f"{what} not found")
         return reply
 
-    def _crl(self, reply: Reply | None, encoding: str, what: str) -> Reply:
+    def _find(self, asked: _Asked, hint: _Hint | None) -> Reply | str | None:
+        """The reply for ``asked``: verbatim first, else from the bundle chosen (a str: 400)."""
+        if hint is not None:
+            conflict = asked.conflict(hint.params)
+            if conflict is not None:
+                return conflict
+        key: tuple[str, ...] = (asked.kind,)
+        key += tuple(part for part in (asked.tee, asked.fmspc, asked.ca) if part is not None)
+        keys = [key] if asked.variant is None else [(*key, asked.variant)]
+        if asked.variant is not None and asked.variant.startswith("update="):
+            keys.append(key)
+        verbatim = self._lookup(*keys)
+        if verbatim is not None:
+            return verbatim
+        when = hint.at if hint is not None and hint.at is not None else self.at
+        if when is None:
+            when = datetime.now(timezone.utc)
+        with self._lock:
+            bundles = list(self._bundles)
+        chosen = _choose(asked, None if hint is None else hint.params, bundles, when)
+        if chosen is None and hint is not None:
+            # No bundle for that platform: answer as a PCCS would, by what the route names.
+            chosen = _choose(asked, None, bundles, when)
+        return None if chosen is None else chosen.replies[asked.kind]
+
+    def _crl(self, reply: Reply | str | None, encoding: str, what: str) -> Reply:
+        if isinstance(reply, str):
+            return _error(400, reply)
         if reply is None:
             return _error(404, f"{what} not found")
         if reply.status != 200:
@@ -528,6 +607,147 @@ class PccsServer:
         if encoding == "der":
             return Reply(200, der, reply.headers, "application/pkix-crl")
         return Reply(200, pem, reply.headers, "application/x-pem-file")
+
+
+@dataclass(frozen=True)
+class _Bundle:
+    params: CollateralParameters
+    start: datetime
+    end: datetime
+    tcb_number: int
+    qe_number: int
+    variant: str | None
+    replies: Mapping[str, Reply]
+
+    def valid_at(self, when: datetime) -> bool:
+        return self.start <= when < self.end
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What a request names: the artifact kind and the parts of the platform in its URL."""
+
+    kind: str
+    tee: str | None = None
+    fmspc: str | None = None
+    ca: str | None = None
+    variant: str | None = None
+
+    def conflict(self, params: CollateralParameters) -> str | None:
+        for name in ("tee", "fmspc", "ca"):
+            named = getattr(self, name)
+            if named is not None and named != getattr(params, name):
+                return f"{HINT_HEADER} says {name}={getattr(params, name)}, the URL {named}"
+        return None
+
+    def answered_by(self, bundle: _Bundle) -> bool:
+        params = bundle.params
+        if self.tee is not None and params.tee != self.tee:
+            return False
+        if self.fmspc is not None and params.fmspc != self.fmspc:
+            return False
+        if self.ca is not None and params.ca != self.ca:
+            return False
+        variant = self.variant
+        if variant is not None and variant.startswith("eval="):
+            number = bundle.tcb_number if self.kind == "tcb" else bundle.qe_number
+            return variant == f"eval={number}"
+        return bundle.variant == variant
+
+
+@dataclass(frozen=True)
+class _Hint:
+    """A parsed :data:`HINT_HEADER`: the platform asked for, and the time (optional)."""
+
+    params: CollateralParameters
+    at: datetime | None
+
+    @classmethod
+    def parse(cls, values: list[str]) -> _Hint | None:
+        if not values:
+            return None
+        if len(values) > 1 or len(values[0]) > 200:
+            raise ValueError("one value of at most 200 characters expected")
+        fields: dict[str, str] = {}
+        for item in values[0].split(";"):
+            name, sep, value = item.strip().partition("=")
+            if not sep or name not in ("tee", "fmspc", "ca", "at") or name in fields:
+                raise ValueError(f"unexpected item {item.strip()[:40]!r}")
+            fields[name] = value.strip()
+        if not {"tee", "fmspc", "ca"} <= set(fields):
+            raise ValueError("tee, fmspc and ca are required")
+        params = CollateralParameters(
+            tee=fields["tee"],  # type: ignore[arg-type]  # checked by CollateralParameters
+            fmspc=fields["fmspc"],
+            ca=fields["ca"],  # type: ignore[arg-type]
+        )
+        at = None
+        if "at" in fields:
+            at = datetime.strptime(fields["at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return cls(params, at)
+
+
+def _choose(
+    asked: _Asked,
+    wanted: CollateralParameters | None,
+    bundles: list[_Bundle],
+    when: datetime,
+) -> _Bundle | None:
+    """The bundle answering ``asked`` at ``when``, as ``OfflineSource`` would choose it."""
+    candidates = [b for b in bundles if asked.answered_by(b) and wanted in (None, b.params)]
+    if not candidates and asked.variant == "update=early":
+        return _choose(_Asked(asked.kind, asked.tee, asked.fmspc, asked.ca), wanted, bundles, when)
+    if not candidates:
+        return None
+
+    def rank(bundle: _Bundle) -> tuple[bool, int, datetime]:
+        return (bundle.valid_at(when), min(bundle.tcb_number, bundle.qe_number), bundle.end)
+
+    return max(candidates, key=rank)
+
+
+def bundle_start(collateral: Collateral) -> datetime:
+    """The latest issue date of anything in the bundle (its validity window's start)."""
+    starts = [collateral.tcb_info.issue_date, collateral.qe_identity.issue_date]
+    starts += [crl.last_update_utc for crl in (collateral.pck_crl, collateral.root_ca_crl)]
+    for chain in (
+        collateral.tcb_info_issuer_chain,
+        collateral.qe_identity_issuer_chain,
+        collateral.pck_crl_issuer_chain,
+    ):
+        starts.extend(cert.not_valid_before_utc for cert in chain)
+    return max(starts)
+
+
+def bundle_replies(collateral: Collateral) -> dict[str, Reply]:
+    """The PCS responses a bundle stands for: ``tcb``, ``qe``, ``pckcrl``, ``rootcacrl``.
+
+    Bodies as Intel sends them (``{"tcbInfo": <exact signed bytes>,
+    "signature": ...}``, DER CRLs), issuer chains URL-encoded.
+    """
+    raw = collateral.raw
+
+    def signed(name: bytes, body: bytes, signature: bytes) -> bytes:
+        return b'{"' + name + b'":' + body + b',"signature":"' + signature.hex().encode() + b'"}'
+
+    def chain(route: str, pem: str) -> tuple[tuple[str, str], ...]:
+        return ((_CHAIN_HEADERS[route], encode_issuer_chain(pem)),)
+
+    crl = "application/pkix-crl"
+    return {
+        "tcb": Reply(
+            200,
+            signed(b"tcbInfo", raw.tcb_info, raw.tcb_info_signature),
+            chain("tcb", raw.tcb_info_issuer_chain),
+        ),
+        "qe": Reply(
+            200,
+            signed(b"enclaveIdentity", raw.qe_identity, raw.qe_identity_signature),
+            chain("qe", raw.qe_identity_issuer_chain),
+        ),
+        "pckcrl": Reply(200, raw.pck_crl, chain("pckcrl", raw.pck_crl_issuer_chain), crl),
+        "rootcacrl": Reply(200, raw.root_ca_crl, (), crl),
+    }
 
 
 _CHAIN_HEADERS = {
@@ -551,3 +771,97 @@ def _error(status: int, message: str) -> Reply:
         (("Error-Code", _ERROR_CODES.get(status, "Error")), ("Error-Message", message)),
         "text/plain",
     )
+
+
+class ScriptedServer:
+    """A TCP server on 127.0.0.1 answering each connection with scripted raw bytes.
+
+    For hostile-response tests: ``responses`` gives the whole raw response
+    (status line, headers, body) sent as is for each connection in turn (the
+    last one repeats), or is called with the connection's index and raw
+    request head.  With ``trickle``, one byte every ``trickle`` seconds.
+    The connection is closed after the response.  Raw request heads are
+    kept in :attr:`requests`.
+    """
+
+    def __init__(
+        self,
+        responses: list[bytes] | Callable[[int, bytes], bytes],
+        *,
+        trickle: float | None = None,
+    ) -> None:
+        self._responses = responses
+        self.trickle = trickle
+        self.requests: list[bytes] = []
+        #: Response bytes written so far (all connections).
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+
+    def start(self) -> ScriptedServer:
+        """Accept connections in a daemon thread."""
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, end trickles, close the socket."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._socket.close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(5)
+            head = b""
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    data = connection.recv(4096)
+                    if not data:
+                        break
+                    head += data
+            with self._lock:
+                index = len(self.requests)
+                self.requests.append(head)
+            if callable(self._responses):
+                response = self._responses(index, head)
+            else:
+                response = self._responses[min(index, len(self._responses) - 1)]
+            step = 1 if self.trickle is not None else max(len(response), 1)
+            for start in range(0, len(response), step):
+                if self.trickle is not None and self._stopping.wait(self.trickle):
+                    return
+                try:
+                    connection.sendall(response[start : start + step])
+                except OSError:
+                    return
+                with self._lock:
+                    self.sent += len(response[start : start + step])
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)

@@ -363,8 +363,11 @@ class Policy:
         """Raise :class:`PolicyError` (or :class:`CollateralExpiredError`) unless acceptable."""
         supplemental = verified.supplemental
         if supplemental.collateral_expired and not self.expired_collateral_allowed:
+            state = (
+                "is expired" if supplemental.earliest_expiration_date <= now else "is not yet valid"
+            )
             raise CollateralExpiredError(
-                "collateral is outside its validity window at "
+                f"collateral {state} at "
                 f"{now.isoformat()} (earliest expiration "
                 f"{supplemental.earliest_expiration_date.isoformat()}, latest issue "
                 f"{supplemental.latest_issue_date.isoformat()})"

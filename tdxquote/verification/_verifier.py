@@ -221,6 +221,7 @@ class Verifier:
         update: UpdateType | None = None,
         tcb_evaluation_data_number: int | None = None,
         timeout: float = 30.0,
+        deadline: float = 60.0,
         retries: int = 3,
         trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
         policy: Policy | None = None,
@@ -230,7 +231,9 @@ class Verifier:
         ``cache``: a :class:`~tdxquote.collateral.cache.CollateralCache`, a
         directory, or ``None`` for the default directory
         (:func:`~tdxquote.collateral.cache.default_cache_dir`);
-        ``CollateralCache.memory()`` keeps nothing on disk.
+        ``CollateralCache.memory()`` keeps nothing on disk.  ``timeout`` bounds
+        each network operation, ``deadline`` each artifact's whole fetch
+        (retries and waits included), in seconds.
         """
         return cls.pccs(
             None,
@@ -239,6 +242,7 @@ class Verifier:
             update=update,
             tcb_evaluation_data_number=tcb_evaluation_data_number,
             timeout=timeout,
+            deadline=deadline,
             retries=retries,
             trust_root=trust_root,
             policy=policy,
@@ -254,6 +258,7 @@ class Verifier:
         update: UpdateType | None = None,
         tcb_evaluation_data_number: int | None = None,
         timeout: float = 30.0,
+        deadline: float = 60.0,
         retries: int = 3,
         root_ca_crl_url: str | None = None,
         trust_root: TrustRoot | x509.Certificate | bytes | str | None = None,
@@ -276,6 +281,7 @@ class Verifier:
             update=update,
             tcb_evaluation_data_number=tcb_evaluation_data_number,
             timeout=timeout,
+            deadline=deadline,
             retries=retries,
         )
         store = cache if isinstance(cache, CollateralCache) else CollateralCache(cache)

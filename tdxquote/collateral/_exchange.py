@@ -1,0 +1,506 @@
+"""One artifact's fetch over HTTP, sans I/O: every decision the sync and async clients share.
+
+The clients only move bytes.  They ask a :class:`Fetch` for the next
+:class:`Request`, hand it the response head (:meth:`Fetch.head`), each body
+chunk (:meth:`Fetch.chunk`) or the transport error (:meth:`Fetch.transport_error`),
+and do what it answers: read the body, follow a redirect, or wait and retry.
+Every byte from the server is hostile input here: statuses, ``Retry-After``,
+``Location``, ``Content-Length``, ``Content-Encoding``, issuer-chain headers
+and bodies either lead to a :class:`PcsResponse` or to a
+:class:`~tdxquote.errors.CollateralFetchError`, never to another exception,
+a wait past the deadline, or more than ``max_response_size`` bytes held.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+
+from tdxquote.errors import CollateralFetchError
+
+__all__ = [
+    "API_KEY_HEADER",
+    "ARTIFACTS",
+    "DEFAULT_DEADLINE",
+    "HINT_HEADER",
+    "ISSUER_CHAIN_HEADERS",
+    "MAX_REDIRECTS",
+    "READ_BODY",
+    "Artifact",
+    "Fetch",
+    "FetchOptions",
+    "PcsResponse",
+    "Redirect",
+    "Request",
+    "RetryNotice",
+    "Wait",
+    "origin_of",
+    "retry_after_seconds",
+]
+
+Artifact = Literal["tcb_info", "qe_identity", "pck_crl", "root_ca_crl"]
+
+ARTIFACTS: tuple[Artifact, ...] = ("tcb_info", "qe_identity", "pck_crl", "root_ca_crl")
+"""The four fetched artifacts of a quote's collateral, in fetch order."""
+
+#: Issuer-chain response headers, by artifact, in order of preference.
+ISSUER_CHAIN_HEADERS: Mapping[Artifact, tuple[str, ...]] = {
+    "tcb_info": ("TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"),
+    "qe_identity": ("SGX-Enclave-Identity-Issuer-Chain", "Enclave-Identity-Issuer-Chain"),
+    "pck_crl": ("SGX-PCK-CRL-Issuer-Chain",),
+    "root_ca_crl": (),
+}
+
+API_KEY_HEADER = "Ocp-Apim-Subscription-Key"
+HINT_HEADER = "TDXQuote-Collateral-For"
+"""Tells a PCCS what the request is for (``tee=..; fmspc=..; ca=..; at=..``), see
+:class:`tdxquote.testing.pccs.PccsServer`; sent to the configured origin only."""
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 60.0
+DEFAULT_RETRIES = 3
+DEFAULT_MAX_RETRY_AFTER = 120.0
+DEFAULT_MAX_RESPONSE = 4 << 20
+MAX_REDIRECTS = 5
+"""Redirect hops followed per request (each hop checked for origin, see :meth:`Fetch.request`)."""
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DELAY_SECONDS = re.compile(r"[0-9]+")
+_WHAT: Mapping[Artifact, str] = {
+    "tcb_info": "TCB Info",
+    "qe_identity": "QE identity",
+    "pck_crl": "PCK CRL",
+    "root_ca_crl": "Root CA CRL",
+}
+_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class PcsResponse:
+    """One successful response, exactly as received.
+
+    ``issuer_chain`` is the issuer-chain header value as sent (URL-encoded
+    PEM), ``None`` for the Root CA CRL, which has none.  ``request_id`` is
+    Intel's ``Request-ID`` header when present.  ``url`` is the URL asked
+    for (before any redirect).
+    """
+
+    artifact: Artifact
+    url: str
+    body: bytes
+    issuer_chain: str | None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """What a client tells its ``on_retry`` hook before waiting to retry.
+
+    ``attempt`` is the number of the attempt about to be made (2 for the
+    first retry), ``attempts`` the most there will be; ``str(notice)`` reads
+    ``PCS answered 503, retrying in 2 s (attempt 2 of 4)``.
+    """
+
+    artifact: Artifact
+    url: str
+    reason: str
+    delay: float
+    attempt: int
+    attempts: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.reason}, retrying in {self.delay:g} s "
+            f"(attempt {self.attempt} of {self.attempts})"
+        )
+
+
+def _finite(name: str, value: float, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
+        raise ValueError(f"{name} must be a finite {kind} number of seconds, not {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: int, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """The limits of one artifact's fetch (validated: finite, non-negative numbers).
+
+    ``timeout`` bounds each connect, read and write; ``deadline`` bounds the
+    whole fetch of one artifact: every attempt, redirect, body byte and wait
+    between attempts.  ``retries`` more attempts are made after a 429, a 5xx,
+    a timeout or a dropped connection, waiting ``Retry-After`` (at most
+    ``max_retry_after`` seconds) or ``backoff * 2**n`` (at most
+    ``max_backoff``).  Bodies over ``max_response_size`` bytes are refused.
+    """
+
+    timeout: float = DEFAULT_TIMEOUT
+    deadline: float = DEFAULT_DEADLINE
+    retries: int = DEFAULT_RETRIES
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    max_response_size: int = DEFAULT_MAX_RESPONSE
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "deadline"):
+            object.__setattr__(self, name, _finite(name, getattr(self, name), positive=True))
+        for name in ("backoff", "max_backoff", "max_retry_after"):
+            object.__setattr__(self, name, _finite(name, getattr(self, name), positive=False))
+        _count("retries", self.retries, minimum=0)
+        _count("max_response_size", self.max_response_size, minimum=1)
+
+
+# --- small parsers of hostile header values --------------------------------------------
+
+
+def clean(value: str, limit: int = _SHOWN) -> str:
+    """``value`` safe to print: printable ASCII only, at most ``limit`` characters."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in value[: limit + 1])
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def retry_after_seconds(values: Sequence[str], now: float) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds (``None``: no header).
+
+    Accepts exactly one value: ASCII ``delay-seconds`` (any length: a huge
+    number is infinite) or an HTTP date (a date in the past is 0).  Anything
+    else (several values, signs, fractions, NaN, non-ASCII digits such as
+    ``²``, dates out of range) raises :class:`ValueError`.
+    """
+    if not values:
+        return None
+    if len(values) != 1:
+        raise ValueError(f"{len(values)} Retry-After headers")
+    value = values[0].strip(" \t")
+    if _DELAY_SECONDS.fullmatch(value):
+        return float(int(value)) if len(value) <= 15 else math.inf
+    if not value.isascii() or not 0 < len(value) <= 64:
+        raise ValueError(f"Retry-After {clean(value)!r} is neither seconds nor an HTTP date")
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            raise ValueError("no time zone")
+        seconds = when.timestamp() - now
+    except (TypeError, ValueError, OverflowError, IndexError):
+        raise ValueError(
+            f"Retry-After {clean(value)!r} is neither seconds nor an HTTP date"
+        ) from None
+    return math.inf if math.isnan(seconds) else max(0.0, seconds)
+
+
+Origin = tuple[str, str, int]
+
+
+def origin_of(url: str | httpx.URL) -> Origin | None:
+    """``(scheme, host, port)`` of an http(s) URL, default ports filled in; else ``None``."""
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    scheme = parsed.scheme
+    if scheme not in _DEFAULT_PORTS or not parsed.host:
+        return None
+    return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme]
+
+
+# --- one fetch --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """The next request to send: ``url``, extra ``headers``, and ``timeout`` for each step."""
+
+    url: str
+    headers: Mapping[str, str]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Wait ``seconds`` (never past the deadline), then ask for the next request."""
+
+    seconds: float
+    notice: RetryNotice
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """Ask for the next request: it goes to ``url``."""
+
+    url: str
+
+
+READ_BODY: Literal["read_body"] = "read_body"
+
+Action = Literal["read_body"] | Redirect | Wait
+
+
+class Fetch:
+    """The state of one artifact's fetch: attempts, redirect hops, deadline, body so far.
+
+    ``origin`` is the configured server's origin: ``origin_headers`` (the API
+    key, the PCCS hint) go with a request only when its URL has exactly that
+    scheme, host and port, on every attempt and every redirect hop.
+    ``server`` names the server in retry notices (``PCS``, ``PCCS``).
+    """
+
+    def __init__(
+        self,
+        options: FetchOptions,
+        artifact: Artifact,
+        url: str,
+        *,
+        origin: Origin | None,
+        origin_headers: Mapping[str, str],
+        server: str = "PCS",
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.options = options
+        self.artifact = artifact
+        self.url = url
+        self.current = url
+        self.origin = origin
+        self.origin_headers = dict(origin_headers)
+        self.server = server
+        self._clock = clock
+        self._monotonic = monotonic
+        self._deadline_at = monotonic() + options.deadline
+        self.retries_used = 0
+        self.hops = 0
+        self.requests = 0
+        self._head: httpx.Response | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._last_failure: str | None = None
+
+    # --- time -----------------------------------------------------------------------
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (negative once passed)."""
+        return self._deadline_at - self._monotonic()
+
+    def deadline_error(self) -> CollateralFetchError:
+        """The error a fetch that ran out of time raises (naming the last failure seen)."""
+        last = self._last_failure
+        detail = f" (last failure: {last})" if last is not None else ""
+        return self._error(
+            f"{_WHAT[self.artifact]}: no complete response within the "
+            f"{self.options.deadline:g} s deadline{detail}"
+        )
+
+    # --- the steps ------------------------------------------------------------------
+
+    def request(self) -> Request:
+        """The next request; raises the deadline error once the deadline has passed."""
+        left = self.remaining()
+        if left <= 0:
+            raise self.deadline_error()
+        self._head, self._chunks, self._size = None, [], 0
+        self.requests += 1
+        headers = self.origin_headers if origin_of(self.current) == self.origin else {}
+        return Request(self.current, headers, min(self.options.timeout, left))
+
+    def head(self, response: httpx.Response) -> Action:
+        """What to do with a response head: read the body, follow a redirect, or wait."""
+        self._head = response
+        status = response.status_code
+        if status in _REDIRECT_STATUSES:
+            return self._redirect(response)
+        if status != 200:
+            message = self._status_message(response)
+            if status in _RETRY_STATUSES:
+                return self._retry(message, response)
+            raise self._error(message, response)
+        encodings = [e.strip().lower() for e in response.headers.get_list("Content-Encoding")]
+        if any(e not in ("", "identity") for e in encodings):
+            raise self._error(
+                f"{_WHAT[self.artifact]}: compressed response (Content-Encoding "
+                f"{clean(', '.join(encodings), 40)!r}) that was not asked for",
+                response,
+            )
+        declared = response.headers.get_list("Content-Length")
+        if len(declared) == 1 and declared[0].strip().isdigit() and declared[0].isascii():
+            self._check_size(int(declared[0].strip()) if len(declared[0]) <= 20 else math.inf)
+        return READ_BODY
+
+    def chunk(self, data: bytes) -> None:
+        """One more body chunk; raises past the size limit or the deadline."""
+        self._check_size(self._size + len(data))
+        if self.remaining() <= 0:
+            raise self.deadline_error()
+        self._size += len(data)
+        self._chunks.append(data)
+
+    def done(self) -> PcsResponse:
+        """The response, once the whole body is in; checks the issuer-chain header."""
+        response = self._head
+        if response is None:
+            raise RuntimeError("done() before head()")
+        chain = None
+        names = ISSUER_CHAIN_HEADERS[self.artifact]
+        if names:
+            for name in names:
+                values = [v for v in response.headers.get_list(name) if v.strip()]
+                if len(values) > 1:
+                    raise self._error(f"the response has {len(values)} {name} headers", response)
+                if values:
+                    chain = values[0]
+                    break
+            if chain is None:
+                raise self._error(f"the response has no {names[0]} header", response)
+        return PcsResponse(
+            artifact=self.artifact,
+            url=self.url,
+            body=b"".join(self._chunks),
+            issuer_chain=chain,
+            request_id=_header(response.headers, "Request-ID"),
+        )
+
+    def transport_error(self, exc: httpx.HTTPError) -> Wait:
+        """A transport failure: wait and retry (timeouts, dropped connections) or raise.
+
+        A connection that cannot be made (refused, unreachable, unknown
+        host, TLS handshake refused) is not retried: nothing suggests it
+        will be different in a few seconds.
+        """
+        if isinstance(exc, httpx.TimeoutException):
+            message = f"timed out ({type(exc).__name__})"
+        else:
+            message = f"{type(exc).__name__}: {clean(str(exc) or type(exc).__name__)}"
+        if self.remaining() <= 0:
+            self._last_failure = message
+            raise self.deadline_error() from None
+        retryable = isinstance(
+            exc, (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.NetworkError)
+        ) and not isinstance(exc, httpx.ConnectError)
+        if not retryable:
+            raise self._error(message) from None
+        return self._retry(message, None)
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _retry(self, message: str, response: httpx.Response | None) -> Wait:
+        self._last_failure = message
+        if self.retries_used >= self.options.retries:
+            raise self._error(message, response)
+        delay = self._delay(response)
+        if delay >= self.remaining():
+            raise self._error(
+                f"{message}; waiting {delay:g} s to retry would pass the "
+                f"{self.options.deadline:g} s deadline",
+                response,
+            )
+        self.retries_used += 1
+        if response is not None:
+            reason = f"{self.server} answered {response.status_code}"
+        elif message.startswith("timed out"):
+            reason = f"{self.server} {message}"
+        else:
+            reason = f"{self.server} connection failed ({message})"
+        notice = RetryNotice(
+            self.artifact,
+            self.current,
+            reason,
+            delay,
+            self.retries_used + 1,
+            self.options.retries + 1,
+        )
+        return Wait(delay, notice)
+
+    def _delay(self, response: httpx.Response | None) -> float:
+        options = self.options
+        if response is not None:
+            try:
+                asked = retry_after_seconds(response.headers.get_list("Retry-After"), self._clock())
+            except ValueError as exc:
+                raise self._error(f"malformed Retry-After header: {exc}", response) from None
+            if asked is not None:
+                if asked > options.max_retry_after:
+                    shown = "an unbounded time" if math.isinf(asked) else f"{asked:.0f} s"
+                    raise self._error(
+                        f"the server asks to retry after {shown}, more than the "
+                        f"{options.max_retry_after:g} s allowed",
+                        response,
+                    )
+                return asked
+        return float(min(options.max_backoff, options.backoff * 2.0**self.retries_used))
+
+    def _redirect(self, response: httpx.Response) -> Redirect:
+        locations = response.headers.get_list("Location")
+        if len(locations) != 1:
+            raise self._error(
+                f"redirect (HTTP {response.status_code}) with {len(locations)} Location headers",
+                response,
+            )
+        if self.hops >= MAX_REDIRECTS:
+            raise self._error(f"more than {MAX_REDIRECTS} redirects", response)
+        try:
+            target = httpx.URL(self.current).join(locations[0].strip())
+        except (httpx.InvalidURL, TypeError, ValueError, UnicodeError) as exc:
+            raise self._error(
+                f"redirect to an invalid URL {clean(locations[0])!r}: {clean(str(exc))}", response
+            ) from None
+        if origin_of(target) is None:
+            raise self._error(f"redirect to a non-http(s) URL {clean(str(target))!r}", response)
+        self.hops += 1
+        self.current = str(target)
+        return Redirect(self.current)
+
+    def _check_size(self, size: float) -> None:
+        if size > self.options.max_response_size:
+            raise self._error(
+                f"response larger than {self.options.max_response_size} bytes", self._head
+            )
+
+    def _status_message(self, response: httpx.Response) -> str:
+        status = response.status_code
+        reason = clean(response.reason_phrase or "error", 60)
+        what = _WHAT[self.artifact]
+        if status == 404 and self.artifact == "tcb_info":
+            return f"no TCB Info for this FMSPC (HTTP 404 {reason}: unknown FMSPC?)"
+        if status == 410:
+            return f"{what}: this TCB evaluation data number is no longer available (HTTP 410)"
+        return f"{what}: HTTP {status} {reason}"
+
+    def _error(self, message: str, response: httpx.Response | None = None) -> CollateralFetchError:
+        if response is None:
+            return CollateralFetchError(message, url=self.current)
+        headers = response.headers
+        intel_message = _header(headers, "Error-Message")
+        if intel_message:
+            message = f"{message}: {intel_message}"
+        return CollateralFetchError(
+            message,
+            url=self.current,
+            status=response.status_code,
+            request_id=_header(headers, "Request-ID"),
+            error_code=_header(headers, "Error-Code"),
+        )
+
+
+def _header(headers: httpx.Headers, name: str) -> str | None:
+    """A header for messages: the first value, printable ASCII, bounded; None when empty."""
+    values = headers.get_list(name)
+    value = clean(values[0].strip()) if values else ""
+    return value if value else None
