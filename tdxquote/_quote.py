@@ -15,33 +15,21 @@ import re
 import struct
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from ._layout_derive import prefix_layout
+from . import _layout_table as table
 from ._lazy import cached_property
-from ._pem_chain import decode_pck_chain, leaf_of
 from ._reports import REPORT_CODECS, Report, SgxReport
 from .errors import QuoteParseError
-from .pck import pck_extension_from_certificate
-from .schema import (
+from .schema._constants import (
     ATTESTATION_KEY_TYPE_ECDSA_P256,
-    AUTH_DATA_V3,
-    AUTH_DATA_V4,
-    BODY_DESCRIPTOR,
-    BODY_SCHEMAS,
     BODY_TYPE_SGX,
     BODY_TYPE_TD10,
     CERT_TYPE_PCK_CERT_CHAIN,
     CERT_TYPE_PPID_CLEARTEXT,
     CERT_TYPE_QE_REPORT,
-    CERTIFICATION_DATA,
-    HEADER,
-    QE_REPORT_CERTIFICATION_DATA,
-    SGX_REPORT,
     TEE_TYPE_SGX,
     TEE_TYPE_TDX,
-    field_layout,
-    struct_format,
 )
-from .schema._layouts import _check_header
+from .schema._rules import check_header
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -77,38 +65,35 @@ class CertificationData(NamedTuple):
     data: bytes
 
 
-# --- offsets derived from the schemas -------------------------------------------------
+# --- offsets derived from the schemas (through the generated _layout_table) ----------
 
-_HEADER = struct.Struct(struct_format(HEADER))
-_HEADER_SIZE = _HEADER.size
-_HEADER_FIELDS = field_layout(HEADER)
+_HEADER = struct.Struct(table.HEADER_FORMAT)
+_HEADER_SIZE = table.HEADER_SIZE
+_HEADER_FIELDS = table.HEADER_FIELDS
 _VENDOR_AT = _HEADER_FIELDS["qe_vendor_id"][0]
 _VENDOR_END = _VENDOR_AT + _HEADER_FIELDS["qe_vendor_id"][1]
-_DESCRIPTOR = struct.Struct(struct_format(BODY_DESCRIPTOR))
+_DESCRIPTOR = struct.Struct(table.BODY_DESCRIPTOR_FORMAT)
 _V5_BODY_OFFSET = _HEADER_SIZE + _DESCRIPTOR.size
-_BODY_SIZES = {body_type: schema.sizeof() for body_type, schema in BODY_SCHEMAS.items()}
-_SGX_REPORT_SIZE = SGX_REPORT.sizeof()
+_BODY_SIZES = table.REPORT_SIZES
+_SGX_REPORT_SIZE = table.REPORT_SIZES[BODY_TYPE_SGX]
 
-_V4 = prefix_layout(AUTH_DATA_V4)
-_V4_SIG = _V4.fields["signature"]
-_V4_KEY = _V4.fields["attestation_key"]
-_V4_CERT_TYPE_AT = _V4.fields["certification_data_type"][0]
-_V4_CERT_SIZE_AT = _V4.variable_offset
-_V4_QE_CERT_DATA_AT = _V4.variable_offset + _V4.length_size
-_QECD = prefix_layout(QE_REPORT_CERTIFICATION_DATA)
-_QECD_REPORT_AT = _QECD.fields["qe_report"][0]
-_QECD_REPORT_SIG_AT = _QECD.fields["qe_report_signature"][0]
-_QECD_AUTH_SIZE_AT = _QECD.variable_offset
+_V4_SIG = table.AUTH_DATA_V4_FIELDS["signature"]
+_V4_KEY = table.AUTH_DATA_V4_FIELDS["attestation_key"]
+_V4_CERT_TYPE_AT = table.AUTH_DATA_V4_FIELDS["certification_data_type"][0]
+_, _V4_CERT_SIZE_AT, _V4_LENGTH_SIZE = table.AUTH_DATA_V4_VARIABLE
+_V4_QE_CERT_DATA_AT = _V4_CERT_SIZE_AT + _V4_LENGTH_SIZE
+_QECD_REPORT_AT = table.QE_REPORT_CERTIFICATION_DATA_FIELDS["qe_report"][0]
+_QECD_REPORT_SIG_AT = table.QE_REPORT_CERTIFICATION_DATA_FIELDS["qe_report_signature"][0]
+_QECD_AUTH_SIZE_AT = table.QE_REPORT_CERTIFICATION_DATA_VARIABLE[1]
 
-_V3 = prefix_layout(AUTH_DATA_V3)
-_V3_SIG = _V3.fields["signature"]
-_V3_KEY = _V3.fields["attestation_key"]
-_V3_REPORT_AT = _V3.fields["qe_report"][0]
-_V3_REPORT_SIG_AT = _V3.fields["qe_report_signature"][0]
-_V3_AUTH_SIZE_AT = _V3.variable_offset
+_V3_SIG = table.AUTH_DATA_V3_FIELDS["signature"]
+_V3_KEY = table.AUTH_DATA_V3_FIELDS["attestation_key"]
+_V3_REPORT_AT = table.AUTH_DATA_V3_FIELDS["qe_report"][0]
+_V3_REPORT_SIG_AT = table.AUTH_DATA_V3_FIELDS["qe_report_signature"][0]
+_V3_AUTH_SIZE_AT = table.AUTH_DATA_V3_VARIABLE[1]
 
-_CD = prefix_layout(CERTIFICATION_DATA)
-_CD_HEAD = _CD.variable_offset + _CD.length_size  # type + size
+_, _CD_SIZE_AT, _CD_LENGTH_SIZE = table.CERTIFICATION_DATA_VARIABLE
+_CD_HEAD = _CD_SIZE_AT + _CD_LENGTH_SIZE  # type + size
 
 if (_V3_SIG, _V3_KEY) != (_V4_SIG, _V4_KEY) or _V4_SIG[1] != 64 or _V4_KEY[1] != 64:
     raise ImportError("signature data layout derived from the schemas is inconsistent")
@@ -175,7 +160,7 @@ def _scan(data: bytes) -> _Layout:
     version, key_type, tee = head
     if head not in _VALID_HEADERS:
         raise _header_error(
-            _check_header(_HeaderView(version, key_type, tee)) or "invalid quote header"
+            check_header(_HeaderView(version, key_type, tee)) or "invalid quote header"
         )
     if version == 4 and tee == TEE_TYPE_TDX:
         body_type = BODY_TYPE_TD10
@@ -309,7 +294,7 @@ _VALID_HEADERS = frozenset(
     for version in (3, 4, 5)
     for key_type in (ATTESTATION_KEY_TYPE_ECDSA_P256,)
     for tee in (TEE_TYPE_SGX, TEE_TYPE_TDX)
-    if _check_header(_HeaderView(version, key_type, tee)) is None
+    if check_header(_HeaderView(version, key_type, tee)) is None
 )
 
 
@@ -613,13 +598,19 @@ class Quote:
     def pck_chain(self) -> tuple[x509.Certificate, ...]:
         """The PCK chain as ``cryptography`` certificates (leaf first, as in the quote).
 
-        Decoded on first access; malformed PEM raises :class:`QuoteParseError`.
+        Decoded on first access (``cryptography.x509`` is imported then, not
+        with the parser); malformed PEM raises :class:`QuoteParseError`.
         """
+        from ._pem_chain import decode_pck_chain
+
         return decode_pck_chain(self.pck_chain_pem, self._layout[9])
 
     @cached_property
     def pck_extension(self) -> PckExtension:
         """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...)."""
+        from ._pem_chain import leaf_of
+        from .pck import pck_extension_from_certificate
+
         return pck_extension_from_certificate(leaf_of(self.pck_chain, self._layout[9]))
 
 
