@@ -34,7 +34,7 @@ class LazyCommand:
 
     __slots__ = ("help", "name")
 
-    def __init__(self, name: str, help: str) -> None:  # noqa: A002 (argparse's word)
+    def __init__(self, name: str, help: str) -> None:
         self.name = name
         self.help = help
 
@@ -78,7 +78,7 @@ module's own ``help=`` (a test compares them)."""
 _EXIT_INTERRUPTED = 130
 
 
-def build_parser(only: LazyCommand | None | bool = True) -> argparse.ArgumentParser:
+def build_parser(only: LazyCommand | bool | None = True) -> argparse.ArgumentParser:
     """The top-level parser, with one subparser per registered command.
 
     By default every command's full subparser is built (every command module

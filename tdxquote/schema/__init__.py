@@ -30,6 +30,7 @@ from ._constants import (
     TEE_TYPE_SGX,
     TEE_TYPE_TDX,
 )
+
 if TYPE_CHECKING:
     from ._layouts import (
         AUTH_DATA_V3,
