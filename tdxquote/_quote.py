@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 import struct
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, overload
 
 from . import _layout_table as table
 from ._lazy import cached_property
@@ -125,8 +125,31 @@ _V3_FIXED = struct.Struct(f"<I{_V3_AUTH_SIZE_AT}xH")
 
 _HEX_NOISE = re.compile(r"\s+")
 
-# Layout tuple indices (see Quote.__slots__ docs).
+# The layout _scan returns: (data, version, tee_type, body_type, body_end, auth_end,
+# qe_report_at, qe_auth_at, qe_auth_size, cert_at, cert_size).
 _Layout = tuple[bytes, int, int, int, int, int, int, int, int, int, int]
+# A Quote holds it as a list, followed by four slots for the decoded header, body,
+# QE report and certification data (None until first read): reading a part costs a
+# list lookup, and no per-instance dict is created for it.
+# (Properties index it with literals: a global name lookup per read costs more.)
+if TYPE_CHECKING:
+
+    class _QuoteState(Protocol):
+        """How the type checker sees ``Quote._layout``: each index with its type."""
+
+        @overload
+        def __getitem__(self, index: Literal[0]) -> bytes: ...
+        @overload
+        def __getitem__(self, index: Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) -> int: ...
+        @overload
+        def __getitem__(self, index: Literal[11]) -> Header | None: ...
+        @overload
+        def __getitem__(self, index: Literal[12]) -> Report | None: ...
+        @overload
+        def __getitem__(self, index: Literal[13]) -> SgxReport | None: ...
+        @overload
+        def __getitem__(self, index: Literal[14]) -> CertificationData | None: ...
+        def __setitem__(self, index: int, value: object) -> None: ...
 
 
 def _fail(reason: str, offset: int, field: str) -> QuoteParseError:
@@ -355,7 +378,7 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
     quote = _new_quote(Quote)
     _set_layout(
         quote,
-        (
+        [
             data,
             header[0],
             header[2],
@@ -367,7 +390,11 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
             qe_auth_size,
             cert_at,
             cert_size,
-        ),
+            None,
+            None,
+            None,
+            None,
+        ],
     )
     return quote  # type: ignore[no-any-return]
 
@@ -375,7 +402,7 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
 def _parse_slow(data: bytes) -> Quote:
     """Parse with :func:`_scan`: any valid quote, or the precise error for an invalid one."""
     quote = _new_quote(Quote)
-    _set_layout(quote, _scan(data))
+    _set_layout(quote, [*_scan(data), None, None, None, None])
     return quote  # type: ignore[no-any-return]
 
 
@@ -388,10 +415,10 @@ class Quote:
     """
 
     __slots__ = ("__dict__", "_layout")
-    _layout: _Layout
+    _layout: _QuoteState
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
-        _set(self, "_layout", _scan(_as_bytes(data)))
+        _set(self, "_layout", [*_scan(_as_bytes(data)), None, None, None, None])
 
     @classmethod
     def parse(cls, data: bytes | bytearray | memoryview) -> Quote:
@@ -447,10 +474,14 @@ class Quote:
         """Quote format version: 3, 4 or 5."""
         return self._layout[1]
 
-    @cached_property
+    @property
     def header(self) -> Header:
         """The 48-byte header, decoded."""
-        return _tuple_new(Header, _HEADER.unpack_from(self._layout[0], 0))  # type: ignore[no-any-return]
+        layout = self._layout
+        header: Header | None = layout[11]
+        if header is None:
+            header = layout[11] = _tuple_new(Header, _HEADER.unpack_from(layout[0], 0))
+        return header
 
     @property
     def attestation_key_type(self) -> int:
@@ -498,14 +529,17 @@ class Quote:
         """Offset of the report body in the quote."""
         return _V5_BODY_OFFSET if self._layout[1] == 5 else _HEADER_SIZE
 
-    @cached_property
+    @property
     def body(self) -> Report:
         """The report body: a :class:`TdReport10`, :class:`TdReport15`, :class:`TdReport15Ex`
         or :class:`SgxReport`."""
         layout = self._layout
-        cls, codec = REPORT_CODECS[layout[3]]
-        at = _V5_BODY_OFFSET if layout[1] == 5 else _HEADER_SIZE
-        return cast("Report", _tuple_new(cls, codec.unpack_from(layout[0], at)))
+        body: Report | None = layout[12]
+        if body is None:
+            cls, unpack_from = _REPORT_DECODERS[layout[3]]
+            at = _V5_BODY_OFFSET if layout[1] == 5 else _HEADER_SIZE
+            body = layout[12] = _tuple_new(cls, unpack_from(layout[0], at))
+        return body
 
     # --- signature data -------------------------------------------------------------
     @property
@@ -536,10 +570,14 @@ class Quote:
         at = self._layout[6]
         return self._layout[0][at : at + _SGX_REPORT_SIZE]
 
-    @cached_property
+    @property
     def qe_report(self) -> SgxReport:
         """The Quoting Enclave's report."""
-        return _tuple_new(SgxReport, _SGX_CODEC.unpack_from(self._layout[0], self._layout[6]))  # type: ignore[no-any-return]
+        layout = self._layout
+        report: SgxReport | None = layout[13]
+        if report is None:
+            report = layout[13] = _tuple_new(SgxReport, _SGX_UNPACK_FROM(layout[0], layout[6]))
+        return report
 
     @property
     def qe_report_signature(self) -> bytes:
@@ -558,14 +596,17 @@ class Quote:
         """6 (QE report certification data) for v4/v5 quotes; None for v3."""
         return None if self._layout[1] == 3 else CERT_TYPE_QE_REPORT
 
-    @cached_property
+    @property
     def certification_data(self) -> CertificationData:
         """The PCK certification data (type 1 to 5; nested in type 6 for v4/v5)."""
         layout = self._layout
-        data, at = layout[0], layout[9]
-        return _tuple_new(  # type: ignore[no-any-return]
-            CertificationData, (_U16(data, at - _CD_HEAD)[0], data[at : at + layout[10]])
-        )
+        cert: CertificationData | None = layout[14]
+        if cert is None:
+            data, at = layout[0], layout[9]
+            cert = layout[14] = _tuple_new(
+                CertificationData, (_U16(data, at - _CD_HEAD)[0], data[at : at + layout[10]])
+            )
+        return cert
 
     @property
     def trailing_bytes(self) -> bytes:
@@ -617,4 +658,5 @@ class Quote:
 _tuple_new: Any = tuple.__new__
 _set_layout: Any = Quote.__dict__["_layout"].__set__
 _TEE_TYPES = {member.value: member for member in TeeType}
-_SGX_CODEC = REPORT_CODECS[BODY_TYPE_SGX][1]
+_REPORT_DECODERS = {key: (cls, codec.unpack_from) for key, (cls, codec) in REPORT_CODECS.items()}
+_SGX_UNPACK_FROM = REPORT_CODECS[BODY_TYPE_SGX][1].unpack_from
