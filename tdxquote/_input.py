@@ -19,7 +19,6 @@ __all__ = ["InputFormat", "decode_quote_input", "parse_quote_input"]
 
 InputFormat = Literal["binary", "hex"]
 
-_WHITESPACE = re.compile(rb"\s+")
 _HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]+")
 
 
@@ -27,7 +26,7 @@ def _hex_digits(data: bytes) -> bytes | None:
     """The hex digits of ``data`` when it is hex text by the rule above, else None."""
     if not data.isascii():
         return None
-    cleaned = _WHITESPACE.sub(b"", data)
+    cleaned = b"".join(data.split())  # bytes.split() splits at the ASCII whitespace \s is
     if cleaned[:2] in (b"0x", b"0X"):
         cleaned = cleaned[2:]
     if _HEX_DIGITS.fullmatch(cleaned) is None:

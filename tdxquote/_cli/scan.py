@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from .common import EXIT_FAILED, EXIT_OK, CliError, report_error, write_json
 
 if TYPE_CHECKING:
-    from .._scan import ScanReport
+    from ..scan import ScanReport
     from .common import Subparsers
 
 __all__ = ["Progress", "add_parser", "format_report", "run"]
@@ -101,7 +101,7 @@ class Progress:
 
 def run(args: argparse.Namespace) -> int:
     """Scan ``args.paths``; exit 0 when every file parsed, 1 when some failed, 2 on usage."""
-    from .._scan import scan_paths
+    from ..scan import scan_paths
 
     progress = Progress(sys.stderr) if sys.stderr.isatty() else None
     try:
