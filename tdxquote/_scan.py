@@ -23,6 +23,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NamedTuple
 
 from ._input import decode_quote_input
@@ -50,8 +51,9 @@ CHUNK_SIZE = 256
 ProgressCallback = Callable[[int, int | None], None]
 """``progress(done, total)``: files processed so far and the total (None if not counted)."""
 
-ScanItem = str | os.PathLike[str] | tuple[str, bytes]
-"""What :func:`scan_batch` takes: a file path, or a ``(name, quote bytes)`` pair."""
+ScanItem = str | os.PathLike[str] | tuple[str, bytes] | tuple[str, str | None]
+"""What :func:`scan_batch` takes: a file path, a ``(name, quote bytes)`` pair, or a
+``(path, problem)`` entry as :func:`iter_corpus` yields them."""
 
 
 @dataclass(frozen=True)
@@ -283,14 +285,23 @@ def _read_rest(fd: int, data: bytes, max_size: int) -> bytes:
     return b"".join(parts)
 
 
-def _item_bytes(item: tuple[str, bytes], max_size: int) -> tuple[str, bytes | str]:
-    """An in-memory item's name, and its bytes or why they are refused."""
-    name, data = item
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        return str(name), f"expected bytes, got {type(data).__name__}"
-    if len(data) > max_size:
-        return str(name), f"{len(data)} bytes, over the {max_size}-byte size limit"
-    return str(name), bytes(data)
+def _item_bytes(item: tuple[str, object], max_size: int) -> tuple[str, bytes | str]:
+    """A pair's name, and its bytes or why there are none.
+
+    ``(path, None)`` is a file to read, ``(path, "problem")`` one the walk
+    found unreadable, ``(name, bytes)`` a quote in memory.
+    """
+    name, second = item
+    name = os.fspath(name)
+    if second is None:
+        return name, _read(name, max_size)
+    if isinstance(second, str):
+        return name, second
+    if not isinstance(second, (bytes, bytearray, memoryview)):
+        return name, f"expected bytes, got {type(second).__name__}"
+    if len(second) > max_size:
+        return name, f"{len(second)} bytes, over the {max_size}-byte size limit"
+    return name, bytes(second)
 
 
 def scan_batch(
@@ -302,8 +313,10 @@ def scan_batch(
     """Parse a batch of quote files (or in-memory quotes) and count what they hold.
 
     Each item is a path (read here: a regular file of at most ``max_size``
-    bytes) or a ``(name, data)`` pair; binary and hex quotes are told apart
-    as ``tdxquote parse`` does.  Every problem with an item is a failure in
+    bytes), a ``(name, data)`` pair, or a ``(path, problem)`` entry of
+    :func:`iter_corpus` (read when ``problem`` is None, else a failure with
+    that reason); binary and hex quotes are told apart as ``tdxquote parse``
+    does.  Every problem with an item is a failure in
     the report (named by its path or name), never an exception.  FMSPCs are
     looked up in ``platforms`` (default: this process' cache), so a worker
     that runs many batches decodes each platform's PCK chain once.
@@ -429,51 +442,26 @@ def _walk(top: str) -> Iterator[_Entry]:
         stack.extend(reversed(subdirs))
 
 
-def _pieces(entries: Iterator[_Entry]) -> Iterator[list[str] | ScanReport]:
-    """Batches of at most CHUNK_SIZE readable paths, and the entries found unreadable
-    while walking as ready-made one-failure reports, in corpus order."""
-    batch: list[str] = []
-    for path, problem in entries:
-        if problem is None:
-            batch.append(path)
-            if len(batch) >= CHUNK_SIZE:
-                yield batch
-                batch = []
-            continue
-        if batch:
-            yield batch
-            batch = []
-        yield ScanReport(files=1, failures=[ScanFailure(path, "file", None, problem)])
-    if batch:
+def _batches(entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
+    while batch := list(islice(entries, CHUNK_SIZE)):
         yield batch
 
 
 def _reports(entries: Iterator[_Entry], jobs: int, max_size: int) -> Iterator[ScanReport]:
     """Batch reports in corpus order; with ``jobs`` > 1, at most ``3 * jobs`` in flight."""
     if jobs == 1:
-        for piece in _pieces(entries):
-            yield piece if isinstance(piece, ScanReport) else scan_batch(piece, max_size=max_size)
+        for batch in _batches(entries):
+            yield scan_batch(batch, max_size=max_size)
         return
     pool = ProcessPoolExecutor(max_workers=jobs)
     try:
-        pending: deque[Future[ScanReport] | ScanReport] = deque()
-        in_flight = 0
-        for piece in _pieces(entries):
-            if isinstance(piece, ScanReport):
-                pending.append(piece)
-                continue
-            pending.append(pool.submit(scan_batch, piece, max_size=max_size))
-            in_flight += 1
-            while in_flight >= 3 * jobs:
-                done = pending.popleft()
-                if isinstance(done, Future):
-                    in_flight -= 1
-                    yield done.result()
-                else:
-                    yield done
+        pending: deque[Future[ScanReport]] = deque()
+        for batch in _batches(entries):
+            pending.append(pool.submit(scan_batch, batch, max_size=max_size))
+            if len(pending) >= 3 * jobs:
+                yield pending.popleft().result()
         while pending:
-            done = pending.popleft()
-            yield done.result() if isinstance(done, Future) else done
+            yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -59,6 +59,16 @@ def test_batch_of_paths_is_the_cli_engines_report(corpus: Path) -> None:
     assert whole.by_input_format == {"binary": 5, "hex": 1}
 
 
+def test_batch_of_walk_entries_is_the_cli_engines_report(corpus: Path) -> None:
+    (corpus / "loop").symlink_to(corpus, target_is_directory=True)
+    entries = list(iter_corpus([corpus]))
+    assert "loop" in entries[-1][0]
+    assert entries[-1][1] is not None
+    report = scan_batch(entries)
+    assert report.failures[-1].reason == "symbolic link to a directory (not followed)"
+    assert report.to_dict() == scan_paths([corpus]).to_dict()
+
+
 def test_batch_of_bytes_equals_batch_of_paths(corpus: Path) -> None:
     paths = files_of(corpus)
     in_memory = [(path, Path(path).read_bytes()) for path in paths]
@@ -88,7 +98,7 @@ def test_items_that_cannot_be_read_are_failures(tmp_path: Path) -> None:
             str(tmp_path / "absent"),
             str(tmp_path),
             ("in-memory", b"\x00" * 10),
-            ("not-bytes", "text"),  # type: ignore[list-item]
+            ("not-bytes", 12),  # type: ignore[list-item]
             ("too-big", bytes(65)),
         ],
         max_size=64,
@@ -103,7 +113,7 @@ def test_items_that_cannot_be_read_are_failures(tmp_path: Path) -> None:
     reasons = [f.reason for f in report.failures]
     assert reasons[0].startswith("cannot read: ")
     assert reasons[1] == "not a regular file"
-    assert reasons[3] == "expected bytes, got str"
+    assert reasons[3] == "expected bytes, got int"
     assert reasons[4] == "65 bytes, over the 64-byte size limit"
     assert (report.files, report.parsed) == (5, 0)
 
