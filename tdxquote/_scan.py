@@ -175,47 +175,60 @@ class PlatformCache:
     remembered too: they depend on those bytes and that offset alone.
     """
 
-    __slots__ = ("_entries", "_key_bytes", "_last", "max_entries", "max_key_bytes")
+    __slots__ = ("_buckets", "_key_bytes", "_last", "_order", "max_entries", "max_key_bytes")
+
+    # Chains are found by their first bytes (the leaf's serial number and key are
+    # there), which hash in a third of the time of a whole chain, then compared whole.
+    _HEAD = 1024
 
     def __init__(self, max_entries: int = 65_536, max_key_bytes: int = 64 << 20) -> None:
         if max_entries < 1 or max_key_bytes < 1:
             raise ValueError("a platform cache needs room for at least one entry")
         self.max_entries = max_entries
         self.max_key_bytes = max_key_bytes
-        self._entries: dict[tuple[bytes, int], _Platform] = {}
+        self._buckets: dict[tuple[bytes, int], list[tuple[bytes, _Platform]]] = {}
+        self._order: deque[tuple[tuple[bytes, int], bytes]] = deque()  # oldest first
         self._key_bytes = 0
         # The last lookup: consecutive quotes are often of one platform, and comparing
         # the chain's bytes costs much less than hashing them.
         self._last: tuple[bytes, int, _Platform] = (b"", -1, _Platform(None, None))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._order)
 
     def lookup(self, pem: bytes, offset: int) -> _Platform:
         """The FMSPC (lowercase hex) of the chain ``pem`` found at ``offset`` in a quote."""
         last_pem, last_offset, found = self._last
         if offset == last_offset and pem == last_pem:
             return found
-        key = (pem, offset)
-        cached = self._entries.get(key)
-        if cached is None:
-            cached = _decode_platform(pem, offset)
-            self._remember(key, cached)
-        self._last = (pem, offset, cached)
-        return cached
+        head = (pem[: self._HEAD], offset)
+        bucket = self._buckets.get(head)
+        if bucket is not None:
+            for known, platform in bucket:
+                if known == pem:
+                    self._last = (pem, offset, platform)
+                    return platform
+        platform = _decode_platform(pem, offset)
+        self._remember(head, pem, platform)
+        self._last = (pem, offset, platform)
+        return platform
 
-    def _remember(self, key: tuple[bytes, int], value: _Platform) -> None:
-        size = len(key[0])
+    def _remember(self, head: tuple[bytes, int], pem: bytes, platform: _Platform) -> None:
+        size = len(pem)
         if size > self.max_key_bytes:
             return
-        entries = self._entries
-        while entries and (
-            len(entries) >= self.max_entries or self._key_bytes + size > self.max_key_bytes
+        order = self._order
+        while order and (
+            len(order) >= self.max_entries or self._key_bytes + size > self.max_key_bytes
         ):
-            oldest = next(iter(entries))
-            del entries[oldest]
-            self._key_bytes -= len(oldest[0])
-        entries[key] = value
+            old_head, old_pem = order.popleft()
+            old_bucket = self._buckets[old_head]
+            old_bucket[:] = [entry for entry in old_bucket if entry[0] is not old_pem]
+            if not old_bucket:
+                del self._buckets[old_head]
+            self._key_bytes -= len(old_pem)
+        self._buckets.setdefault(head, []).append((pem, platform))
+        order.append((head, pem))
         self._key_bytes += size
 
 

@@ -201,6 +201,20 @@ def test_cache_is_keyed_by_bytes_and_offset(decodes: list[bytes]) -> None:
     assert len(decodes) == 3
 
 
+def test_chains_sharing_their_first_bytes_are_told_apart(decodes: list[bytes]) -> None:
+    cache = PlatformCache(max_entries=3)
+    head = bytes(PlatformCache._HEAD)
+    first, second, third = head + b"leaf one", head + b"leaf two", head + b"leaf three"
+    for chain in (first, second, first, second, third):
+        cache.lookup(chain, 0)
+    assert decodes == [first, second, third]
+    cache.lookup(b"other", 0)  # evicts the oldest, ``first``, from its shared bucket
+    cache.lookup(second, 0)
+    cache.lookup(first, 0)
+    assert decodes == [first, second, third, b"other", first]
+    assert len(cache) == 3
+
+
 def test_cache_is_bounded_by_entries_and_bytes(decodes: list[bytes]) -> None:
     by_entries = PlatformCache(max_entries=2)
     for name in (b"a", b"b", b"c", b"a"):
