@@ -47,9 +47,9 @@ DCAP_SCRIPT = timing.REPO_ROOT / "benchmarks" / "scan_dcap_qvl.py"
 def _reuse(name: str, spec: dict[str, Any], fresh: bool) -> tuple[Path, bool]:
     """The folder ``OUT/name``; True when it already holds a corpus written with ``spec``."""
     folder, marker = OUT / name, OUT / f"{name}.json"
-    if not fresh and marker.is_file() and folder.is_dir():
-        if json.loads(marker.read_text()).get("spec") == spec:
-            return folder, True
+    ready = not fresh and marker.is_file() and folder.is_dir()
+    if ready and json.loads(marker.read_text()).get("spec") == spec:
+        return folder, True
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder, False
@@ -151,8 +151,8 @@ def _spread(values: Sequence[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {
         "median": statistics.median(ordered),
-        "low": ordered[0],
-        "high": ordered[-1],
+        "p10": timing.percentile(ordered, 10),
+        "p90": timing.percentile(ordered, 90),
     }
 
 
@@ -232,9 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for key, value in result["rates"].items():
         if value:
-            print(
-                f"{key:>5}: {value['median']:,.0f} files/s ({value['low']:,.0f}-{value['high']:,.0f})"
-            )
+            low, high = value["p10"], value["p90"]
+            print(f"{key:>5}: {value['median']:,.0f} files/s ({low:,.0f}-{high:,.0f})")
     for key in ("j1_vs_dcap", "j2_vs_j1", "many_vs_one_time"):
         if result[key]:
             print(f"{key}: {result[key]['median']:.2f}")
