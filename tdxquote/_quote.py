@@ -104,24 +104,43 @@ _U16U32 = struct.Struct("<HI").unpack_from
 _HHI = struct.Struct("<HHI").unpack_from
 
 # --- fast path (parse_quote): every fixed field of a valid quote in two unpacks ----
-# Header triple, or (header, v5 body type, v5 body size), -> (body type, body end).
-_V5_PREFIX = struct.Struct("<HHI" + f"{_HEADER_SIZE - 8}x" + _DESCRIPTOR.format.lstrip("<"))
-_V5 = (5, 0)  # marks a v5 header: the descriptor decides
-_PREFIXES: dict[tuple[int, ...], tuple[int, int]] = {}
-for _version, _tee in ((3, TEE_TYPE_SGX), (4, TEE_TYPE_SGX), (4, TEE_TYPE_TDX)):
-    _type = BODY_TYPE_TD10 if _tee == TEE_TYPE_TDX else BODY_TYPE_SGX
-    _PREFIXES[(_version, 2, _tee)] = (_type, _HEADER_SIZE + _BODY_SIZES[_type])
-for _tee in (TEE_TYPE_SGX, TEE_TYPE_TDX):
-    _PREFIXES[(5, 2, _tee)] = _V5
-    for _type, _size in _BODY_SIZES.items():
-        if (_tee == TEE_TYPE_SGX) == (_type == BODY_TYPE_SGX):
-            _PREFIXES[(5, 2, _tee, _type, _size)] = (_type, _V5_BODY_OFFSET + _size)
-# From the signed data size to the QE auth data size (v4/v5: through the type-6 header).
 if _V4_CERT_SIZE_AT != _V4_CERT_TYPE_AT + 2:
     raise ImportError("certification data header layout derived from the schemas is inconsistent")
 _V4_QE_AUTH_SIZE_AT = _V4_QE_CERT_DATA_AT + _QECD_AUTH_SIZE_AT
-_V4_FIXED = struct.Struct(f"<I{_V4_CERT_TYPE_AT}xHI{_QECD_AUTH_SIZE_AT}xH")
-_V3_FIXED = struct.Struct(f"<I{_V3_AUTH_SIZE_AT}xH")
+# From the signed data size to the QE auth data size (v4/v5: through the type-6 header).
+_V4_FIXED = struct.Struct(f"<I{_V4_CERT_TYPE_AT}xHI{_QECD_AUTH_SIZE_AT}xH").unpack_from
+_V3_FIXED = struct.Struct(f"<I{_V3_AUTH_SIZE_AT}xH").unpack_from
+_V5_PREFIX = struct.Struct(
+    "<HHI" + f"{_HEADER_SIZE - 8}x" + _DESCRIPTOR.format.lstrip("<")
+).unpack_from
+_V5 = (5, 0)  # marks a v5 header: the descriptor decides
+
+# A plan for each valid header triple, or (header triple, v5 body type, v5 body size):
+# (version, TEE type, body type, body end, least size, the fixed-field unpack,
+#  QE report offset, QE auth data offset).  Offsets are absolute.
+_Plan = tuple[int, int, int, int, int, Any, int, int]
+_PLANS: dict[tuple[int, ...], _Plan | tuple[int, int]] = {}
+
+
+def _plan(version: int, tee: int, body_type: int, body_end: int) -> _Plan:
+    auth_at = body_end + 4
+    if version == 3:
+        qe_report_at = auth_at + _V3_REPORT_AT
+        qe_auth_at = auth_at + _V3_AUTH_SIZE_AT + 2
+        return (version, tee, body_type, body_end, qe_auth_at, _V3_FIXED, qe_report_at, qe_auth_at)
+    qe_report_at = auth_at + _V4_QE_CERT_DATA_AT + _QECD_REPORT_AT
+    qe_auth_at = auth_at + _V4_QE_AUTH_SIZE_AT + 2
+    return (version, tee, body_type, body_end, qe_auth_at, _V4_FIXED, qe_report_at, qe_auth_at)
+
+
+for _version, _tee in ((3, TEE_TYPE_SGX), (4, TEE_TYPE_SGX), (4, TEE_TYPE_TDX)):
+    _type = BODY_TYPE_TD10 if _tee == TEE_TYPE_TDX else BODY_TYPE_SGX
+    _PLANS[(_version, 2, _tee)] = _plan(_version, _tee, _type, _HEADER_SIZE + _BODY_SIZES[_type])
+for _tee in (TEE_TYPE_SGX, TEE_TYPE_TDX):
+    _PLANS[(5, 2, _tee)] = _V5
+    for _type, _size in _BODY_SIZES.items():
+        if (_tee == TEE_TYPE_SGX) == (_type == BODY_TYPE_SGX):
+            _PLANS[(5, 2, _tee, _type, _size)] = _plan(5, _tee, _type, _V5_BODY_OFFSET + _size)
 
 _HEX_NOISE = re.compile(r"\s+")
 
@@ -340,32 +359,21 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
     size = len(data)
     if size < _V5_BODY_OFFSET:
         return _parse_slow(data)
-    header = _HHI(data, 0)
-    prefix = _PREFIXES.get(header)
-    if prefix is _V5:
-        prefix = _PREFIXES.get(_V5_PREFIX.unpack_from(data, 0))
-    if prefix is None:
+    plan = _PLANS.get(_HHI(data, 0))
+    if plan is _V5:
+        plan = _PLANS.get(_V5_PREFIX(data, 0))
+    if plan is None:
         return _parse_slow(data)
-    body_type, body_end = prefix
-    auth_at = body_end + 4
-    if header[0] == 3:
-        if auth_at + _V3_AUTH_SIZE_AT + 2 > size:
-            return _parse_slow(data)
-        auth_size, qe_auth_size = _V3_FIXED.unpack_from(data, body_end)
-        qe_report_at = auth_at + _V3_REPORT_AT
-        qe_auth_at = auth_at + _V3_AUTH_SIZE_AT + 2
+    version, tee, body_type, body_end, least, fixed, qe_report_at, qe_auth_at = plan  # type: ignore[misc]
+    if size < least:
+        return _parse_slow(data)
+    if version == 3:
+        auth_size, qe_auth_size = fixed(data, body_end)
     else:
-        if auth_at + _V4_QE_AUTH_SIZE_AT + 2 > size:
+        auth_size, cert_type, qecd_size, qe_auth_size = fixed(data, body_end)
+        if cert_type != CERT_TYPE_QE_REPORT or qecd_size + _V4_QE_CERT_DATA_AT != auth_size:
             return _parse_slow(data)
-        auth_size, cert_type, qecd_size, qe_auth_size = _V4_FIXED.unpack_from(data, body_end)
-        if (
-            cert_type != CERT_TYPE_QE_REPORT
-            or auth_at + _V4_QE_CERT_DATA_AT + qecd_size != auth_at + auth_size
-        ):
-            return _parse_slow(data)
-        qe_report_at = auth_at + _V4_QE_CERT_DATA_AT + _QECD_REPORT_AT
-        qe_auth_at = auth_at + _V4_QE_AUTH_SIZE_AT + 2
-    auth_end = auth_at + auth_size
+    auth_end = body_end + 4 + auth_size
     cert_head_at = qe_auth_at + qe_auth_size
     if auth_end > size or cert_head_at + _CD_HEAD > auth_end:
         return _parse_slow(data)
@@ -380,8 +388,8 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
         quote,
         [
             data,
-            header[0],
-            header[2],
+            version,
+            tee,
             body_type,
             body_end,
             auth_end,
