@@ -122,7 +122,8 @@ _Plan = tuple[int, int, int, int, int, Any, int, int]
 _PLANS: dict[tuple[int, ...], _Plan | tuple[int, int]] = {}
 
 
-def _plan(version: int, tee: int, body_type: int, body_end: int) -> _Plan:
+def _plan(version: int, tee_value: int, body_type: int, body_end: int) -> _Plan:
+    tee = TeeType(tee_value)
     auth_at = body_end + 4
     if version == 3:
         qe_report_at = auth_at + _V3_REPORT_AT
@@ -384,6 +385,8 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
     ):
         return _parse_slow(data)
     quote = _new_quote(Quote)
+    _set_version(quote, version)
+    _set_tee_type(quote, tee)
     _set_layout(
         quote,
         [
@@ -410,7 +413,7 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
 def _parse_slow(data: bytes) -> Quote:
     """Parse with :func:`_scan`: any valid quote, or the precise error for an invalid one."""
     quote = _new_quote(Quote)
-    _set_layout(quote, [*_scan(data), None, None, None, None])
+    _fill(quote, _scan(data))
     return quote  # type: ignore[no-any-return]
 
 
@@ -422,11 +425,20 @@ class Quote:
     first access; :meth:`to_bytes` returns those bytes exactly.
     """
 
-    __slots__ = ("__dict__", "_layout")
+    # The version and the TEE are read so often that they are slots, set by the parser:
+    # reading a slot costs a fraction of a property call.
+    __slots__ = {
+        "__dict__": None,
+        "_layout": None,
+        "tee_type": "The TEE: :attr:`TeeType.SGX` or :attr:`TeeType.TDX`.",
+        "version": "Quote format version: 3, 4 or 5.",
+    }
     _layout: _QuoteState
+    version: int
+    tee_type: TeeType
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
-        _set(self, "_layout", [*_scan(_as_bytes(data)), None, None, None, None])
+        _fill(self, _scan(_as_bytes(data)))
 
     @classmethod
     def parse(cls, data: bytes | bytearray | memoryview) -> Quote:
@@ -478,11 +490,6 @@ class Quote:
 
     # --- header ---------------------------------------------------------------------
     @property
-    def version(self) -> int:
-        """Quote format version: 3, 4 or 5."""
-        return self._layout[1]
-
-    @property
     def header(self) -> Header:
         """The 48-byte header, decoded."""
         layout = self._layout
@@ -495,11 +502,6 @@ class Quote:
     def attestation_key_type(self) -> int:
         """Attestation key type (2: ECDSA-256-with-P-256)."""
         return int(_U16(self._layout[0], 2)[0])
-
-    @property
-    def tee_type(self) -> TeeType:
-        """The TEE: :attr:`TeeType.SGX` or :attr:`TeeType.TDX`."""
-        return _TEE_TYPES[self._layout[2]]
 
     @property
     def is_tdx(self) -> bool:
@@ -665,6 +667,17 @@ class Quote:
 
 _tuple_new: Any = tuple.__new__
 _set_layout: Any = Quote.__dict__["_layout"].__set__
+_set_version: Any = Quote.__dict__["version"].__set__
+_set_tee_type: Any = Quote.__dict__["tee_type"].__set__
 _TEE_TYPES = {member.value: member for member in TeeType}
+
+
+def _fill(quote: Quote, layout: _Layout) -> None:
+    """Set a new quote's state from the layout _scan returned."""
+    _set_version(quote, layout[1])
+    _set_tee_type(quote, _TEE_TYPES[layout[2]])
+    _set_layout(quote, [*layout, None, None, None, None])
+
+
 _REPORT_DECODERS = {key: (cls, codec.unpack_from) for key, (cls, codec) in REPORT_CODECS.items()}
 _SGX_UNPACK_FROM = REPORT_CODECS[BODY_TYPE_SGX][1].unpack_from
