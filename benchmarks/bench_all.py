@@ -148,7 +148,8 @@ class Settings:
             thread_quotes=20 if quick else 400,
             process_repeats=args.process_repeats or (2 if quick else 15),
             scan_files=args.scan_files or (300 if quick else bench_scan.DEFAULT_FILES),
-            platform_files=args.platform_files or (200 if quick else 20_000),
+            platform_files=args.platform_files
+            or (200 if quick else bench_scan.DEFAULT_PLATFORM_FILES),
             platforms=args.platforms or (20 if quick else bench_scan.DEFAULT_PLATFORMS),
             scan_repeats=args.scan_repeats or (1 if quick else 3),
             clock=args.clock,
@@ -690,7 +691,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="interleaved rounds per per-call row")
     parser.add_argument("--process-repeats", type=int, help="runs of each whole-process row")
     parser.add_argument("--scan-files", type=int, help="mixed scan corpus size (100,000)")
-    parser.add_argument("--platform-files", type=int, help="platform corpora size (20,000)")
+    parser.add_argument("--platform-files", type=int, help="platform corpora size (50,000)")
     parser.add_argument("--platforms", type=int, help="interleaved platforms (1,000)")
     parser.add_argument("--scan-repeats", type=int, help="interleaved scan rounds (3)")
     parser.add_argument("--out", help="folder for the generated corpora (benchmarks/out)")

@@ -38,7 +38,7 @@ timing.use_repo_checkout()
 
 OUT = timing.REPO_ROOT / "benchmarks" / "out"
 DEFAULT_FILES = 100_000
-DEFAULT_PLATFORM_FILES = 20_000
+DEFAULT_PLATFORM_FILES = 50_000
 DEFAULT_PLATFORMS = 1000
 PER_FOLDER = 1000
 DCAP_SCRIPT = timing.REPO_ROOT / "benchmarks" / "scan_dcap_qvl.py"

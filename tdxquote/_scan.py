@@ -45,7 +45,7 @@ __all__ = [
 DEFAULT_MAX_SIZE = 1 << 20
 """Files larger than this (1 MiB) are failures, not read."""
 
-CHUNK_SIZE = 256
+CHUNK_SIZE = 512
 """Files per batch handed to a process (and per progress report)."""
 
 ProgressCallback = Callable[[int, int | None], None]
