@@ -281,6 +281,8 @@ def _read(path: str, max_size: int) -> bytes | str:
             os.close(fd)
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}"
+    except ValueError as exc:  # a path with a NUL character
+        return f"cannot read: {exc}"
     if len(data) > max_size:
         return f"grew over the {max_size}-byte size limit while read"
     return data
@@ -329,10 +331,10 @@ def scan_batch(
     bytes), a ``(name, data)`` pair, or a ``(path, problem)`` entry of
     :func:`iter_corpus` (read when ``problem`` is None, else a failure with
     that reason); binary and hex quotes are told apart as ``tdxquote parse``
-    does.  Every problem with an item is a failure in
-    the report (named by its path or name), never an exception.  FMSPCs are
-    looked up in ``platforms`` (default: this process' cache), so a worker
-    that runs many batches decodes each platform's PCK chain once.
+    does.  Every problem with an item is a failure in the report (named by
+    its path or name), never an exception.  FMSPCs are looked up in
+    ``platforms`` (default: this process' cache), so a worker that runs many
+    batches decodes each platform's PCK chain once.
 
     The function and its arguments pickle, so process pools and cluster
     engines can run it; merge the reports of consecutive batches in order
@@ -348,11 +350,14 @@ def scan_batch(
     files = 0
     for item in items:
         files += 1
-        if isinstance(item, tuple):
-            name, read = _item_bytes(item, max_size)
-        else:
-            name = os.fspath(item)
-            read = _read(name, max_size)
+        try:
+            if isinstance(item, tuple):
+                name, read = _item_bytes(item, max_size)
+            else:
+                name = os.fspath(item)
+                read = _read(name, max_size)
+        except (TypeError, ValueError) as exc:  # not an item at all
+            name, read = repr(item)[:200], f"not a path or a (name, bytes) pair: {exc}"
         if type(read) is str:
             failures.append(ScanFailure(name, "file", None, read))
             continue

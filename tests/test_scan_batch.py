@@ -118,6 +118,21 @@ def test_items_that_cannot_be_read_are_failures(tmp_path: Path) -> None:
     assert (report.files, report.parsed) == (5, 0)
 
 
+def test_malformed_items_are_failures_not_exceptions(tmp_path: Path) -> None:
+    report = scan_batch(
+        [
+            12,  # type: ignore[list-item]
+            ("a", "b", "c"),  # type: ignore[list-item]
+            str(tmp_path / "nul\x00byte"),
+        ]
+    )
+    assert [f.field for f in report.failures] == ["file", "file", "file"]
+    assert report.failures[0].path == "12"
+    assert report.failures[0].reason.startswith("not a path or a (name, bytes) pair")
+    assert report.failures[2].reason.startswith("cannot read: ")
+    assert report.files == 3
+
+
 def test_bad_max_size_is_refused() -> None:
     with pytest.raises(ValueError, match="max_size"):
         scan_batch([], max_size=0)
