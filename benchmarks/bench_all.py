@@ -23,6 +23,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -685,19 +686,22 @@ def write_chart(results: dict[str, dict[str, Any]], path: str) -> None:
         status, attained = _status(row, results[row.key])
         if attained is not None:
             shown.append((row, status, attained, _cells(row, results[row.key])[3]))
-    figure, axis = plt.subplots(figsize=(11, 0.45 * len(shown) + 1.6))
+    figure, axis = plt.subplots(figsize=(12, 0.5 * len(shown) + 1.6))
     y = list(range(len(shown)))
     colors = ["#2f855a" if status == "met" else "#c53030" for _, status, _, _ in shown]
-    axis.barh(y, [attained for _, _, attained, _ in shown], color=colors, height=0.6)
+    values = [attained for _, _, attained, _ in shown]
+    axis.barh(y, values, color=colors, height=0.6)
     axis.axvline(1.0, color="black", linewidth=1)
     for index, (row, _, attained, ratio) in enumerate(shown):
         label = ratio.split(" (")[0] if ratio else _fmt_us(results[row.key]["ours_us"])
         axis.text(
-            attained * 1.03, index, f"{label} (goal {row.goal.text()})", va="center", fontsize=7
+            attained * 1.05, index, f"{label} (goal {row.goal.text()})", va="center", fontsize=7
         )
-    axis.set_yticks(y, [row.what.replace("`", "") for row, _, _, _ in shown], fontsize=7)
+    labels = [textwrap.fill(row.what.replace("`", ""), 48) for row, _, _, _ in shown]
+    axis.set_yticks(y, labels, fontsize=7)
     axis.invert_yaxis()
     axis.set_xscale("log")
+    axis.set_xlim(min([*values, 1.0]) / 1.5, max([*values, 1.0]) * 6)
     axis.set_xlabel("measured / goal (log scale; right of the line: goal met)")
     axis.set_title("tdxquote against dcap-qvl 0.7.0: each goal of the performance table")
     figure.tight_layout()
@@ -724,6 +728,10 @@ def _parser() -> argparse.ArgumentParser:
         default="perf",
         help="per-call rows: perf (wall time, default) or thread (CPU time of the thread)",
     )
+    parser.add_argument("--save", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--replot", metavar="FILE", help="measure nothing: print and draw the results saved"
+    )
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: measure one row here
     return parser
 
@@ -737,6 +745,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     dcap_qvl = _load_dcap_qvl()
     if args.row:  # the child's side
         print(json.dumps(measure_call_row(args.row, settings, dcap_qvl)))
+        return 0
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text(encoding="utf-8"))
+        if args.chart:
+            write_chart(saved["rows"], args.chart)
+        print(render(saved["rows"], saved["header"]))
         return 0
     wanted = set(args.rows.split(",")) if args.rows else {row.key for row in ROWS}
     unknown = wanted - {row.key for row in ROWS}
@@ -779,6 +793,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_chart(results, args.chart)
         except ImportError:
             header.append("NOTE: no chart: matplotlib is not installed (pip install -e '.[plot]')")
+    if args.save:
+        Path(args.save).write_text(
+            json.dumps({"header": header, "rows": results}, indent=2, default=str),
+            encoding="utf-8",
+        )
     if args.json:
         print(
             json.dumps(

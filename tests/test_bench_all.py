@@ -32,6 +32,8 @@ def test_quick_run_prints_every_row(vectors: Path, tmp_path: Path) -> None:
             str(tmp_path / "out"),
             "--chart",
             str(chart),
+            "--save",
+            str(tmp_path / "saved.json"),
         ],
         capture_output=True,
         env=env,
@@ -53,6 +55,21 @@ def test_quick_run_prints_every_row(vectors: Path, tmp_path: Path) -> None:
         assert cells[4] == row.goal.text()
         assert cells[5] in ("met", "missed"), (row.key, cells)
     assert chart.stat().st_size > 1000
+    replotted = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "benchmarks" / "bench_all.py"),
+            "--replot",
+            str(tmp_path / "saved.json"),
+            "--chart",
+            "",
+        ],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout.decode()
+    assert [line for line in replotted.splitlines() if line.startswith("| ")] == table
 
 
 @pytest.mark.parametrize(
