@@ -592,6 +592,33 @@ def measure_scan_rows(settings: Settings, dcap_qvl: Any) -> dict[str, dict[str, 
 # --- the run ---------------------------------------------------------------------------------
 
 
+def _spin(count: int) -> int:
+    total = 0
+    for index in range(count):
+        total += index
+    return total
+
+
+def parallel_headroom(count: int = 5_000_000) -> float:
+    """How much faster two CPU-bound processes finish two tasks than one process does.
+
+    2.0 means two free cores; on a machine shared with other work it says what the
+    ``--jobs 2`` and two-thread rows can show at most.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        list(pool.map(_spin, [1, 1]))  # start both workers
+        start = time.perf_counter()
+        _spin(count)
+        _spin(count)
+        serial = time.perf_counter() - start
+        start = time.perf_counter()
+        list(pool.map(_spin, [count, count]))
+        parallel = time.perf_counter() - start
+    return serial / parallel
+
+
 def _load_dcap_qvl() -> Any:
     try:
         import dcap_qvl
@@ -770,11 +797,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[row.key] = _row_in_child(row.key, child_args)
         elif row.group == "process":
             results[row.key] = measure_process_row(row.key, settings, dcap_qvl)
+    headroom = [parallel_headroom()]  # next to the rows that need two cores
     if wanted & {row.key for row in ROWS if row.group == "scan"}:
         for key, value in measure_scan_rows(settings, dcap_qvl).items():
             if key in wanted:
                 results[key] = value
     machine["load_average_at_end"] = timing.load_average()
+    headroom.append(parallel_headroom())
     header = [
         "# tdxquote against dcap-qvl: the performance table",
         "",
@@ -786,6 +815,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"process; whole-process rows: {settings.process_repeats} runs each, median "
         f"({'CPU time of the child' if settings.clock == 'thread' else 'wall time'})",
     ]
+    header.append(
+        "Parallel: two CPU-bound processes finished "
+        + " and ".join(f"{value:.2f}x" for value in headroom)
+        + " as fast as one, before and after the scans (2.00x: two free cores; the "
+        "`--jobs 2` and thread rows can show no more)"
+    )
     if dcap_qvl is None:
         header.append("NOTE: dcap-qvl is not installed: its columns and the ratios are missing")
     if args.chart:
