@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tdxquote.scan as scan_module
 from tdxquote import _scan
@@ -20,6 +22,7 @@ from tdxquote.scan import (
     scan_batch,
     scan_paths,
 )
+from tdxquote.testing import strategies as tq
 
 SOURCES = {
     "a_v3.bin": "dcap-qvl/sgx_quote",
@@ -271,3 +274,50 @@ def test_pck_errors_match_the_quotes_own(corpus: Path) -> None:
         ScanFailure(str(path), caught.value.field, caught.value.offset, caught.value.reason)
     ]
     assert report.by_fmspc == {"unknown": 1}
+
+
+# --- against the parser, on generated inputs -----------------------------------------------
+
+
+def _expected(data: bytes) -> tuple[str, object]:
+    """What scan_batch must say about ``data``: the parser's verdict, computed directly."""
+    from tdxquote import QuoteParseError
+    from tdxquote._input import parse_quote_input
+
+    try:
+        quote, input_format = parse_quote_input(data)
+    except QuoteParseError as exc:
+        return "failure", (exc.field, exc.offset, exc.reason)
+    try:
+        fmspc: object = quote.pck_extension.fmspc.hex()
+        error = None
+    except QuoteParseError as exc:
+        fmspc, error = "unknown", (exc.field, exc.offset, exc.reason)
+    return "parsed", (quote.version, quote.tee_type.name, input_format, fmspc, error)
+
+
+@given(
+    data=st.one_of(
+        tq.quotes(),
+        tq.mutated_quotes(),
+        tq.quotes().map(lambda raw: raw.hex().encode()),
+        st.binary(max_size=200),
+    )
+)
+def test_scan_batch_agrees_with_the_parser(data: bytes) -> None:
+    report = scan_batch([("item", data)], platforms=PlatformCache())
+    kind, detail = _expected(data)
+    assert report.files == 1
+    if kind == "failure":
+        assert report.parsed == 0
+        assert [(f.field, f.offset, f.reason) for f in report.failures] == [detail]
+        return
+    version, tee, input_format, fmspc, error = detail  # type: ignore[misc]
+    assert (report.parsed, report.failed) == (1, 0)
+    assert report.by_version == {str(version): 1}
+    assert report.by_tee == {tee: 1}
+    assert report.by_input_format == {input_format: 1}
+    assert report.by_fmspc == {fmspc: 1}
+    assert [(e.field, e.offset, e.reason) for e in report.pck_errors] == (
+        [] if error is None else [error]
+    )
