@@ -24,7 +24,8 @@ from .schema import (
     TEE_TYPE_SGX,
     TEE_TYPE_TDX,
 )
-from .schema._layouts import RuleViolation, _check_header
+from .schema._layouts import RuleViolation
+from .schema._rules import check_header as _check_header
 
 __all__ = ["build_quote", "signed_bytes_for"]
 

@@ -60,7 +60,6 @@ InputFormat = Literal["binary", "hex"]
 ENCODINGS = ("binary", "hex", "base64", "base64url", "byte-array")
 """How the quote's bytes were written, as :attr:`QuoteInput.encoding` names it."""
 
-_WHITESPACE = re.compile(rb"\s+")
 _HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]+")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _LABELLED = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_ .-]{0,40}?)\s*[:=]\s*(\S+)\s*$")
@@ -127,7 +126,7 @@ def _hex_digits(data: bytes) -> bytes | None:
     """The hex digits of ``data`` when it is hex text by the rule above, else None."""
     if not data.isascii():
         return None
-    cleaned = _WHITESPACE.sub(b"", data)
+    cleaned = b"".join(data.split())  # bytes.split() splits at the ASCII whitespace \s is
     if cleaned[:2] in (b"0x", b"0X"):
         cleaned = cleaned[2:]
     if _HEX_DIGITS.fullmatch(cleaned) is None:

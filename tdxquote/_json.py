@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._quote import Quote
 from ._reports import Report, SgxReport, TdReport10, TdReport15, TdReport15Ex
-from ._x509_read import name_text, names
 from .errors import QuoteParseError
 
 if TYPE_CHECKING:
@@ -108,6 +107,8 @@ def certificate_to_dict(cert: x509.Certificate) -> dict[str, Any]:
 
     Raises :class:`~tdxquote.errors.QuoteParseError` when a name does not decode.
     """
+    from ._x509_read import name_text, names  # cryptography.x509: only with a chain
+
     read = names(cert, _pck_name_error)
     return {
         "subject": name_text(read.subject),

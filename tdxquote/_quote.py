@@ -13,35 +13,23 @@ from __future__ import annotations
 import enum
 import re
 import struct
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, overload
 
-from ._layout_derive import prefix_layout
+from . import _layout_table as table
 from ._lazy import cached_property
-from ._pem_chain import decode_pck_chain, leaf_of
 from ._reports import REPORT_CODECS, Report, SgxReport
 from .errors import QuoteParseError
-from .pck import pck_extension_from_certificate
-from .schema import (
+from .schema._constants import (
     ATTESTATION_KEY_TYPE_ECDSA_P256,
-    AUTH_DATA_V3,
-    AUTH_DATA_V4,
-    BODY_DESCRIPTOR,
-    BODY_SCHEMAS,
     BODY_TYPE_SGX,
     BODY_TYPE_TD10,
     CERT_TYPE_PCK_CERT_CHAIN,
     CERT_TYPE_PPID_CLEARTEXT,
     CERT_TYPE_QE_REPORT,
-    CERTIFICATION_DATA,
-    HEADER,
-    QE_REPORT_CERTIFICATION_DATA,
-    SGX_REPORT,
     TEE_TYPE_SGX,
     TEE_TYPE_TDX,
-    field_layout,
-    struct_format,
 )
-from .schema._layouts import _check_header
+from .schema._rules import check_header
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -77,38 +65,35 @@ class CertificationData(NamedTuple):
     data: bytes
 
 
-# --- offsets derived from the schemas -------------------------------------------------
+# --- offsets derived from the schemas (through the generated _layout_table) ----------
 
-_HEADER = struct.Struct(struct_format(HEADER))
-_HEADER_SIZE = _HEADER.size
-_HEADER_FIELDS = field_layout(HEADER)
+_HEADER = struct.Struct(table.HEADER_FORMAT)
+_HEADER_SIZE = table.HEADER_SIZE
+_HEADER_FIELDS = table.HEADER_FIELDS
 _VENDOR_AT = _HEADER_FIELDS["qe_vendor_id"][0]
 _VENDOR_END = _VENDOR_AT + _HEADER_FIELDS["qe_vendor_id"][1]
-_DESCRIPTOR = struct.Struct(struct_format(BODY_DESCRIPTOR))
+_DESCRIPTOR = struct.Struct(table.BODY_DESCRIPTOR_FORMAT)
 _V5_BODY_OFFSET = _HEADER_SIZE + _DESCRIPTOR.size
-_BODY_SIZES = {body_type: schema.sizeof() for body_type, schema in BODY_SCHEMAS.items()}
-_SGX_REPORT_SIZE = SGX_REPORT.sizeof()
+_BODY_SIZES = table.REPORT_SIZES
+_SGX_REPORT_SIZE = table.REPORT_SIZES[BODY_TYPE_SGX]
 
-_V4 = prefix_layout(AUTH_DATA_V4)
-_V4_SIG = _V4.fields["signature"]
-_V4_KEY = _V4.fields["attestation_key"]
-_V4_CERT_TYPE_AT = _V4.fields["certification_data_type"][0]
-_V4_CERT_SIZE_AT = _V4.variable_offset
-_V4_QE_CERT_DATA_AT = _V4.variable_offset + _V4.length_size
-_QECD = prefix_layout(QE_REPORT_CERTIFICATION_DATA)
-_QECD_REPORT_AT = _QECD.fields["qe_report"][0]
-_QECD_REPORT_SIG_AT = _QECD.fields["qe_report_signature"][0]
-_QECD_AUTH_SIZE_AT = _QECD.variable_offset
+_V4_SIG = table.AUTH_DATA_V4_FIELDS["signature"]
+_V4_KEY = table.AUTH_DATA_V4_FIELDS["attestation_key"]
+_V4_CERT_TYPE_AT = table.AUTH_DATA_V4_FIELDS["certification_data_type"][0]
+_, _V4_CERT_SIZE_AT, _V4_LENGTH_SIZE = table.AUTH_DATA_V4_VARIABLE
+_V4_QE_CERT_DATA_AT = _V4_CERT_SIZE_AT + _V4_LENGTH_SIZE
+_QECD_REPORT_AT = table.QE_REPORT_CERTIFICATION_DATA_FIELDS["qe_report"][0]
+_QECD_REPORT_SIG_AT = table.QE_REPORT_CERTIFICATION_DATA_FIELDS["qe_report_signature"][0]
+_QECD_AUTH_SIZE_AT = table.QE_REPORT_CERTIFICATION_DATA_VARIABLE[1]
 
-_V3 = prefix_layout(AUTH_DATA_V3)
-_V3_SIG = _V3.fields["signature"]
-_V3_KEY = _V3.fields["attestation_key"]
-_V3_REPORT_AT = _V3.fields["qe_report"][0]
-_V3_REPORT_SIG_AT = _V3.fields["qe_report_signature"][0]
-_V3_AUTH_SIZE_AT = _V3.variable_offset
+_V3_SIG = table.AUTH_DATA_V3_FIELDS["signature"]
+_V3_KEY = table.AUTH_DATA_V3_FIELDS["attestation_key"]
+_V3_REPORT_AT = table.AUTH_DATA_V3_FIELDS["qe_report"][0]
+_V3_REPORT_SIG_AT = table.AUTH_DATA_V3_FIELDS["qe_report_signature"][0]
+_V3_AUTH_SIZE_AT = table.AUTH_DATA_V3_VARIABLE[1]
 
-_CD = prefix_layout(CERTIFICATION_DATA)
-_CD_HEAD = _CD.variable_offset + _CD.length_size  # type + size
+_, _CD_SIZE_AT, _CD_LENGTH_SIZE = table.CERTIFICATION_DATA_VARIABLE
+_CD_HEAD = _CD_SIZE_AT + _CD_LENGTH_SIZE  # type + size
 
 if (_V3_SIG, _V3_KEY) != (_V4_SIG, _V4_KEY) or _V4_SIG[1] != 64 or _V4_KEY[1] != 64:
     raise ImportError("signature data layout derived from the schemas is inconsistent")
@@ -119,29 +104,72 @@ _U16U32 = struct.Struct("<HI").unpack_from
 _HHI = struct.Struct("<HHI").unpack_from
 
 # --- fast path (parse_quote): every fixed field of a valid quote in two unpacks ----
-# Header triple, or (header, v5 body type, v5 body size), -> (body type, body end).
-_V5_PREFIX = struct.Struct("<HHI" + f"{_HEADER_SIZE - 8}x" + _DESCRIPTOR.format.lstrip("<"))
-_V5 = (5, 0)  # marks a v5 header: the descriptor decides
-_PREFIXES: dict[tuple[int, ...], tuple[int, int]] = {}
-for _version, _tee in ((3, TEE_TYPE_SGX), (4, TEE_TYPE_SGX), (4, TEE_TYPE_TDX)):
-    _type = BODY_TYPE_TD10 if _tee == TEE_TYPE_TDX else BODY_TYPE_SGX
-    _PREFIXES[(_version, 2, _tee)] = (_type, _HEADER_SIZE + _BODY_SIZES[_type])
-for _tee in (TEE_TYPE_SGX, TEE_TYPE_TDX):
-    _PREFIXES[(5, 2, _tee)] = _V5
-    for _type, _size in _BODY_SIZES.items():
-        if (_tee == TEE_TYPE_SGX) == (_type == BODY_TYPE_SGX):
-            _PREFIXES[(5, 2, _tee, _type, _size)] = (_type, _V5_BODY_OFFSET + _size)
-# From the signed data size to the QE auth data size (v4/v5: through the type-6 header).
 if _V4_CERT_SIZE_AT != _V4_CERT_TYPE_AT + 2:
     raise ImportError("certification data header layout derived from the schemas is inconsistent")
 _V4_QE_AUTH_SIZE_AT = _V4_QE_CERT_DATA_AT + _QECD_AUTH_SIZE_AT
-_V4_FIXED = struct.Struct(f"<I{_V4_CERT_TYPE_AT}xHI{_QECD_AUTH_SIZE_AT}xH")
-_V3_FIXED = struct.Struct(f"<I{_V3_AUTH_SIZE_AT}xH")
+# From the signed data size to the QE auth data size (v4/v5: through the type-6 header).
+_V4_FIXED = struct.Struct(f"<I{_V4_CERT_TYPE_AT}xHI{_QECD_AUTH_SIZE_AT}xH").unpack_from
+_V3_FIXED = struct.Struct(f"<I{_V3_AUTH_SIZE_AT}xH").unpack_from
+_V5_PREFIX = struct.Struct(
+    "<HHI" + f"{_HEADER_SIZE - 8}x" + _DESCRIPTOR.format.lstrip("<")
+).unpack_from
+_V5 = (5, 0)  # marks a v5 header: the descriptor decides
+
+# A plan for each valid header triple, or (header triple, v5 body type, v5 body size):
+# (version, TEE type, body type, body end, least size, the fixed-field unpack,
+#  QE report offset, QE auth data offset).  Offsets are absolute.
+_Plan = tuple[int, int, int, int, int, Any, int, int]
+_PLANS: dict[tuple[int, ...], _Plan | tuple[int, int]] = {}
+
+
+def _plan(version: int, tee_value: int, body_type: int, body_end: int) -> _Plan:
+    tee = TeeType(tee_value)
+    auth_at = body_end + 4
+    if version == 3:
+        qe_report_at = auth_at + _V3_REPORT_AT
+        qe_auth_at = auth_at + _V3_AUTH_SIZE_AT + 2
+        return (version, tee, body_type, body_end, qe_auth_at, _V3_FIXED, qe_report_at, qe_auth_at)
+    qe_report_at = auth_at + _V4_QE_CERT_DATA_AT + _QECD_REPORT_AT
+    qe_auth_at = auth_at + _V4_QE_AUTH_SIZE_AT + 2
+    return (version, tee, body_type, body_end, qe_auth_at, _V4_FIXED, qe_report_at, qe_auth_at)
+
+
+for _version, _tee in ((3, TEE_TYPE_SGX), (4, TEE_TYPE_SGX), (4, TEE_TYPE_TDX)):
+    _type = BODY_TYPE_TD10 if _tee == TEE_TYPE_TDX else BODY_TYPE_SGX
+    _PLANS[(_version, 2, _tee)] = _plan(_version, _tee, _type, _HEADER_SIZE + _BODY_SIZES[_type])
+for _tee in (TEE_TYPE_SGX, TEE_TYPE_TDX):
+    _PLANS[(5, 2, _tee)] = _V5
+    for _type, _size in _BODY_SIZES.items():
+        if (_tee == TEE_TYPE_SGX) == (_type == BODY_TYPE_SGX):
+            _PLANS[(5, 2, _tee, _type, _size)] = _plan(5, _tee, _type, _V5_BODY_OFFSET + _size)
 
 _HEX_NOISE = re.compile(r"\s+")
 
-# Layout tuple indices (see Quote.__slots__ docs).
+# The layout _scan returns: (data, version, tee_type, body_type, body_end, auth_end,
+# qe_report_at, qe_auth_at, qe_auth_size, cert_at, cert_size).
 _Layout = tuple[bytes, int, int, int, int, int, int, int, int, int, int]
+# A Quote holds it as a list, followed by four slots for the decoded header, body,
+# QE report and certification data (None until first read): reading a part costs a
+# list lookup, and no per-instance dict is created for it.
+# (Properties index it with literals: a global name lookup per read costs more.)
+if TYPE_CHECKING:
+
+    class _QuoteState(Protocol):
+        """How the type checker sees ``Quote._layout``: each index with its type."""
+
+        @overload
+        def __getitem__(self, index: Literal[0]) -> bytes: ...
+        @overload
+        def __getitem__(self, index: Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) -> int: ...
+        @overload
+        def __getitem__(self, index: Literal[11]) -> Header | None: ...
+        @overload
+        def __getitem__(self, index: Literal[12]) -> Report | None: ...
+        @overload
+        def __getitem__(self, index: Literal[13]) -> SgxReport | None: ...
+        @overload
+        def __getitem__(self, index: Literal[14]) -> CertificationData | None: ...
+        def __setitem__(self, index: int, value: object) -> None: ...
 
 
 def _fail(reason: str, offset: int, field: str) -> QuoteParseError:
@@ -175,7 +203,7 @@ def _scan(data: bytes) -> _Layout:
     version, key_type, tee = head
     if head not in _VALID_HEADERS:
         raise _header_error(
-            _check_header(_HeaderView(version, key_type, tee)) or "invalid quote header"
+            check_header(_HeaderView(version, key_type, tee)) or "invalid quote header"
         )
     if version == 4 and tee == TEE_TYPE_TDX:
         body_type = BODY_TYPE_TD10
@@ -309,7 +337,7 @@ _VALID_HEADERS = frozenset(
     for version in (3, 4, 5)
     for key_type in (ATTESTATION_KEY_TYPE_ECDSA_P256,)
     for tee in (TEE_TYPE_SGX, TEE_TYPE_TDX)
-    if _check_header(_HeaderView(version, key_type, tee)) is None
+    if check_header(_HeaderView(version, key_type, tee)) is None
 )
 
 
@@ -332,32 +360,21 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
     size = len(data)
     if size < _V5_BODY_OFFSET:
         return _parse_slow(data)
-    header = _HHI(data, 0)
-    prefix = _PREFIXES.get(header)
-    if prefix is _V5:
-        prefix = _PREFIXES.get(_V5_PREFIX.unpack_from(data, 0))
-    if prefix is None:
+    plan = _PLANS.get(_HHI(data, 0))
+    if plan is _V5:
+        plan = _PLANS.get(_V5_PREFIX(data, 0))
+    if plan is None:
         return _parse_slow(data)
-    body_type, body_end = prefix
-    auth_at = body_end + 4
-    if header[0] == 3:
-        if auth_at + _V3_AUTH_SIZE_AT + 2 > size:
-            return _parse_slow(data)
-        auth_size, qe_auth_size = _V3_FIXED.unpack_from(data, body_end)
-        qe_report_at = auth_at + _V3_REPORT_AT
-        qe_auth_at = auth_at + _V3_AUTH_SIZE_AT + 2
+    version, tee, body_type, body_end, least, fixed, qe_report_at, qe_auth_at = plan  # type: ignore[misc]
+    if size < least:
+        return _parse_slow(data)
+    if version == 3:
+        auth_size, qe_auth_size = fixed(data, body_end)
     else:
-        if auth_at + _V4_QE_AUTH_SIZE_AT + 2 > size:
+        auth_size, cert_type, qecd_size, qe_auth_size = fixed(data, body_end)
+        if cert_type != CERT_TYPE_QE_REPORT or qecd_size + _V4_QE_CERT_DATA_AT != auth_size:
             return _parse_slow(data)
-        auth_size, cert_type, qecd_size, qe_auth_size = _V4_FIXED.unpack_from(data, body_end)
-        if (
-            cert_type != CERT_TYPE_QE_REPORT
-            or auth_at + _V4_QE_CERT_DATA_AT + qecd_size != auth_at + auth_size
-        ):
-            return _parse_slow(data)
-        qe_report_at = auth_at + _V4_QE_CERT_DATA_AT + _QECD_REPORT_AT
-        qe_auth_at = auth_at + _V4_QE_AUTH_SIZE_AT + 2
-    auth_end = auth_at + auth_size
+    auth_end = body_end + 4 + auth_size
     cert_head_at = qe_auth_at + qe_auth_size
     if auth_end > size or cert_head_at + _CD_HEAD > auth_end:
         return _parse_slow(data)
@@ -368,12 +385,14 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
     ):
         return _parse_slow(data)
     quote = _new_quote(Quote)
+    _set_version(quote, version)
+    _set_tee_type(quote, tee)
     _set_layout(
         quote,
-        (
+        [
             data,
-            header[0],
-            header[2],
+            version,
+            tee,
             body_type,
             body_end,
             auth_end,
@@ -382,7 +401,11 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
             qe_auth_size,
             cert_at,
             cert_size,
-        ),
+            None,
+            None,
+            None,
+            None,
+        ],
     )
     return quote  # type: ignore[no-any-return]
 
@@ -390,7 +413,7 @@ def parse_quote(data: bytes | bytearray | memoryview) -> Quote:
 def _parse_slow(data: bytes) -> Quote:
     """Parse with :func:`_scan`: any valid quote, or the precise error for an invalid one."""
     quote = _new_quote(Quote)
-    _set_layout(quote, _scan(data))
+    _fill(quote, _scan(data))
     return quote  # type: ignore[no-any-return]
 
 
@@ -402,11 +425,20 @@ class Quote:
     first access; :meth:`to_bytes` returns those bytes exactly.
     """
 
-    __slots__ = ("__dict__", "_layout")
-    _layout: _Layout
+    # The version and the TEE are read so often that they are slots, set by the parser:
+    # reading a slot costs a fraction of a property call.
+    __slots__ = {
+        "__dict__": None,
+        "_layout": None,
+        "tee_type": "The TEE: :attr:`TeeType.SGX` or :attr:`TeeType.TDX`.",
+        "version": "Quote format version: 3, 4 or 5.",
+    }
+    _layout: _QuoteState
+    version: int
+    tee_type: TeeType
 
     def __init__(self, data: bytes | bytearray | memoryview) -> None:
-        _set(self, "_layout", _scan(_as_bytes(data)))
+        _fill(self, _scan(_as_bytes(data)))
 
     @classmethod
     def parse(cls, data: bytes | bytearray | memoryview) -> Quote:
@@ -472,24 +504,18 @@ class Quote:
 
     # --- header ---------------------------------------------------------------------
     @property
-    def version(self) -> int:
-        """Quote format version: 3, 4 or 5."""
-        return self._layout[1]
-
-    @cached_property
     def header(self) -> Header:
         """The 48-byte header, decoded."""
-        return _tuple_new(Header, _HEADER.unpack_from(self._layout[0], 0))  # type: ignore[no-any-return]
+        layout = self._layout
+        header: Header | None = layout[11]
+        if header is None:
+            header = layout[11] = _tuple_new(Header, _HEADER.unpack_from(layout[0], 0))
+        return header
 
     @property
     def attestation_key_type(self) -> int:
         """Attestation key type (2: ECDSA-256-with-P-256)."""
         return int(_U16(self._layout[0], 2)[0])
-
-    @property
-    def tee_type(self) -> TeeType:
-        """The TEE: :attr:`TeeType.SGX` or :attr:`TeeType.TDX`."""
-        return _TEE_TYPES[self._layout[2]]
 
     @property
     def is_tdx(self) -> bool:
@@ -527,14 +553,17 @@ class Quote:
         """Offset of the report body in the quote."""
         return _V5_BODY_OFFSET if self._layout[1] == 5 else _HEADER_SIZE
 
-    @cached_property
+    @property
     def body(self) -> Report:
         """The report body: a :class:`TdReport10`, :class:`TdReport15`, :class:`TdReport15Ex`
         or :class:`SgxReport`."""
         layout = self._layout
-        cls, codec = REPORT_CODECS[layout[3]]
-        at = _V5_BODY_OFFSET if layout[1] == 5 else _HEADER_SIZE
-        return cast("Report", _tuple_new(cls, codec.unpack_from(layout[0], at)))
+        body: Report | None = layout[12]
+        if body is None:
+            cls, unpack_from = _REPORT_DECODERS[layout[3]]
+            at = _V5_BODY_OFFSET if layout[1] == 5 else _HEADER_SIZE
+            body = layout[12] = _tuple_new(cls, unpack_from(layout[0], at))
+        return body
 
     # --- signature data -------------------------------------------------------------
     @property
@@ -565,10 +594,14 @@ class Quote:
         at = self._layout[6]
         return self._layout[0][at : at + _SGX_REPORT_SIZE]
 
-    @cached_property
+    @property
     def qe_report(self) -> SgxReport:
         """The Quoting Enclave's report."""
-        return _tuple_new(SgxReport, _SGX_CODEC.unpack_from(self._layout[0], self._layout[6]))  # type: ignore[no-any-return]
+        layout = self._layout
+        report: SgxReport | None = layout[13]
+        if report is None:
+            report = layout[13] = _tuple_new(SgxReport, _SGX_UNPACK_FROM(layout[0], layout[6]))
+        return report
 
     @property
     def qe_report_signature(self) -> bytes:
@@ -587,14 +620,17 @@ class Quote:
         """6 (QE report certification data) for v4/v5 quotes; None for v3."""
         return None if self._layout[1] == 3 else CERT_TYPE_QE_REPORT
 
-    @cached_property
+    @property
     def certification_data(self) -> CertificationData:
         """The PCK certification data (type 1 to 5; nested in type 6 for v4/v5)."""
         layout = self._layout
-        data, at = layout[0], layout[9]
-        return _tuple_new(  # type: ignore[no-any-return]
-            CertificationData, (_U16(data, at - _CD_HEAD)[0], data[at : at + layout[10]])
-        )
+        cert: CertificationData | None = layout[14]
+        if cert is None:
+            data, at = layout[0], layout[9]
+            cert = layout[14] = _tuple_new(
+                CertificationData, (_U16(data, at - _CD_HEAD)[0], data[at : at + layout[10]])
+            )
+        return cert
 
     @property
     def trailing_bytes(self) -> bytes:
@@ -627,17 +663,35 @@ class Quote:
     def pck_chain(self) -> tuple[x509.Certificate, ...]:
         """The PCK chain as ``cryptography`` certificates (leaf first, as in the quote).
 
-        Decoded on first access; malformed PEM raises :class:`QuoteParseError`.
+        Decoded on first access (``cryptography.x509`` is imported then, not
+        with the parser); malformed PEM raises :class:`QuoteParseError`.
         """
+        from ._pem_chain import decode_pck_chain
+
         return decode_pck_chain(self.pck_chain_pem, self._layout[9])
 
     @cached_property
     def pck_extension(self) -> PckExtension:
         """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...)."""
+        from ._pem_chain import leaf_of
+        from .pck import pck_extension_from_certificate
+
         return pck_extension_from_certificate(leaf_of(self.pck_chain, self._layout[9]))
 
 
 _tuple_new: Any = tuple.__new__
 _set_layout: Any = Quote.__dict__["_layout"].__set__
+_set_version: Any = Quote.__dict__["version"].__set__
+_set_tee_type: Any = Quote.__dict__["tee_type"].__set__
 _TEE_TYPES = {member.value: member for member in TeeType}
-_SGX_CODEC = REPORT_CODECS[BODY_TYPE_SGX][1]
+
+
+def _fill(quote: Quote, layout: _Layout) -> None:
+    """Set a new quote's state from the layout _scan returned."""
+    _set_version(quote, layout[1])
+    _set_tee_type(quote, _TEE_TYPES[layout[2]])
+    _set_layout(quote, [*layout, None, None, None, None])
+
+
+_REPORT_DECODERS = {key: (cls, codec.unpack_from) for key, (cls, codec) in REPORT_CODECS.items()}
+_SGX_UNPACK_FROM = REPORT_CODECS[BODY_TYPE_SGX][1].unpack_from

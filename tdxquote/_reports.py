@@ -1,7 +1,8 @@
 """Typed, immutable report bodies: the TD reports (TDX 1.0, 1.5, 1.5 ex) and the SGX report.
 
 Each class is a ``NamedTuple`` whose fields are exactly the fields of its
-``construct`` schema, in order; ``struct`` formats are derived from the schemas.
+``construct`` schema, in order; ``struct`` formats come from the layout table
+generated from the schemas (:mod:`tdxquote._layout_table`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import struct
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._flags import SgxAttributes, TdAttributes, Xfam
-from .schema import SGX_REPORT, TD_REPORT_10, TD_REPORT_15, TD_REPORT_15EX, struct_format
+from ._layout_table import REPORT_FORMATS
 
 __all__ = ["Report", "SgxReport", "TdReport", "TdReport10", "TdReport15", "TdReport15Ex"]
 
@@ -206,10 +207,10 @@ class TdReport15Ex(_TdReport15ExFields, _TdReportMixin):
 TdReport = TdReport10 | TdReport15 | TdReport15Ex
 Report = TdReport10 | TdReport15 | TdReport15Ex | SgxReport
 
-_TD10 = struct.Struct(struct_format(TD_REPORT_10))
-_TD15 = struct.Struct(struct_format(TD_REPORT_15))
-_TD15EX = struct.Struct(struct_format(TD_REPORT_15EX))
-_SGX = struct.Struct(struct_format(SGX_REPORT))
+_SGX = struct.Struct(REPORT_FORMATS[1])
+_TD10 = struct.Struct(REPORT_FORMATS[2])
+_TD15 = struct.Struct(REPORT_FORMATS[3])
+_TD15EX = struct.Struct(REPORT_FORMATS[4])
 
 # (class, struct) per schema: the fast parser decodes a body with one unpack.
 REPORT_CODECS: dict[int, tuple[type[Report], struct.Struct]] = {

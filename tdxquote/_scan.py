@@ -1,11 +1,17 @@
 """Parse every file of a quote corpus and count what it holds.
 
-:func:`scan_paths` walks files and directories (recursively, in sorted
-order), parses each file as a binary or hex quote, and aggregates counters
-(by version, TEE, body kind, input format, FMSPC) and the list of failures
-into a :class:`ScanReport`.  Memory stays flat with corpus size: files are
-listed lazily, read one at a time, and processed in small chunks, possibly
-by several processes; the report is the same for any number of processes.
+The unit of work is :func:`scan_batch`: a batch of paths (or of in-memory
+``(name, bytes)`` pairs) in, one :class:`ScanReport` out.  It is a plain
+module-level function of picklable arguments, so any process pool or cluster
+engine can run it; :meth:`ScanReport.merge` adds the reports of consecutive
+batches up in order, and the result is the same however the corpus was cut.
+
+:func:`scan_paths` is the engine of ``tdxquote scan``: it walks files and
+directories (recursively, in sorted order), cuts the list into batches of
+:data:`CHUNK_SIZE` files, runs :func:`scan_batch` on them in this process or
+in ``jobs`` worker processes, and merges the reports in corpus order.
+Memory stays flat with corpus size: files are listed lazily, read one at a
+time, and at most a few batches are in flight.
 """
 
 from __future__ import annotations
@@ -21,20 +27,33 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from ._input import decode_quote_input
-from ._json import body_kind
 from ._quote import parse_quote
 from .errors import QuoteParseError
 
-__all__ = ["DEFAULT_MAX_SIZE", "ScanFailure", "ScanReport", "iter_corpus", "scan_paths"]
+__all__ = [
+    "CHUNK_SIZE",
+    "DEFAULT_MAX_SIZE",
+    "PlatformCache",
+    "ScanFailure",
+    "ScanItem",
+    "ScanReport",
+    "iter_corpus",
+    "scan_batch",
+    "scan_paths",
+]
 
 DEFAULT_MAX_SIZE = 1 << 20
 """Files larger than this (1 MiB) are failures, not read."""
 
-CHUNK_SIZE = 16
-"""Files per unit of work handed to a process."""
+CHUNK_SIZE = 512
+"""Files per batch handed to a process (and per progress report)."""
 
 ProgressCallback = Callable[[int, int | None], None]
 """``progress(done, total)``: files processed so far and the total (None if not counted)."""
+
+ScanItem = str | os.PathLike[str] | tuple[str, bytes] | tuple[str, str | None]
+"""What :func:`scan_batch` takes: a file path, a ``(name, quote bytes)`` pair, or a
+``(path, problem)`` entry as :func:`iter_corpus` yields them."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +94,8 @@ class ScanReport:
 
     ``pck_errors`` lists quotes that parsed but whose PCK chain or its SGX
     extension could not be decoded; their FMSPC is counted as ``unknown``.
-    They are not failures.
+    They are not failures.  Reports pickle, and :meth:`merge` adds one to
+    another, so the reports of a corpus' batches can be computed anywhere.
     """
 
     files: int = 0
@@ -98,6 +118,23 @@ class ScanReport:
         """PCK decoding problems counted by ``field: reason``."""
         return _sorted_counts(Counter(f"{e.field}: {e.reason}" for e in self.pck_errors))
 
+    def merge(self, other: ScanReport) -> ScanReport:
+        """Add ``other`` (the report of the files after this report's) to this one.
+
+        Counters add up; failures and PCK errors of ``other`` follow this
+        report's.  Returns this report.
+        """
+        self.files += other.files
+        self.parsed += other.parsed
+        self.by_version.update(other.by_version)
+        self.by_tee.update(other.by_tee)
+        self.by_body_type.update(other.by_body_type)
+        self.by_input_format.update(other.by_input_format)
+        self.by_fmspc.update(other.by_fmspc)
+        self.pck_errors.extend(other.pck_errors)
+        self.failures.extend(other.failures)
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data (counters sorted by key)."""
         return {
@@ -117,32 +154,265 @@ class ScanReport:
             "failures": [failure.to_dict() for failure in self.failures],
         }
 
-    def _add(self, result: _FileResult) -> None:
-        self.files += 1
-        if result.failure is not None:
-            self.failures.append(result.failure)
+
+# --- the FMSPC of a PCK chain, remembered by the chain's exact bytes -------------------
+
+
+class _Platform(NamedTuple):
+    """What a PCK chain gives a scan: the FMSPC, or why it cannot be read."""
+
+    fmspc: str | None
+    error: tuple[str, int | None, str] | None  # (field, offset, reason)
+
+
+class PlatformCache:
+    """FMSPCs of PCK chains, keyed by the chain's exact PEM bytes and its offset.
+
+    A corpus holds many quotes of few platforms (every quote of a platform
+    carries the same chain), so each distinct chain is decoded once.  Bounded
+    by entries and by the bytes of the keys (the oldest entries go first), it
+    holds tens of thousands of platforms by default.  Decoding errors are
+    remembered too: they depend on those bytes and that offset alone.
+    """
+
+    __slots__ = ("_buckets", "_key_bytes", "_last", "_order", "max_entries", "max_key_bytes")
+
+    # Chains are found by their first bytes (the leaf certificate's serial number is
+    # there), which hash in a tenth of the time of a whole chain, then compared whole.
+    _HEAD = 256
+
+    def __init__(self, max_entries: int = 65_536, max_key_bytes: int = 64 << 20) -> None:
+        if max_entries < 1 or max_key_bytes < 1:
+            raise ValueError("a platform cache needs room for at least one entry")
+        self.max_entries = max_entries
+        self.max_key_bytes = max_key_bytes
+        self._buckets: dict[tuple[bytes, int], list[tuple[bytes, _Platform]]] = {}
+        self._order: deque[tuple[tuple[bytes, int], bytes]] = deque()  # oldest first
+        self._key_bytes = 0
+        # The last lookup: consecutive quotes are often of one platform, and comparing
+        # the chain's bytes costs much less than hashing them.
+        self._last: tuple[bytes, int, _Platform] = (b"", -1, _Platform(None, None))
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def lookup(self, pem: bytes, offset: int) -> _Platform:
+        """The FMSPC (lowercase hex) of the chain ``pem`` found at ``offset`` in a quote."""
+        last_pem, last_offset, found = self._last
+        if offset == last_offset and pem == last_pem:
+            return found
+        head = (pem[: self._HEAD], offset)
+        bucket = self._buckets.get(head)
+        if bucket is not None:
+            for known, platform in bucket:
+                if known == pem:
+                    self._last = (pem, offset, platform)
+                    return platform
+        platform = _decode_platform(pem, offset)
+        self._remember(head, pem, platform)
+        self._last = (pem, offset, platform)
+        return platform
+
+    def _remember(self, head: tuple[bytes, int], pem: bytes, platform: _Platform) -> None:
+        size = len(pem)
+        if size > self.max_key_bytes:
             return
-        self.parsed += 1
-        self.by_version[str(result.version)] += 1
-        self.by_tee[result.tee] += 1
-        self.by_body_type[result.body_type] += 1
-        self.by_input_format[result.input_format] += 1
-        self.by_fmspc[result.fmspc or "unknown"] += 1
-        if result.pck_error is not None:
-            self.pck_errors.append(result.pck_error)
+        order = self._order
+        while order and (
+            len(order) >= self.max_entries or self._key_bytes + size > self.max_key_bytes
+        ):
+            old_head, old_pem = order.popleft()
+            old_bucket = self._buckets[old_head]
+            old_bucket[:] = [entry for entry in old_bucket if entry[0] is not old_pem]
+            if not old_bucket:
+                del self._buckets[old_head]
+            self._key_bytes -= len(old_pem)
+        self._buckets.setdefault(head, []).append((pem, platform))
+        order.append((head, pem))
+        self._key_bytes += size
 
 
-class _FileResult(NamedTuple):
-    """One file's outcome: small and picklable, sent back by worker processes."""
+def _decode_platform(pem: bytes | None, offset: int) -> _Platform:
+    from ._pem_chain import decode_pck_chain, leaf_of
+    from .pck import pck_extension_from_certificate
 
-    failure: ScanFailure | None
-    version: int = 0
-    tee: str = ""
-    body_type: str = ""
-    input_format: str = ""
+    try:
+        leaf = leaf_of(decode_pck_chain(pem, offset), offset)
+        return _Platform(pck_extension_from_certificate(leaf).fmspc.hex(), None)
+    except QuoteParseError as exc:
+        return _Platform(None, (exc.field, exc.offset, exc.reason))
+
+
+_PLATFORMS = PlatformCache()
+"""This process' platform cache: it lives as long as the process, across batches."""
+
+
+# --- one batch ------------------------------------------------------------------------------
+
+_TEE_NAMES = {0x00000000: "SGX", 0x00000081: "TDX"}
+_BODY_KEYS = {1: "sgx", 2: "td10", 3: "td15", 4: "td15ex"}
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+# One parsed quote's counters: (version, TEE, body kind, input format, FMSPC).
+_Key = tuple[str, str, str, str, str]
+
+
+def _read(path: str, max_size: int) -> bytes | str:
+    """The bytes of the file at ``path``, or why they cannot be read.
+
+    ``stat`` first: only a regular file within ``max_size`` is opened (without
+    blocking, in case it was swapped for a FIFO meanwhile) and read with one
+    ``read`` of its size plus one byte; a file that grew past the limit
+    while read is refused, never read whole.
+    """
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        size = info.st_size
+        if size > max_size:
+            return f"{size} bytes, over the {max_size}-byte size limit"
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            data = os.read(fd, size + 1)
+            if len(data) != size:  # a short read, or the file changed since stat
+                data = _read_rest(fd, data, max_size)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    except ValueError as exc:  # a path with a NUL character
+        return f"cannot read: {exc}"
+    if len(data) > max_size:
+        return f"grew over the {max_size}-byte size limit while read"
+    return data
+
+
+def _read_rest(fd: int, data: bytes, max_size: int) -> bytes:
+    parts = [data]
+    total = len(data)
+    while total <= max_size:
+        more = os.read(fd, max_size + 1 - total)
+        if not more:
+            break
+        parts.append(more)
+        total += len(more)
+    return b"".join(parts)
+
+
+def _item_bytes(item: tuple[str, object], max_size: int) -> tuple[str, bytes | str]:
+    """A pair's name, and its bytes or why there are none.
+
+    ``(path, None)`` is a file to read, ``(path, "problem")`` one the walk
+    found unreadable, ``(name, bytes)`` a quote in memory.
+    """
+    name, second = item
+    name = os.fspath(name)
+    if second is None:
+        return name, _read(name, max_size)
+    if isinstance(second, str):
+        return name, second
+    if not isinstance(second, (bytes, bytearray, memoryview)):
+        return name, f"expected bytes, got {type(second).__name__}"
+    if len(second) > max_size:
+        return name, f"{len(second)} bytes, over the {max_size}-byte size limit"
+    return name, bytes(second)
+
+
+def scan_batch(
+    items: Iterable[ScanItem],
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+    platforms: PlatformCache | None = None,
+) -> ScanReport:
+    """Parse a batch of quote files (or in-memory quotes) and count what they hold.
+
+    Each item is a path (read here: a regular file of at most ``max_size``
+    bytes), a ``(name, data)`` pair, or a ``(path, problem)`` entry of
+    :func:`iter_corpus` (read when ``problem`` is None, else a failure with
+    that reason); binary and hex quotes are told apart as ``tdxquote parse``
+    does.  Every problem with an item is a failure in the report (named by
+    its path or name), never an exception.  FMSPCs are looked up in
+    ``platforms`` (default: this process' cache), so a worker that runs many
+    batches decodes each platform's PCK chain once.
+
+    The function and its arguments pickle, so process pools and cluster
+    engines can run it; merge the reports of consecutive batches in order
+    with :meth:`ScanReport.merge` to get the report of the whole corpus.
+    """
+    if max_size < 1:
+        raise ValueError(f"max_size must be at least 1, not {max_size}")
+    cache = _PLATFORMS if platforms is None else platforms
+    report = ScanReport()
+    failures = report.failures
+    pck_errors = report.pck_errors
+    counts: dict[_Key, int] = {}
+    files = 0
+    for item in items:
+        files += 1
+        try:
+            if isinstance(item, tuple):
+                name, read = _item_bytes(item, max_size)
+            else:
+                name = os.fspath(item)
+                read = _read(name, max_size)
+        except (TypeError, ValueError) as exc:  # not an item at all
+            name, read = repr(item)[:200], f"not a path or a (name, bytes) pair: {exc}"
+        if type(read) is str:
+            failures.append(ScanFailure(name, "file", None, read))
+            continue
+        try:
+            key, pck_error = _scan_quote(read, cache)  # type: ignore[arg-type]
+        except QuoteParseError as exc:
+            failures.append(ScanFailure(name, exc.field, exc.offset, exc.reason))
+            continue
+        except Exception as exc:  # a bug must not end the whole scan; it is reported
+            failures.append(
+                ScanFailure(name, "internal", None, f"unexpected {type(exc).__name__}: {exc}")
+            )
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        if pck_error is not None:
+            pck_errors.append(ScanFailure(name, *pck_error))
+    report.files = files
+    parsed = 0
+    for (version, tee, body, input_format, fmspc), count in counts.items():
+        parsed += count
+        report.by_version[version] += count
+        report.by_tee[tee] += count
+        report.by_body_type[body] += count
+        report.by_input_format[input_format] += count
+        report.by_fmspc[fmspc] += count
+    report.parsed = parsed
+    return report
+
+
+def _scan_quote(
+    data: bytes, cache: PlatformCache
+) -> tuple[_Key, tuple[str, int | None, str] | None]:
+    """One quote's counter key, and the PCK problem (field, offset, reason) if any."""
+    raw, input_format = decode_quote_input(data)
+    quote = parse_quote(raw)
+    layout = quote._layout  # version, TEE and effective body type, as parsed
+    cert_at = layout[9]
+    pem = quote.pck_chain_pem
     fmspc: str | None = None
-    pck_error: ScanFailure | None = None
+    error: tuple[str, int | None, str] | None = None
+    if pem is None:  # not type 5: the error Quote.pck_chain raises, nothing to remember
+        fmspc, error = _decode_platform(None, cert_at)
+    else:
+        fmspc, error = cache.lookup(pem, cert_at)
+    key = (
+        str(layout[1]),
+        _TEE_NAMES[layout[2]],
+        _BODY_KEYS[layout[3]],
+        input_format,
+        fmspc or "unknown",
+    )
+    return key, error
 
+
+# --- the corpus -----------------------------------------------------------------------------
 
 # (path, reason it cannot be read, found while walking, or None)
 _Entry = tuple[str, str | None]
@@ -177,10 +447,10 @@ def _walk(top: str) -> Iterator[_Entry]:
         for entry in entries:
             try:
                 is_dir = entry.is_dir()
-                is_link = entry.is_symlink()
+                is_link = is_dir and entry.is_symlink()
             except OSError:
                 is_dir = is_link = False
-            if is_dir and is_link:
+            if is_link:
                 yield entry.path, "symbolic link to a directory (not followed)"
             elif is_dir:
                 subdirs.append(entry.path)
@@ -190,76 +460,23 @@ def _walk(top: str) -> Iterator[_Entry]:
         stack.extend(reversed(subdirs))
 
 
-def _read_failure(path: str, reason: str) -> _FileResult:
-    return _FileResult(ScanFailure(path, "file", None, reason))
+def _batches(entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
+    while batch := list(islice(entries, CHUNK_SIZE)):
+        yield batch
 
 
-def _scan_file(path: str, problem: str | None, max_size: int) -> _FileResult:
-    if problem is not None:
-        return _read_failure(path, problem)
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            return _read_failure(path, "not a regular file")
-        if info.st_size > max_size:
-            return _read_failure(path, f"{info.st_size} bytes, over the {max_size}-byte size limit")
-        with open(path, "rb") as handle:
-            data = handle.read(max_size + 1)
-    except OSError as exc:
-        return _read_failure(path, f"cannot read: {exc.strerror or exc}")
-    if len(data) > max_size:
-        return _read_failure(path, f"grew over the {max_size}-byte size limit while read")
-    try:
-        raw, input_format = decode_quote_input(data)
-        quote = parse_quote(raw)
-        kind = body_kind(quote).key
-    except QuoteParseError as exc:
-        return _FileResult(ScanFailure(path, exc.field, exc.offset, exc.reason))
-    fmspc: str | None = None
-    pck_error: ScanFailure | None = None
-    try:
-        fmspc = quote.pck_extension.fmspc.hex()
-    except QuoteParseError as exc:
-        pck_error = ScanFailure(path, exc.field, exc.offset, exc.reason)
-    return _FileResult(
-        None, quote.version, quote.tee_type.name, kind, input_format, fmspc, pck_error
-    )
-
-
-def _scan_chunk(chunk: list[_Entry], max_size: int) -> list[_FileResult]:
-    """Scan a chunk of files (runs in a worker process when ``jobs > 1``)."""
-    results = []
-    for path, problem in chunk:
-        try:
-            result = _scan_file(path, problem, max_size)
-        except Exception as exc:  # a bug must not end the whole scan; it is reported
-            result = _FileResult(
-                ScanFailure(path, "internal", None, f"unexpected {type(exc).__name__}: {exc}")
-            )
-        results.append(result)
-    return results
-
-
-def _chunks(entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
-    while chunk := list(islice(entries, CHUNK_SIZE)):
-        yield chunk
-
-
-def _results(entries: Iterator[_Entry], jobs: int, max_size: int) -> Iterator[list[_FileResult]]:
-    """Chunk results in corpus order; at most ``4 * jobs`` chunks in flight."""
+def _reports(entries: Iterator[_Entry], jobs: int, max_size: int) -> Iterator[ScanReport]:
+    """Batch reports in corpus order; with ``jobs`` > 1, at most ``3 * jobs`` in flight."""
     if jobs == 1:
-        for chunk in _chunks(entries):
-            yield _scan_chunk(chunk, max_size)
+        for batch in _batches(entries):
+            yield scan_batch(batch, max_size=max_size)
         return
-    # Import what the workers need before they start, so that forked workers share it.
-    from . import _pem_chain, pck  # noqa: F401
-
     pool = ProcessPoolExecutor(max_workers=jobs)
     try:
-        pending: deque[Future[list[_FileResult]]] = deque()
-        for chunk in _chunks(entries):
-            pending.append(pool.submit(_scan_chunk, chunk, max_size))
-            if len(pending) >= 4 * jobs:
+        pending: deque[Future[ScanReport]] = deque()
+        for batch in _batches(entries):
+            pending.append(pool.submit(scan_batch, batch, max_size=max_size))
+            if len(pending) >= 3 * jobs:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
@@ -276,12 +493,13 @@ def scan_paths(
 ) -> ScanReport:
     """Parse every file under ``paths`` (files, or directories walked recursively).
 
-    ``jobs`` processes share the work (1: in this process).  ``progress``,
-    when given, is called as ``progress(done, total)`` after each chunk (the
-    files are counted first for ``total``).  Files over ``max_size`` bytes
-    are failures.  Raises :class:`FileNotFoundError` when one of ``paths``
-    does not exist and :class:`ValueError` for ``jobs`` or ``max_size`` < 1;
-    every problem with a file is a failure in the report, never an exception.
+    ``jobs`` processes share the work (1: in this process), in batches of
+    :data:`CHUNK_SIZE` files run by :func:`scan_batch`.  ``progress``, when
+    given, is called as ``progress(done, total)`` after each batch (the files
+    are counted first for ``total``).  Files over ``max_size`` bytes are
+    failures.  Raises :class:`FileNotFoundError` when one of ``paths`` does
+    not exist and :class:`ValueError` for ``jobs`` or ``max_size`` < 1; every
+    problem with a file is a failure in the report, never an exception.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
@@ -293,9 +511,8 @@ def scan_paths(
             raise FileNotFoundError(errno.ENOENT, "no such file or directory", top)
     total = sum(1 for _ in iter_corpus(tops)) if progress is not None else None
     report = ScanReport()
-    for results in _results(iter_corpus(tops), jobs, max_size):
-        for result in results:
-            report._add(result)
+    for batch in _reports(iter_corpus(tops), jobs, max_size):
+        report.merge(batch)
         if progress is not None:
             progress(report.files, total)
     return report

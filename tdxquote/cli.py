@@ -2,41 +2,90 @@
 
 A small dispatcher: each command is a module of :mod:`tdxquote._cli` exposing
 ``add_parser(subparsers) -> ArgumentParser`` and ``run(args) -> int``, and is
-listed once in :data:`COMMANDS`.  Adding a command is one import and one entry
-there.  Command modules keep heavy imports inside ``run`` so that ``--help``
-stays fast.
+listed once in :data:`COMMANDS` by name and one-line help.  Only the module of
+the command that runs is imported, and command modules keep heavy imports
+inside ``run``, so that ``--help`` and ``parse`` start fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from . import __version__
-from ._cli import bench, cache, cert, collateral, demo, parse, probe, scan, verify
-from ._cli.common import EXIT_FAILED, EXIT_USAGE, CliError, Command, print_error, report_error
+from ._cli.common import EXIT_FAILED, EXIT_USAGE, CliError, print_error, report_error
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+if TYPE_CHECKING:
+    from ._cli.common import Command, Subparsers
 
-COMMANDS: tuple[Command, ...] = (
-    parse,
-    verify,
-    cert,
-    probe,
-    demo,
-    scan,
-    collateral,
-    cache,
-    bench,
+__all__ = ["COMMANDS", "LazyCommand", "build_parser", "main"]
+
+
+class LazyCommand:
+    """A registered command: its name and one-line help, its module imported on first use.
+
+    ``tdxquote --help`` lists every command from these two strings alone, and
+    ``tdxquote parse FILE`` imports the ``parse`` module only, so the start-up
+    of the CLI does not grow with the number of commands.
+    """
+
+    __slots__ = ("help", "name")
+
+    def __init__(self, name: str, help: str) -> None:
+        self.name = name
+        self.help = help
+
+    @property
+    def __name__(self) -> str:
+        """The command module's name, ``tdxquote._cli.<name>``."""
+        return f"{__package__}._cli.{self.name}"
+
+    def module(self) -> Command:
+        """The command module (imported now if it was not yet)."""
+        module: Command = importlib.import_module(self.__name__)
+        return module
+
+    def add_parser(self, subparsers: Subparsers) -> argparse.ArgumentParser:
+        """The command's full subparser (imports the module)."""
+        return self.module().add_parser(subparsers)
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Run the command (imports the module)."""
+        return self.module().run(args)
+
+
+COMMANDS: tuple[LazyCommand, ...] = (
+    LazyCommand("parse", "print a readable summary of a quote (or every field with --json)"),
+    LazyCommand("verify", "verify a quote against its collateral"),
+    LazyCommand("cert", "show and verify a dstack RA-TLS certificate"),
+    LazyCommand("probe", "fetch a Postgres server's RA-TLS certificate and verify it"),
+    LazyCommand(
+        "demo", "forge a quote with a synthetic PKI, verify it, and show a tampered copy refused"
+    ),
+    LazyCommand(
+        "scan", "parse every file of a corpus and count versions, TEEs, body types, FMSPCs"
+    ),
+    LazyCommand("collateral", "fetch, inspect and serve collateral bundles (offline mirror)"),
+    LazyCommand("cache", "show or clear the collateral cache"),
+    LazyCommand("bench", "time tdxquote against dcap-qvl on this machine (parse, verify, scan)"),
 )
-"""The registered commands, in the order ``--help`` lists them."""
+"""The registered commands, in the order ``--help`` lists them.  ``help`` must be the
+module's own ``help=`` (a test compares them)."""
 
 _EXIT_INTERRUPTED = 130
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser, with one subparser per registered command."""
+def build_parser(only: LazyCommand | bool | None = True) -> argparse.ArgumentParser:
+    """The top-level parser, with one subparser per registered command.
+
+    By default every command's full subparser is built (every command module
+    is imported).  With ``only`` a command (or None), that command's
+    subparser is the full one and the others are stand-ins carrying their
+    name and help, which is all ``--help`` and a usage error show.
+    """
     parser = argparse.ArgumentParser(
         prog="tdxquote",
         description="Parse and verify Intel TDX and SGX DCAP quotes.",
@@ -45,8 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tdxquote {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(subparsers).set_defaults(_run=command.run)
+        if only is True or command is only:
+            sub = command.add_parser(subparsers)
+        else:
+            sub = subparsers.add_parser(command.name, help=command.help)
+        sub.set_defaults(_run=command.run)
     return parser
+
+
+def _chosen_command(argv: list[str]) -> LazyCommand | None:
+    """The command ``argv`` names: its first word that is not a top-level option."""
+    by_name = {command.name: command for command in COMMANDS}
+    for word in argv:
+        if not word.startswith("-"):
+            return by_name.get(word)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     Never raises for bad input or usage: argparse errors, ``--help`` and
     ``--version`` return their exit code instead of leaving the interpreter.
     """
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_chosen_command(words))
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         if exc.code is None:
             return 0

@@ -52,6 +52,8 @@ def test_examples_pass_mypy_strict(tmp_path: Path) -> None:
         "[mypy]\n"
         "strict = True\n"
         "disable_error_code = name-defined\n"
+        # dask (the Dask example of performance.md) ships untyped functions
+        "untyped_calls_exclude = dask,distributed\n"
         f"mypy_path = {REPO_ROOT}\n"
         "follow_imports = silent\n"
         + "".join(f"[mypy-{name}.*]\nignore_missing_imports = True\n" for name in MISSING_OK)
@@ -65,7 +67,8 @@ def test_examples_pass_mypy_strict(tmp_path: Path) -> None:
 
 
 def test_docs_name_only_public_modules() -> None:
-    private = re.compile(r"\btdxquote\.(?:[a-z_]+\.)*_[a-z]\w*")
+    # A developer command (`python -m tdxquote._layout_derive`) is not an API reference.
+    private = re.compile(r"(?<!python -m )\btdxquote\.(?:[a-z_]+\.)*_[a-z]\w*")
     found = [
         f"{path.name}: {match.group(0)}"
         for path in [*DOCUMENTS, REPO_ROOT / "vectors" / "README.md"]

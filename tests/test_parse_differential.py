@@ -401,6 +401,6 @@ def test_fast_path_equals_step_by_step_scan(vectors: Path, name: str) -> None:
                 data[at] = rng.choice(
                     [0, 1, 2, 3, 5, 6, 7, 0x81, 0xFF, data[at] ^ 1, (data[at] + 1) & 255]
                 )
-        fast = _layout_or_error(lambda b: _quote.parse_quote(b)._layout, bytes(data))
+        fast = _layout_or_error(lambda b: tuple(_quote.parse_quote(b)._layout[:11]), bytes(data))
         slow = _layout_or_error(_quote._scan, bytes(data))
         assert fast == slow

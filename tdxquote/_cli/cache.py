@@ -57,7 +57,7 @@ def _open(directory: str | None) -> CollateralCache:
     except OSError as exc:
         raise CliError(f"cache directory: {exc.strerror or exc}") from None
     # Nothing is created until the first write, so say now what would fail then.
-    if cache.directory.exists() and not cache.directory.is_dir():
+    if cache.directory is not None and cache.directory.exists() and not cache.directory.is_dir():
         raise CliError(f"cache directory {cache.directory}: not a directory")
     return cache
 

@@ -12,7 +12,7 @@ from .output import error_object, write_envelope
 from .progress import Progress, progress_on_stderr
 
 if TYPE_CHECKING:
-    from .._scan import ScanReport
+    from ..scan import ScanReport
     from .common import Subparsers
 
 __all__ = ["Progress", "PathFilter", "add_parser", "format_report", "run"]
@@ -147,7 +147,7 @@ class PathFilter:
 
 def run(args: argparse.Namespace) -> int:
     """Scan ``args.paths``; exit 0 when every file parsed, 1 when some failed, 2 on usage."""
-    from .._scan import ScanFailure, scan_paths
+    from ..scan import ScanFailure, scan_paths
 
     path_filter = PathFilter(args.include, args.exclude)
     progress = progress_on_stderr(label="scanning")

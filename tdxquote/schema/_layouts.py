@@ -12,7 +12,6 @@ from typing import Any
 import construct as c
 
 from ._constants import (
-    ATTESTATION_KEY_TYPE_ECDSA_P256,
     BODY_TYPE_SGX,
     BODY_TYPE_TD10,
     BODY_TYPE_TD15,
@@ -23,6 +22,7 @@ from ._constants import (
     TEE_TYPE_SGX,
     TEE_TYPE_TDX,
 )
+from ._rules import check_header as _check_header
 
 
 class RuleViolation(c.ConstructError):  # type: ignore[misc]
@@ -149,23 +149,6 @@ def _body_type_of(ctx: Any) -> int:
     if header.version == 4 and header.tee_type == TEE_TYPE_TDX:
         return BODY_TYPE_TD10
     return BODY_TYPE_SGX
-
-
-def _check_header(ctx: Any) -> str | None:
-    version = ctx.version
-    if version not in (3, 4, 5):
-        return f"unsupported quote version {version} (supported: 3, 4, 5)"
-    if ctx.attestation_key_type != ATTESTATION_KEY_TYPE_ECDSA_P256:
-        return (
-            f"unsupported attestation key type {ctx.attestation_key_type} "
-            "(only 2, ECDSA-256-with-P-256, is supported)"
-        )
-    tee = ctx.tee_type
-    if tee not in (TEE_TYPE_SGX, TEE_TYPE_TDX):
-        return f"unknown TEE type 0x{tee:08x} (expected 0x00000000 SGX or 0x00000081 TDX)"
-    if version == 3 and tee != TEE_TYPE_SGX:
-        return f"quote version 3 is SGX only, but the TEE type is 0x{tee:08x}"
-    return None
 
 
 def _check_descriptor(ctx: Any) -> str | None:
