@@ -46,7 +46,7 @@ from tdxquote.collateral import (
     load_chain,
     load_crl,
 )
-from tdxquote.errors import QuoteParseError, VerificationError
+from tdxquote.errors import INTEL_ERRORS, QuoteParseError, VerificationError
 from tdxquote.ratls import (
     RATLS_ERROR_CODES,
     RaTlsFormatError,
@@ -67,7 +67,6 @@ from tdxquote.ratls._report import USAGE_ERROR_CODES
 from tdxquote.ratls._scale import compact_bytes
 from tdxquote.testing.ratls import ForgedCertificate, RaTlsForge
 from tdxquote.verification import Verifier
-from tdxquote.verification._errors import INTEL_ERRORS
 
 DOCUMENTED_CODES = frozenset(INTEL_ERRORS) | frozenset(RATLS_ERROR_CODES) | USAGE_ERROR_CODES
 
