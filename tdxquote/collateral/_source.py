@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 from tdxquote._chain_checks import (
     check_crl,
@@ -50,6 +52,7 @@ from tdxquote._x509_verify import (
     X509FormatError,
     parse_certificate,
     parse_crl,
+    verify_raw_signature,
 )
 from tdxquote.errors import (
     CertificateChainError,
@@ -78,6 +81,7 @@ from .pcs import (
     PcsResponse,
     Tee,
     ca_of,
+    is_pck_leaf,
     pck_chain_of,
     quote_pck_identifier,
 )
@@ -362,7 +366,7 @@ class ArtifactValidator:
         """Raise a :class:`~tdxquote.VerificationError` unless ``fetched`` verifies."""
         trust, cache = self.trust_root, self.cache
         if fetched.artifact == "pck_certificate":
-            check_pck_chain_issuers(_views(fetched, "pck_chain_invalid"), trust, cache)
+            self.check_pck_chain(fetched.chain_pem)
             return
         signed = fetched.tcb_info if fetched.tcb_info is not None else fetched.qe_identity
         if signed is not None:
@@ -399,15 +403,23 @@ class ArtifactValidator:
             raise CertificateChainError("the PCK CRL issuer's key is not P-256", code="crl_invalid")
         check_crl(crl, issuer.subject, issuer.public_point, issuer_key, cache, what="PCK CRL")
 
+    def check_pck_chain(self, pem: str) -> None:
+        """A PCK chain (PEM leaf, PCK CA, root) issued under the trust root (names,
+        signatures, CA constraints; revocation and dates are the verifier's)."""
+        check_pck_chain_issuers(_views(pem, "pck_chain_invalid"), self.trust_root, self.cache)
 
-def _views(fetched: FetchedArtifact, code: str) -> tuple[CertView, ...]:
-    """The issuer chain's certificates, read from their DER (for the checks)."""
-    if not fetched.chain_pem:
+
+def _views(pem: str | FetchedArtifact, code: str) -> tuple[CertView, ...]:
+    """The certificates of a chain, read from their DER (for the checks)."""
+    issuers = isinstance(pem, FetchedArtifact)
+    text = pem.chain_pem if isinstance(pem, FetchedArtifact) else pem
+    if not text:
         return ()
     try:
-        return tuple(parse_certificate(der) for der in pem_certificate_ders(fetched.chain_pem))
+        return tuple(parse_certificate(der) for der in pem_certificate_ders(text))
     except (ValueError, X509FormatError) as exc:
-        raise CertificateChainError(f"an issuer chain certificate: {exc}", code=code) from None
+        what = "an issuer chain certificate" if issuers else "a PCK chain certificate"
+        raise CertificateChainError(f"{what}: {exc}", code=code) from None
 
 
 # --- the protocol ----------------------------------------------------------------------
@@ -932,7 +944,7 @@ class OfflineSource:
                 min(
                     b.tcb_info.tcb_evaluation_data_number, b.qe_identity.tcb_evaluation_data_number
                 ),
-                _bundle_leaf(b),
+                *_bundle_leaf(b),
                 b,
             )
             for b in self.bundles
@@ -978,6 +990,7 @@ class OfflineSource:
             and item.params.tee == tee
             and item.leaf.fmspc_hex == item.params.fmspc
             and _identifies(identifier, item.leaf)
+            and _signed_qe_report(item.leaf_key, quote)
         ]
         if not found:
             raise CollateralFetchError(
@@ -995,18 +1008,39 @@ class _Indexed:
     end: datetime
     evaluation_number: int
     leaf: PckExtension | None
+    leaf_key: EllipticCurvePublicKey | None
     collateral: Collateral
 
 
-def _bundle_leaf(collateral: Collateral) -> PckExtension | None:
-    """The SGX extension of a bundle's ``pck_certificate_chain`` leaf (None: none, unreadable)."""
+def _bundle_leaf(
+    collateral: Collateral,
+) -> tuple[PckExtension | None, EllipticCurvePublicKey | None]:
+    """The SGX extension and P-256 key of a bundle's ``pck_certificate_chain`` leaf, if any.
+
+    ``(None, None)`` without a chain or for one that does not read: never chosen
+    for a quote (a type-5 quote ignores it).
+    """
     text = collateral.raw.pck_certificate_chain
     if text is None:
-        return None
+        return None, None
     try:
-        return pck_chain_of(text)[1]
-    except VerificationError:
-        return None  # never chosen for a quote; a type-5 quote ignores it
+        chain, extension = pck_chain_of(text)
+        leaf = next(cert for cert in chain if is_pck_leaf(cert))
+        key = leaf.public_key()
+    except (VerificationError, ValueError):
+        return None, None
+    return extension, key if isinstance(key, ec.EllipticCurvePublicKey) else None
+
+
+def _signed_qe_report(key: EllipticCurvePublicKey | None, quote: Quote) -> bool:
+    """Whether ``key`` signed the quote's QE report: the PCK certificate is this platform's.
+
+    Platforms of one model at one TCB share PCE-ID, CPUSVN and PCESVN, and an
+    encrypted PPID cannot be compared with a certificate's PPID.
+    """
+    if key is None:
+        return False
+    return verify_raw_signature(key, quote.qe_report_signature, quote.qe_report_bytes)
 
 
 def _identifies(identifier: PckIdentifier, extension: PckExtension) -> bool:

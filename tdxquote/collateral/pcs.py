@@ -203,7 +203,7 @@ def pck_chain_of(
         chain = load_chain(pem)
     except CollateralFormatError as exc:
         raise CertificateChainError(f"the PCK chain: {exc.message}") from None
-    leaves = [cert for cert in chain if _is_pck_leaf(cert)]
+    leaves = [cert for cert in chain if is_pck_leaf(cert)]
     if len(leaves) != 1:
         raise CertificateChainError(
             f"the PCK chain holds {len(leaves)} 'SGX PCK Certificate' leaves, not 1"
@@ -217,7 +217,7 @@ def pck_chain_of(
     return chain, extension
 
 
-def _is_pck_leaf(cert: x509.Certificate) -> bool:
+def is_pck_leaf(cert: x509.Certificate) -> bool:
     from tdxquote._x509_read import names, quiet_name_warnings
     from tdxquote.errors import CertificateChainError
 
