@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tdxquote import CertificationData, Quote
+from tdxquote import Quote
 from tdxquote.cli import main
 from tdxquote.collateral import (
     AsyncPcsClient,
@@ -74,13 +74,19 @@ def server(scenario: Scenario, forge: QuoteForge) -> Iterator[PccsServer]:
         yield running
 
 
-def source(server: PccsServer, cache: CollateralCache | Path | None = None, **options: object) -> PcsSource:
-    store = cache if isinstance(cache, CollateralCache) else CollateralCache(cache) if cache else None
+def source(
+    server: PccsServer, cache: CollateralCache | Path | None = None, **options: object
+) -> PcsSource:
+    store = (
+        cache if isinstance(cache, CollateralCache) else CollateralCache(cache) if cache else None
+    )
     options.setdefault("retries", 0)
     return PcsSource(PcsClient(server.url, **options), store)  # type: ignore[arg-type]
 
 
-def verifier(server: PccsServer, scenario: Scenario, cache: object = None, **options: object) -> Verifier:
+def verifier(
+    server: PccsServer, scenario: Scenario, cache: object = None, **options: object
+) -> Verifier:
     return Verifier(
         trust_root=scenario.trust_root_der,
         source=source(server, cache if cache is not None else CollateralCache.memory(), **options),  # type: ignore[arg-type]
@@ -129,7 +135,8 @@ def test_the_collateral_carries_the_fetched_chain(
     )
     assert collateral.raw.pck_certificate_chain is not None
     chain = collateral.pck_certificate_chain
-    assert chain is not None and [c.subject for c in chain] == [
+    assert chain is not None
+    assert [c.subject for c in chain] == [
         forge.leaf.cert.subject,
         forge.pki.intermediate.cert.subject,
         forge.pki.root.cert.subject,
@@ -185,9 +192,7 @@ def test_cli_verify_pccs(
 # --- refusals ----------------------------------------------------------------------------
 
 
-def test_an_unknown_platform_is_a_clear_fetch_error(
-    server: PccsServer, scenario: Scenario
-) -> None:
+def test_an_unknown_platform_is_a_clear_fetch_error(server: PccsServer, scenario: Scenario) -> None:
     stranger = QuoteForge.create(seed=b"a platform the PCCS does not know")
     quote = encrypted_quote(stranger)
     with pytest.raises(CollateralFetchError) as raised:
@@ -195,7 +200,8 @@ def test_an_unknown_platform_is_a_clear_fetch_error(
     error = raised.value
     assert error.status == 404
     assert "no PCK certificate for this platform and TCB" in str(error)
-    assert error.url is not None and PCKCERT in error.url
+    assert error.url is not None
+    assert PCKCERT in error.url
     assert error.error_code == "NotFound"
     assert server.count() == 1  # nothing else was asked
 
@@ -262,7 +268,9 @@ def test_a_clear_ppid_must_match_the_certificate(forge: QuoteForge) -> None:
     assert "PPID" in str(raised.value)
 
 
-def test_a_clear_ppid_quote_has_no_pcs_route(server: PccsServer, scenario: Scenario, forge: QuoteForge) -> None:
+def test_a_clear_ppid_quote_has_no_pcs_route(
+    server: PccsServer, scenario: Scenario, forge: QuoteForge
+) -> None:
     quote = forge.quote(certification_data=forge.pck_identifier_data(1))
     with pytest.raises(QuoteFormatError) as raised:
         verifier(server, scenario).verify(quote, now=scenario.now)
@@ -288,7 +296,9 @@ def _other_root_chain() -> str:
         (Fault.header("Content-Type", "text/html"), "is not application/x-pem-file"),
         (Fault.header("SGX-PCK-Certificate-Issuer-Chain", None), "no SGX-PCK-Certificate-Issuer"),
         (
-            Fault.header("SGX-PCK-Certificate-Issuer-Chain", "-----BEGIN%20CERTIFICATE-----garbage"),
+            Fault.header(
+                "SGX-PCK-Certificate-Issuer-Chain", "-----BEGIN%20CERTIFICATE-----garbage"
+            ),
             "malformed PCK certificate response (issuer-chain header)",
         ),
         (
@@ -325,16 +335,12 @@ def test_hostile_pck_certificate_responses_are_refused(
     assert pck_entries(cache) == []
 
 
-def test_a_duplicated_hint_header_is_refused(
-    scenario: Scenario, forge: QuoteForge
-) -> None:
+def test_a_duplicated_hint_header_is_refused(scenario: Scenario, forge: QuoteForge) -> None:
     quote = encrypted_quote(forge)
     with PccsServer() as server:
         server.add_collateral(scenario.to_collateral())
         register(server, forge, quote)
-        server.inject(Fault(replace_headers=(), headers=()), path=PCKCERT)
-        server.clear_faults()
-        # Append a second SGX-FMSPC to the stored reply.
+        # A second SGX-FMSPC header after the first (the server writes the value as is).
         server.inject(
             Fault.header("SGX-FMSPC", "B0C06F000000\r\nSGX-FMSPC: B0C06F000000"), path=PCKCERT
         )
@@ -345,7 +351,9 @@ def test_a_duplicated_hint_header_is_refused(
 def test_a_chain_under_another_root_does_not_verify(
     server: PccsServer, scenario: Scenario, forge: QuoteForge
 ) -> None:
-    server.inject(Fault.header("SGX-PCK-Certificate-Issuer-Chain", _other_root_chain()), path=PCKCERT)
+    server.inject(
+        Fault.header("SGX-PCK-Certificate-Issuer-Chain", _other_root_chain()), path=PCKCERT
+    )
     with pytest.raises(CollateralFetchError) as raised:
         verifier(server, scenario).verify(encrypted_quote(forge), now=scenario.now)
     assert "the PCK certificate response does not verify (pck_chain_untrusted)" in str(raised.value)
@@ -354,7 +362,9 @@ def test_a_chain_under_another_root_does_not_verify(
 def test_a_pem_content_type_with_parameters_is_accepted(
     server: PccsServer, scenario: Scenario, forge: QuoteForge
 ) -> None:
-    server.inject(Fault.header("Content-Type", "application/x-pem-file; charset=UTF-8"), path=PCKCERT)
+    server.inject(
+        Fault.header("Content-Type", "application/x-pem-file; charset=UTF-8"), path=PCKCERT
+    )
     verified = verifier(server, scenario).verify(encrypted_quote(forge), now=scenario.now)
     assert str(verified.status) == "UpToDate"
 
@@ -381,7 +391,9 @@ def test_pckcert_is_retried_like_the_other_artifacts(
     server: PccsServer, scenario: Scenario, forge: QuoteForge
 ) -> None:
     server.inject(Fault.http_status(503, headers={"Retry-After": "0"}), path=PCKCERT)
-    verified = verifier(server, scenario, retries=1).verify(encrypted_quote(forge), now=scenario.now)
+    verified = verifier(server, scenario, retries=1).verify(
+        encrypted_quote(forge), now=scenario.now
+    )
     assert str(verified.status) == "UpToDate"
     assert server.count(PCKCERT) == 2
 
@@ -409,7 +421,10 @@ def test_the_pck_certificate_is_cached_by_its_query(
     assert server.count() == 6  # + the four collateral artifacts, once
     keys = pck_entries(CollateralCache(tmp_path))
     assert len(keys) == 2
-    assert all(forge.encrypted_ppid(2).hex().upper() in k or forge.encrypted_ppid(3).hex().upper() in k for k in keys)
+    assert all(
+        forge.encrypted_ppid(2).hex().upper() in k or forge.encrypted_ppid(3).hex().upper() in k
+        for k in keys
+    )
 
 
 def test_a_tampered_cached_certificate_is_fetched_again(
@@ -431,7 +446,8 @@ def test_a_tampered_cached_certificate_is_fetched_again(
     assert str(verified.status) == "UpToDate"
     assert [r.path.split("?")[0] for r in server.requests] == [PCKCERT]
     refetched = CollateralCache(tmp_path).load(key)
-    assert refetched is not None and refetched.body == stored.body
+    assert refetched is not None
+    assert refetched.body == stored.body
 
 
 # --- the API key -------------------------------------------------------------------------
@@ -445,15 +461,20 @@ def test_the_api_key_goes_to_the_configured_origin_only(
         configured.add_collateral(scenario.to_collateral())
         register(elsewhere, forge, quote)
         query = PckCertificateQuery.from_quote(quote)
-        target = elsewhere.url + PCKCERT + "?" + "&".join(
-            f"{k}={v}" for k, v in query.query(pccs=True).items()
+        target = (
+            elsewhere.url
+            + PCKCERT
+            + "?"
+            + "&".join(f"{k}={v}" for k, v in query.query(pccs=True).items())
         )
         configured.inject(Fault.redirect(target), path=PCKCERT)
         verified = verifier(configured, scenario, api_key="secret-key").verify(
             quote, now=scenario.now
         )
         assert str(verified.status) == "UpToDate"
-        assert all(r.headers.get("Ocp-Apim-Subscription-Key") == "secret-key" for r in configured.requests)
+        assert all(
+            r.headers.get("Ocp-Apim-Subscription-Key") == "secret-key" for r in configured.requests
+        )
         assert configured.count(PCKCERT) == 1
         assert elsewhere.count(PCKCERT) == 1
         assert "Ocp-Apim-Subscription-Key" not in elsewhere.requests[0].headers
@@ -469,7 +490,8 @@ def test_intel_pcs_needs_an_api_key_for_pckcert(forge: QuoteForge) -> None:
     # Intel's PCS takes no qeid; a PCCS is given one.
     url = PcsClient(api_key="k").pck_certificate_url(query)
     assert url.startswith("https://api.trustedservices.intel.com/sgx/certification/v4/pckcert?")
-    assert "qeid=" not in url and "encrypted_ppid=" in url
+    assert "qeid=" not in url
+    assert "encrypted_ppid=" in url
     assert "qeid=" in PcsClient("https://pccs.example:8081").pck_certificate_url(query)
 
 
@@ -499,7 +521,8 @@ def test_collateral_fetch_records_the_pck_certificate(
     pck = document["result"]["bundle"]["pck_certificate"]
     extension = forge.leaf.extension
     assert extension is not None
-    assert pck["fmspc"] == "B0C06F000000" and pck["cpu_svn"] == extension.cpu_svn.hex()
+    assert pck["fmspc"] == "B0C06F000000"
+    assert pck["cpu_svn"] == extension.cpu_svn.hex()
     assert pck["pce_svn"] == extension.pce_svn
     assert server.requests[0].path.startswith(PCKCERT)
     written = Collateral.from_json(bundle.read_bytes())
@@ -530,7 +553,10 @@ def test_collateral_fetch_of_an_unknown_platform_fails(
 
 
 def test_collateral_fetch_of_a_clear_ppid_quote_says_why(
-    server: PccsServer, scenario: Scenario, forge: QuoteForge, tmp_path: Path,
+    server: PccsServer,
+    scenario: Scenario,
+    forge: QuoteForge,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     quote_file = tmp_path / "quote.bin"
@@ -539,4 +565,3 @@ def test_collateral_fetch_of_a_clear_ppid_quote_says_why(
     assert main([*args, "--out", str(tmp_path / "b.json")]) == 2
     assert "carries no encrypted PPID" in capsys.readouterr().err
     assert server.count() == 0
-    _ = CertificationData  # the type the identifier data is built as

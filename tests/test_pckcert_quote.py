@@ -48,8 +48,10 @@ def test_the_forge_writes_the_leaf_tcb(forge: QuoteForge) -> None:
         assert identifier.pce_svn == extension.pce_svn == 0x1234
         assert identifier.pce_id == extension.pce_id == b"\x01\x00"
     clear = forge.quote(certification_data=forge.pck_identifier_data(1)).pck_identifier
-    assert clear is not None and clear.ppid == extension.ppid
-    assert len(forge.encrypted_ppid(2)) == 256 and len(forge.encrypted_ppid(3)) == 384
+    assert clear is not None
+    assert clear.ppid == extension.ppid
+    assert len(forge.encrypted_ppid(2)) == 256
+    assert len(forge.encrypted_ppid(3)) == 384
     with pytest.raises(ValueError, match="type 2 or 3"):
         forge.encrypted_ppid(1)
 
