@@ -267,6 +267,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description=(
             "Fetch TCB Info, QE identity, PCK CRL and Root CA CRL from Intel's PCS (default) "
             "or a PCCS, check their signatures, and write a QuoteCollateralV3 JSON bundle. "
+            "A quote with an encrypted PPID instead of its PCK chain gets its PCK certificate "
+            "first (Intel's PCS needs --api-key for it); the bundle records the chain. "
             "Exit 0 written, 2 bad input or fetch failure."
         ),
     )
