@@ -75,14 +75,16 @@ class PckIdentifier(NamedTuple):
     the PCK key that signed the QE report was derived for: ``cpu_svn`` (16
     bytes) and ``pce_svn``, and the PCE's ``pce_id`` (2 bytes as the quote
     carries them, little-endian, as the PCS query and the PCK certificate
-    write it).  Intel's ``sgx_ql_ppid_*_cert_info_t``.
+    write it).  Intel's ``sgx_ql_ppid_*_cert_info_t``; types 1 and 2 built
+    without ``USE_PCEID`` (Intel's first reference layout, 2 bytes shorter)
+    have no PCE-ID: ``pce_id`` is None.
     """
 
     type: int
     ppid: bytes
     cpu_svn: bytes
     pce_svn: int
-    pce_id: bytes
+    pce_id: bytes | None
 
     @property
     def encrypted(self) -> bool:
@@ -90,12 +92,14 @@ class PckIdentifier(NamedTuple):
         return self.type != CERT_TYPE_PPID_CLEARTEXT
 
 
-# PPID size by certification data type; CPUSVN, PCESVN and PCE-ID follow (20 bytes).
+# PPID size by certification data type; CPUSVN and PCESVN follow (18 bytes), then the
+# PCE-ID (2), which Intel's header makes optional for types 1 and 2 (USE_PCEID).
 _PPID_SIZES = {
     CERT_TYPE_PPID_CLEARTEXT: 16,
     CERT_TYPE_PPID_RSA2048: 256,
     CERT_TYPE_PPID_RSA3072: 384,
 }
+_PCE_ID_OPTIONAL = frozenset({CERT_TYPE_PPID_CLEARTEXT, CERT_TYPE_PPID_RSA2048})
 _PCK_ID_TAIL = 20
 
 
@@ -709,17 +713,21 @@ class Quote:
         """The PPID, CPUSVN, PCESVN and PCE-ID of certification data types 1 to 3, else None.
 
         Decoded on first access; certification data of another length than
-        its type's (36, 276 or 404 bytes) raises :class:`QuoteParseError`.
+        its type's (36, 276 or 404 bytes; 34 or 274 for types 1 and 2 without
+        PCE-ID) raises :class:`QuoteParseError`.
         """
         data, at, size = self._layout[0], self._layout[9], self._layout[10]
         cert_type = _U16(data, at - _CD_HEAD)[0]
         ppid_size = _PPID_SIZES.get(cert_type)
         if ppid_size is None:
             return None
-        if size != ppid_size + _PCK_ID_TAIL:
+        full = ppid_size + _PCK_ID_TAIL
+        short = full - 2 if cert_type in _PCE_ID_OPTIONAL else full
+        if size not in (full, short):
+            expected = f"{full}" if short == full else f"{full} (or {short} without PCE-ID)"
             raise _fail(
-                f"certification data type {cert_type} is {size} bytes, not "
-                f"{ppid_size + _PCK_ID_TAIL} (a {ppid_size}-byte PPID, CPUSVN, PCESVN, PCE-ID)",
+                f"certification data type {cert_type} is {size} bytes, not {expected}: a "
+                f"{ppid_size}-byte PPID, CPUSVN, PCESVN, PCE-ID",
                 at - _CD_HEAD + 2,
                 "certification_data.size",
             )
@@ -729,7 +737,7 @@ class Quote:
             data[at:tail],
             data[tail : tail + 16],
             _U16(data, tail + 16)[0],
-            data[tail + 18 : tail + 20],
+            data[tail + 18 : tail + 20] if size == full else None,
         )
 
     @cached_property

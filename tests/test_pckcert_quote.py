@@ -4,12 +4,15 @@ the collateral parameters of a quote that carries no PCK chain.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tdxquote import CertificationData, PckIdentifier, parse_quote
 from tdxquote.collateral import CollateralParameters, PckCertificateQuery
+from tdxquote.collateral.pcs import pck_chain_of
 from tdxquote.errors import CertificateChainError, QuoteFormatError, QuoteParseError
 from tdxquote.testing.forge import QuoteForge
 from tdxquote.testing.pki import SyntheticPki
@@ -65,7 +68,7 @@ def test_types_4_and_5_have_no_identifier(forge: QuoteForge, cert_type: int) -> 
 
 @pytest.mark.parametrize(
     ("cert_type", "size"),
-    [(1, 35), (1, 37), (2, 275), (2, 404), (3, 276), (3, 403), (3, 64), (2, 0)],
+    [(1, 35), (1, 37), (2, 275), (2, 404), (3, 276), (3, 402), (3, 403), (3, 64), (2, 0)],
 )
 def test_a_wrong_length_parses_but_has_no_identifier(
     forge: QuoteForge, cert_type: int, size: int
@@ -83,8 +86,8 @@ def test_a_wrong_length_parses_but_has_no_identifier(
 @given(cert_type=st.sampled_from([1, 2, 3]), data=st.binary(max_size=500))
 def test_any_certification_data_decodes_exactly_or_raises(cert_type: int, data: bytes) -> None:
     quote = _FORGE.quote(certification_data=CertificationData(cert_type, data))
-    sizes = {1: 36, 2: 276, 3: 404}
-    if len(data) != sizes[cert_type]:
+    sizes = {1: (34, 36), 2: (274, 276), 3: (404,)}
+    if len(data) not in sizes[cert_type]:
         with pytest.raises(QuoteParseError):
             quote.pck_identifier  # noqa: B018
         return
@@ -94,9 +97,10 @@ def test_any_certification_data_decodes_exactly_or_raises(cert_type: int, data: 
         identifier.ppid
         + identifier.cpu_svn
         + identifier.pce_svn.to_bytes(2, "little")
-        + identifier.pce_id
+        + (identifier.pce_id or b"")
     )
     assert rebuilt == data
+    assert (identifier.pce_id is None) is (len(data) == sizes[cert_type][0] != 404)
 
 
 _FORGE = QuoteForge.create(seed=b"pckcert hypothesis")
@@ -210,3 +214,33 @@ def test_parameters_from_a_bad_chain_are_a_verdict(
     with pytest.raises(CertificateChainError) as raised:
         CollateralParameters.from_quote(quote, pck_certificate_chain=texts[chain])
     assert raised.value.code == code
+
+
+@pytest.mark.parametrize("cert_type", [1, 2])
+def test_types_1_and_2_may_leave_the_pce_id_out(forge: QuoteForge, cert_type: int) -> None:
+    # Intel's sgx_quote_3.h: the PCE-ID of types 1 and 2 is under #ifdef USE_PCEID.
+    data = forge.pck_identifier_data(cert_type, pce_id=b"")
+    quote = forge.quote(certification_data=data)
+    identifier = quote.pck_identifier
+    assert identifier is not None
+    assert identifier.pce_id is None
+    assert identifier.pce_svn == 0x1234
+    if cert_type == 2:
+        with pytest.raises(QuoteFormatError, match="no PCE-ID"):
+            PckCertificateQuery.from_quote(quote)
+
+
+def test_intel_sample_type_1_quote(vectors: Path) -> None:
+    folder = vectors / "intel-dcap/qvl-sampleData/sgx"
+    quote = parse_quote((folder / "quote.dat").read_bytes())
+    identifier = quote.pck_identifier
+    assert identifier is not None
+    assert identifier.type == 1
+    assert identifier.pce_id is None  # 34 bytes: Intel's first reference layout
+    chain = (folder / "pckCert.pem").read_text() + (folder / "pckSignChain.pem").read_text()
+    extension = pck_chain_of(chain)[1]
+    assert (identifier.ppid, identifier.cpu_svn, identifier.pce_svn) == (
+        extension.ppid,
+        extension.cpu_svn,
+        extension.pce_svn,
+    )

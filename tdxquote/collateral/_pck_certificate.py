@@ -37,15 +37,16 @@ def identifier_mismatch(
     *,
     cpu_svn: bytes,
     pce_svn: int,
-    pce_id: bytes,
+    pce_id: bytes | None,
     ppid: bytes | None = None,
 ) -> str | None:
     """What differs between a PCK leaf's SGX extension and a quote's PCK identifier, or None.
 
-    ``ppid`` is compared only when given (a clear PPID, certification data type 1).
+    ``pce_id`` (absent from Intel's first reference layout) and ``ppid`` (a
+    clear PPID, certification data type 1) are compared only when given.
     """
     found = []
-    if extension.pce_id != pce_id:
+    if pce_id is not None and extension.pce_id != pce_id:
         found.append(f"PCE-ID {extension.pce_id.hex()} (the quote's {pce_id.hex()})")
     if extension.cpu_svn != cpu_svn:
         found.append(f"CPUSVN {extension.cpu_svn.hex()} (the quote's {cpu_svn.hex()})")

@@ -995,8 +995,8 @@ class OfflineSource:
         if not found:
             raise CollateralFetchError(
                 f"no offline collateral with a PCK certificate for this quote's platform "
-                f"({tee.upper()}, PCE-ID {identifier.pce_id.hex()}, CPUSVN "
-                f"{identifier.cpu_svn.hex()}, PCESVN {identifier.pce_svn}) in {self.where}"
+                f"({tee.upper()}, CPUSVN {identifier.cpu_svn.hex()}, PCESVN "
+                f"{identifier.pce_svn}, a key that signed its QE report) in {self.where}"
             )
         return found
 

@@ -272,16 +272,22 @@ class PckCertificateQuery:
         """The query of a quote with an encrypted PPID (certification data type 2 or 3).
 
         Any other quote raises :class:`~tdxquote.errors.QuoteFormatError`
-        (``quote_format``): a type-5 quote carries its chain, and no PCS route
-        takes a clear PPID (type 1) or a leaf certificate (type 4).
+        (``quote_format``): a type-5 quote carries its chain, no PCS route
+        takes a clear PPID (type 1) or a leaf certificate (type 4), and none
+        works without the PCE-ID (a type 2 written without it).
         """
+        from tdxquote.errors import QuoteFormatError
+
         identifier = quote_pck_identifier(quote)
         if identifier is None or not identifier.encrypted:
-            from tdxquote.errors import QuoteFormatError
-
             raise QuoteFormatError(
                 f"certification data type {quote.certification_data.type} carries no "
                 "encrypted PPID to ask a PCS for the PCK certificate with"
+            )
+        if identifier.pce_id is None:
+            raise QuoteFormatError(
+                "the certification data carries no PCE-ID (Intel's first reference layout), "
+                "which a PCS needs to find the PCK certificate"
             )
         return cls(
             encrypted_ppid=identifier.ppid,

@@ -473,7 +473,9 @@ class QuoteForge:
         PPID || CPUSVN || PCESVN || PCE-ID, as Intel's quoting enclave writes it;
         by default the leaf's CPUSVN, PCESVN and PCE-ID, its PPID in clear for
         type 1 and :meth:`encrypted_ppid` for types 2 and 3.  ``ppid`` (any
-        length: a wrong one makes malformed data) and the others replace them.
+        length: a wrong one makes malformed data) and the others replace them;
+        ``pce_id=b""`` leaves the PCE-ID out (Intel's first reference layout,
+        valid for types 1 and 2).
         """
         extension = self.leaf.extension
         if extension is None:
