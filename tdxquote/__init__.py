@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._build import build_quote, signed_bytes_for
     from ._flags import SgxAttributes, TdAttributes, Xfam
-    from ._quote import CertificationData, Header, Quote, TeeType, parse_quote
+    from ._quote import CertificationData, Header, PckIdentifier, Quote, TeeType, parse_quote
     from ._reports import Report, SgxReport, TdReport, TdReport10, TdReport15, TdReport15Ex
     from .collateral import Collateral, TcbStatus
     from .errors import CollateralFetchError, QuoteParseError, TdxQuoteError, VerificationError
@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "Xfam": "._flags",
     "CertificationData": "._quote",
     "Header": "._quote",
+    "PckIdentifier": "._quote",
     "Quote": "._quote",
     "TeeType": "._quote",
     "parse_quote": "._quote",
@@ -74,6 +75,7 @@ __all__ = [
     "Collateral",
     "CollateralFetchError",
     "Header",
+    "PckIdentifier",
     "Policy",
     "Quote",
     "QuoteParseError",

@@ -25,6 +25,8 @@ from .schema._constants import (
     BODY_TYPE_TD10,
     CERT_TYPE_PCK_CERT_CHAIN,
     CERT_TYPE_PPID_CLEARTEXT,
+    CERT_TYPE_PPID_RSA2048,
+    CERT_TYPE_PPID_RSA3072,
     CERT_TYPE_QE_REPORT,
     TEE_TYPE_SGX,
     TEE_TYPE_TDX,
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
     from .pck import PckExtension
 
-__all__ = ["CertificationData", "Header", "Quote", "TeeType", "parse_quote"]
+__all__ = ["CertificationData", "Header", "PckIdentifier", "Quote", "TeeType", "parse_quote"]
 
 
 class TeeType(enum.IntEnum):
@@ -63,6 +65,42 @@ class CertificationData(NamedTuple):
 
     type: int
     data: bytes
+
+
+class PckIdentifier(NamedTuple):
+    """What certification data types 1 to 3 carry instead of a PCK chain.
+
+    The PPID (16 bytes in clear for type 1; encrypted with RSA-2048-OAEP, 256
+    bytes, for type 2, or RSA-3072-OAEP, 384 bytes, for type 3), then the TCB
+    the PCK key that signed the QE report was derived for: ``cpu_svn`` (16
+    bytes) and ``pce_svn``, and the PCE's ``pce_id`` (2 bytes as the quote
+    carries them, little-endian, as the PCS query and the PCK certificate
+    write it).  Intel's ``sgx_ql_ppid_*_cert_info_t``; types 1 and 2 built
+    without ``USE_PCEID`` (Intel's first reference layout, 2 bytes shorter)
+    have no PCE-ID: ``pce_id`` is None.
+    """
+
+    type: int
+    ppid: bytes
+    cpu_svn: bytes
+    pce_svn: int
+    pce_id: bytes | None
+
+    @property
+    def encrypted(self) -> bool:
+        """True for an encrypted PPID (types 2 and 3)."""
+        return self.type != CERT_TYPE_PPID_CLEARTEXT
+
+
+# PPID size by certification data type; CPUSVN and PCESVN follow (18 bytes), then the
+# PCE-ID (2), which Intel's header makes optional for types 1 and 2 (USE_PCEID).
+_PPID_SIZES = {
+    CERT_TYPE_PPID_CLEARTEXT: 16,
+    CERT_TYPE_PPID_RSA2048: 256,
+    CERT_TYPE_PPID_RSA3072: 384,
+}
+_PCE_ID_OPTIONAL = frozenset({CERT_TYPE_PPID_CLEARTEXT, CERT_TYPE_PPID_RSA2048})
+_PCK_ID_TAIL = 20
 
 
 # --- offsets derived from the schemas (through the generated _layout_table) ----------
@@ -669,6 +707,38 @@ class Quote:
         from ._pem_chain import decode_pck_chain
 
         return decode_pck_chain(self.pck_chain_pem, self._layout[9])
+
+    @cached_property
+    def pck_identifier(self) -> PckIdentifier | None:
+        """The PPID, CPUSVN, PCESVN and PCE-ID of certification data types 1 to 3, else None.
+
+        Decoded on first access; certification data of another length than
+        its type's (36, 276 or 404 bytes; 34 or 274 for types 1 and 2 without
+        PCE-ID) raises :class:`QuoteParseError`.
+        """
+        data, at, size = self._layout[0], self._layout[9], self._layout[10]
+        cert_type = _U16(data, at - _CD_HEAD)[0]
+        ppid_size = _PPID_SIZES.get(cert_type)
+        if ppid_size is None:
+            return None
+        full = ppid_size + _PCK_ID_TAIL
+        short = full - 2 if cert_type in _PCE_ID_OPTIONAL else full
+        if size not in (full, short):
+            expected = f"{full}" if short == full else f"{full} (or {short} without PCE-ID)"
+            raise _fail(
+                f"certification data type {cert_type} is {size} bytes, not {expected}: a "
+                f"{ppid_size}-byte PPID, CPUSVN, PCESVN, PCE-ID",
+                at - _CD_HEAD + 2,
+                "certification_data.size",
+            )
+        tail = at + ppid_size
+        return PckIdentifier(
+            cert_type,
+            data[at:tail],
+            data[tail : tail + 16],
+            _U16(data, tail + 16)[0],
+            data[tail + 18 : tail + 20] if size == full else None,
+        )
 
     @cached_property
     def pck_extension(self) -> PckExtension:

@@ -213,6 +213,9 @@ INTEL_ERRORS: dict[str, str] = {
     "pck_chain_invalid": "STATUS_INVALID_PCK_CERT / SGX_QL_PCK_CERT_CHAIN_ERROR",
     "pck_chain_untrusted": "STATUS_SGX_PCK_CERT_CHAIN_UNTRUSTED / SGX_QL_PCK_CERT_CHAIN_ERROR",
     "pck_cert_format": "STATUS_UNSUPPORTED_PCK_CERT_FORMAT / SGX_QL_PCK_CERT_UNSUPPORTED_FORMAT",
+    "pck_cert_mismatch": (
+        "(no QVL equivalent: Intel's QvE verifies certification data type 5 only)"
+    ),
     "tcb_signing_chain_invalid": (
         "STATUS_SGX_TCB_SIGNING_CERT_CHAIN_UNTRUSTED / SGX_QL_TCBINFO_CHAIN_ERROR"
     ),

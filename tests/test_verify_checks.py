@@ -724,7 +724,7 @@ def test_checks_passed_names_each_check_that_passed(
 
 
 def test_cert_type_3_verifies_with_the_collateral_chain(forge: QuoteForge) -> None:
-    quote = forge.quote(certification_data=CertificationData(3, bytes(64)))
+    quote = forge.quote(certification_data=forge.pck_identifier_data(3))
     assert _verify(forge.scenario(quote, pck_certificate_chain=True)).status is TcbStatus.UP_TO_DATE
 
 

@@ -267,6 +267,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description=(
             "Fetch TCB Info, QE identity, PCK CRL and Root CA CRL from Intel's PCS (default) "
             "or a PCCS, check their signatures, and write a QuoteCollateralV3 JSON bundle. "
+            "A quote with an encrypted PPID instead of its PCK chain gets its PCK certificate "
+            "first (Intel's PCS needs --api-key for it); the bundle records the chain. "
             "Exit 0 written, 2 bad input or fetch failure."
         ),
     )
@@ -398,7 +400,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from ..collateral._source import ArtifactValidator
-    from ..collateral.pcs import CollateralParameters
+    from ..collateral.pcs import CollateralParameters, PckCertificateQuery
     from ..errors import CollateralFetchError, VerificationError
     from .common import load_quote
     from .verify import parse_time
@@ -412,9 +414,16 @@ def _fetch(args: argparse.Namespace) -> int:
             code="usage_error",
         )
     when = parse_time(args.at)
+    quote = None
+    params: CollateralParameters | None = None
     try:
         if args.quote is not None:
-            params = CollateralParameters.from_quote(load_quote(args.quote).quote)
+            quote = load_quote(args.quote).quote
+            if quote.pck_chain_pem is None:
+                # An encrypted PPID: the PCK certificate fetched first names FMSPC and CA.
+                PckCertificateQuery.from_quote(quote)
+            else:
+                params = CollateralParameters.from_quote(quote)
         else:
             params = CollateralParameters(tee=args.tee, fmspc=args.fmspc, ca=args.ca)
     except ValueError as exc:
@@ -428,10 +437,19 @@ def _fetch(args: argparse.Namespace) -> int:
     source = pcs_source_from_args(args, default_intel=True)
     assert source is not None
     try:
-        collateral = source.collateral(params, now=when, validator=validator)
+        if params is None:
+            assert quote is not None
+            collateral = source.collateral_for(quote, now=when, validator=validator)
+            params = CollateralParameters.from_quote(
+                quote, pck_certificate_chain=collateral.raw.pck_certificate_chain
+            )
+        else:
+            collateral = source.collateral(params, now=when, validator=validator)
         collateral = checked_bundle(collateral, params, when, validator)
     except CollateralFetchError as exc:
         return fetch_failed(exc, args.json, command="collateral fetch")
+    except VerificationError as exc:
+        raise CliError(f"{args.quote}: cannot tell which collateral it needs: {exc}") from None
     finally:
         source.close()
     text = collateral.to_json() + "\n"
@@ -530,9 +548,10 @@ def checked_bundle(
     """The bundle as it will be written, read back and checked as a whole at ``when``.
 
     It must be for ``params`` (TEE, FMSPC, PCK CA), every signature and
-    issuer must verify under ``validator``'s trust root, and every validity
-    window (certificates, CRLs, TCB Info, QE identity) must hold ``when``:
-    pieces fetched one by one could come from different dates.  Raises
+    issuer (and the PCK chain's, when the bundle carries one) must verify
+    under ``validator``'s trust root, and every validity window
+    (certificates, CRLs, TCB Info, QE identity) must hold ``when``: pieces
+    fetched one by one could come from different dates.  Raises
     :class:`~tdxquote.errors.CollateralFetchError` saying what is wrong.
     """
     from ..collateral import Collateral
@@ -560,6 +579,13 @@ def checked_bundle(
         except VerificationError as exc:
             raise CollateralFetchError(
                 f"the bundle assembled does not verify ({exc.code}): {exc}"
+            ) from exc
+    if bundle.raw.pck_certificate_chain is not None:
+        try:
+            validator.check_pck_chain(bundle.raw.pck_certificate_chain)
+        except VerificationError as exc:
+            raise CollateralFetchError(
+                f"the bundle's PCK certificate chain does not verify ({exc.code}): {exc}"
             ) from exc
     early = [
         f"{what} valid from {_iso(start)}" for what, start, _ in _windows(bundle) if when < start
@@ -592,11 +618,14 @@ def _windows(collateral: Collateral) -> list[tuple[str, datetime, datetime]]:
         next_update = crl.next_update_utc
         assert next_update is not None  # load_crl refuses CRLs without one
         items.append((what, crl.last_update_utc, next_update))
-    for what, chain in (
+    chains = [
         ("TCB Info issuer chain", collateral.tcb_info_issuer_chain),
         ("QE identity issuer chain", collateral.qe_identity_issuer_chain),
         ("PCK CRL issuer chain", collateral.pck_crl_issuer_chain),
-    ):
+    ]
+    if collateral.pck_certificate_chain is not None:
+        chains.append(("PCK certificate chain", collateral.pck_certificate_chain))
+    for what, chain in chains:
         for cert in chain:
             items.append((what, cert.not_valid_before_utc, cert.not_valid_after_utc))
     return items
@@ -610,20 +639,10 @@ def describe(collateral: Collateral, now: datetime) -> dict[str, Any]:
     """What a bundle holds and its validity window, as a JSON-able dict."""
     from cryptography import x509
 
-    from ..collateral._source import bundle_expiry, bundle_parameters
+    from ..collateral._source import bundle_expiry, bundle_parameters, bundle_start
 
     params = bundle_parameters(collateral)
     tcb, identity = collateral.tcb_info, collateral.qe_identity
-    starts = [
-        cert.not_valid_before_utc
-        for chain in (
-            collateral.tcb_info_issuer_chain,
-            collateral.qe_identity_issuer_chain,
-            collateral.pck_crl_issuer_chain,
-        )
-        for cert in chain
-    ]
-    starts += [tcb.issue_date, identity.issue_date]
 
     def crl(item: x509.CertificateRevocationList) -> dict[str, Any]:
         try:
@@ -632,7 +651,6 @@ def describe(collateral: Collateral, now: datetime) -> dict[str, Any]:
             ).value.crl_number
         except x509.ExtensionNotFound:
             number = None
-        starts.append(item.last_update_utc)
         next_update = item.next_update_utc
         return {
             "issuer": _crl_issuer_text(item),
@@ -643,7 +661,7 @@ def describe(collateral: Collateral, now: datetime) -> dict[str, Any]:
         }
 
     pck_crl, root_crl = crl(collateral.pck_crl), crl(collateral.root_ca_crl)
-    start, end = max(starts), bundle_expiry(collateral)
+    start, end = bundle_start(collateral), bundle_expiry(collateral)
     state = "valid" if start <= now < end else ("expired" if now >= end else "not yet valid")
     return {
         "tee": params.tee,
@@ -670,6 +688,7 @@ def describe(collateral: Collateral, now: datetime) -> dict[str, Any]:
         "signing_certificate_not_after": _iso(
             min(c.not_valid_after_utc for c in collateral.tcb_info_issuer_chain)
         ),
+        "pck_certificate": _pck_certificate(collateral),
         "valid_from": _iso(start),
         "valid_until": _iso(end),
         "at": _iso(now),
@@ -699,10 +718,39 @@ def _print_summary(summary: dict[str, Any]) -> None:
             f"CRL number {item['crl_number']}, {item['revoked']} revoked"
         )
     print(f"  TCB Signing certificate valid until {summary['signing_certificate_not_after']}")
+    pck = summary["pck_certificate"]
+    if pck is not None and "error" in pck:
+        print(f"  PCK cert:    unreadable: {pck['error']}")
+    elif pck is not None:
+        print(
+            f"  PCK cert:    FMSPC {pck['fmspc']}, PCE ID {pck['pce_id']}, CPUSVN "
+            f"{pck['cpu_svn']}, PCESVN {pck['pce_svn']}, valid until {pck['not_after']}"
+        )
     print(
         f"  valid:       {summary['valid_from']} .. {summary['valid_until']} "
         f"({summary['state']} at {summary['at']})"
     )
+
+
+def _pck_certificate(collateral: Collateral) -> dict[str, Any] | None:
+    """The bundle's own PCK certificate (for quotes that carry none), or None."""
+    from ..collateral.pcs import pck_chain_of
+    from ..errors import VerificationError
+
+    text = collateral.raw.pck_certificate_chain
+    if text is None:
+        return None
+    try:
+        chain, extension = pck_chain_of(text)
+    except VerificationError as exc:
+        return {"error": exc.message}
+    return {
+        "fmspc": extension.fmspc_hex,
+        "pce_id": extension.pce_id.hex(),
+        "cpu_svn": extension.cpu_svn.hex(),
+        "pce_svn": extension.pce_svn,
+        "not_after": _iso(min(c.not_valid_after_utc for c in chain)),
+    }
 
 
 def _crl_issuer_text(crl: Any) -> str:

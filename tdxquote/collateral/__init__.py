@@ -9,7 +9,9 @@ Fetching and caching (imported on first use, so that ``import tdxquote``
 does not import httpx or diskcache): :class:`PcsClient` /
 :class:`AsyncPcsClient` (:mod:`.pcs`), :class:`CollateralCache`
 (:mod:`.cache`), and the sources a :class:`~tdxquote.verification.Verifier` asks
-(:class:`PcsSource`, :class:`AsyncPcsSource`, :class:`OfflineSource`).
+(:class:`PcsSource`, :class:`AsyncPcsSource`, :class:`OfflineSource`);
+:class:`PckCertificateQuery` asks for the PCK certificate of a quote that
+carries an encrypted PPID instead of its chain.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ if TYPE_CHECKING:
         PcsSource,
     )
     from .cache import CollateralCache, default_cache_dir
-    from .pcs import AsyncPcsClient, CollateralParameters, PcsClient, PcsResponse
+    from .pcs import (
+        AsyncPcsClient,
+        CollateralParameters,
+        PckCertificateQuery,
+        PcsClient,
+        PcsResponse,
+    )
 
 _LAZY = {
     "ArtifactValidator": "._source",
@@ -47,6 +55,7 @@ _LAZY = {
     "default_cache_dir": ".cache",
     "AsyncPcsClient": ".pcs",
     "CollateralParameters": ".pcs",
+    "PckCertificateQuery": ".pcs",
     "PcsClient": ".pcs",
     "PcsResponse": ".pcs",
 }
@@ -68,6 +77,7 @@ __all__ = [
     "CollateralParameters",
     "CollateralSource",
     "OfflineSource",
+    "PckCertificateQuery",
     "PcsClient",
     "PcsResponse",
     "PcsSource",

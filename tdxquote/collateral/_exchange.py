@@ -32,6 +32,8 @@ __all__ = [
     "HINT_HEADER",
     "ISSUER_CHAIN_HEADERS",
     "MAX_REDIRECTS",
+    "PCK_CERTIFICATE_HEADERS",
+    "PCK_CERTIFICATE_TYPES",
     "READ_BODY",
     "Artifact",
     "Fetch",
@@ -45,7 +47,7 @@ __all__ = [
     "retry_after_seconds",
 ]
 
-Artifact = Literal["tcb_info", "qe_identity", "pck_crl", "root_ca_crl"]
+Artifact = Literal["tcb_info", "qe_identity", "pck_crl", "root_ca_crl", "pck_certificate"]
 
 ARTIFACTS: tuple[Artifact, ...] = ("tcb_info", "qe_identity", "pck_crl", "root_ca_crl")
 """The four fetched artifacts of a quote's collateral, in fetch order."""
@@ -56,7 +58,14 @@ ISSUER_CHAIN_HEADERS: Mapping[Artifact, tuple[str, ...]] = {
     "qe_identity": ("SGX-Enclave-Identity-Issuer-Chain", "Enclave-Identity-Issuer-Chain"),
     "pck_crl": ("SGX-PCK-CRL-Issuer-Chain",),
     "root_ca_crl": (),
+    "pck_certificate": ("SGX-PCK-Certificate-Issuer-Chain",),
 }
+
+#: What a PCK certificate response says of the certificate besides it (unsigned hints,
+#: checked against the certificate by the source): kept in :attr:`PcsResponse.headers`.
+PCK_CERTIFICATE_HEADERS = ("SGX-TCBm", "SGX-FMSPC", "SGX-PCK-Certificate-CA-Type")
+#: The media types a PCK certificate response may declare (Intel's PCS and PCCS send the first).
+PCK_CERTIFICATE_TYPES = frozenset({"application/x-pem-file", "application/pem-certificate-chain"})
 
 API_KEY_HEADER = "Ocp-Apim-Subscription-Key"
 HINT_HEADER = "TDXQuote-Collateral-For"
@@ -80,6 +89,7 @@ _WHAT: Mapping[Artifact, str] = {
     "qe_identity": "QE identity",
     "pck_crl": "PCK CRL",
     "root_ca_crl": "Root CA CRL",
+    "pck_certificate": "PCK certificate",
 }
 _SHOWN = 200
 
@@ -91,7 +101,9 @@ class PcsResponse:
     ``issuer_chain`` is the issuer-chain header value as sent (URL-encoded
     PEM), ``None`` for the Root CA CRL, which has none.  ``request_id`` is
     Intel's ``Request-ID`` header when present.  ``url`` is the URL asked
-    for (before any redirect).
+    for (before any redirect).  ``headers`` holds a PCK certificate
+    response's :data:`PCK_CERTIFICATE_HEADERS` as received (empty otherwise,
+    and for a response read from a cache).
     """
 
     artifact: Artifact
@@ -99,6 +111,7 @@ class PcsResponse:
     body: bytes
     issuer_chain: str | None
     request_id: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -369,13 +382,33 @@ class Fetch:
                     break
             if chain is None:
                 raise self._error(f"the response has no {names[0]} header", response)
+        hints: list[tuple[str, str]] = []
+        if self.artifact == "pck_certificate":
+            self._check_pem_type(response)
+            for name in PCK_CERTIFICATE_HEADERS:
+                values = response.headers.get_list(name)
+                if len(values) > 1:
+                    raise self._error(f"the response has {len(values)} {name} headers", response)
+                hints.extend((name, value) for value in values)
         return PcsResponse(
             artifact=self.artifact,
             url=self.url,
             body=b"".join(self._chunks),
             issuer_chain=chain,
             request_id=_header(response.headers, "Request-ID"),
+            headers=tuple(hints),
         )
+
+    def _check_pem_type(self, response: httpx.Response) -> None:
+        """A PCK certificate comes as PEM: a declared media type must say so."""
+        declared = response.headers.get_list("Content-Type")
+        kinds = {value.split(";")[0].strip().lower() for value in declared}
+        if declared and (len(declared) > 1 or not kinds <= PCK_CERTIFICATE_TYPES):
+            raise self._error(
+                f"PCK certificate: Content-Type {clean(', '.join(declared), 60)!r} is not "
+                "application/x-pem-file",
+                response,
+            )
 
     def transport_error(self, exc: httpx.HTTPError) -> Wait:
         """A transport failure: wait and retry (timeouts, dropped connections) or raise.
@@ -479,6 +512,11 @@ class Fetch:
         what = _WHAT[self.artifact]
         if status == 404 and self.artifact == "tcb_info":
             return f"no TCB Info for this FMSPC (HTTP 404 {reason}: unknown FMSPC?)"
+        if status == 404 and self.artifact == "pck_certificate":
+            return (
+                f"no PCK certificate for this platform and TCB (HTTP 404 {reason}: "
+                "a platform the server does not know, or not registered at this TCB?)"
+            )
         if status == 410:
             return f"{what}: this TCB evaluation data number is no longer available (HTTP 410)"
         return f"{what}: HTTP {status} {reason}"

@@ -1,14 +1,16 @@
 """The collateral cache: raw PCS/PCCS responses on disk, kept until they expire.
 
 Entries are the exact bytes received (body and issuer-chain header), keyed
-by artifact and request URL (so by source, artifact and every parameter).
+by artifact and request URL (so by source, artifact and every parameter; a
+PCK certificate by its whole ``/pckcert`` query).
 Nothing in an entry is trusted: on every load the source parses it again and
 checks its signatures against the verifier's trust root (free for unchanged
 bytes, thanks to the verifier's digest-keyed cache), and a corrupt or
 tampered entry is evicted and fetched again.  An entry is used while the
-verification time is before its expiry: the earliest of the artifact's
-``nextUpdate`` and its issuer chain's ``notAfter``; that expiry is computed
-from the content, never read from the entry.
+verification time is within its validity: from the latest of its issue date
+(``issueDate``, ``thisUpdate``) and its certificates' ``notBefore``, to the
+earliest of the artifact's ``nextUpdate`` and its certificates' ``notAfter``;
+both are computed from the content, never read from the entry.
 
 The store is :mod:`diskcache` (SQLite), safe for several processes and
 threads sharing one directory, with a size limit (least recently stored
@@ -35,7 +37,7 @@ from typing import Any, TypeVar
 import diskcache
 from diskcache.core import MODE_RAW, UNKNOWN
 
-from .pcs import ARTIFACTS, Artifact, PcsResponse
+from .pcs import ARTIFACTS, PCK_CERTIFICATE, Artifact, PcsResponse
 
 __all__ = [
     "DEFAULT_SIZE_LIMIT",
@@ -455,7 +457,7 @@ def _decode(data: bytes, key: str) -> tuple[PcsResponse, datetime | None, dateti
         if entry.get("key") != key:
             return None  # a valid entry copied under another key
         artifact = entry["artifact"]
-        if artifact not in ARTIFACTS:
+        if artifact not in ARTIFACTS and artifact != PCK_CERTIFICATE:
             return None
         chain = entry["issuer_chain"]
         request_id = entry["request_id"]

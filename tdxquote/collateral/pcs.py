@@ -16,6 +16,11 @@ shared by both clients.
 
     with PcsClient("https://pccs.example:8081") as client:
         responses = client.fetch(CollateralParameters.from_quote(quote))
+
+A quote whose certification data carries an encrypted PPID (types 2 and 3)
+instead of its PCK chain names its platform by a :class:`PckCertificateQuery`;
+``client.get_pck_certificate(query)`` asks ``/sgx/certification/v4/pckcert``
+for the certificate, which then names the FMSPC and CA of the rest.
 """
 
 from __future__ import annotations
@@ -56,7 +61,10 @@ from ._exchange import (
 from ._transport import DeadlineTransport, deadline_scope
 
 if TYPE_CHECKING:
-    from tdxquote._quote import Quote
+    from cryptography import x509
+
+    from tdxquote._quote import PckIdentifier, Quote
+    from tdxquote.pck import PckExtension
 
 __all__ = [
     "ARTIFACTS",
@@ -65,10 +73,12 @@ __all__ = [
     "INTEL_ROOT_CA_CRL_URL",
     "ISSUER_CHAIN_HEADERS",
     "MAX_REDIRECTS",
+    "PCK_CERTIFICATE",
     "Artifact",
     "AsyncPcsClient",
     "CaType",
     "CollateralParameters",
+    "PckCertificateQuery",
     "PcsClient",
     "PcsResponse",
     "RetryNotice",
@@ -86,6 +96,9 @@ CaType = Literal["platform", "processor"]
 UpdateType = Literal["standard", "early"]
 
 _FMSPC = re.compile(r"[0-9A-Fa-f]{12}")
+
+PCK_CERTIFICATE: Artifact = "pck_certificate"
+"""The artifact a quote without a PCK chain needs first: its PCK certificate (``/pckcert``)."""
 
 
 @dataclass(frozen=True)
@@ -109,41 +122,206 @@ class CollateralParameters:
         object.__setattr__(self, "fmspc", self.fmspc.upper())
 
     @classmethod
-    def from_quote(cls, quote: Quote) -> CollateralParameters:
+    def from_quote(
+        cls, quote: Quote, *, pck_certificate_chain: str | bytes | None = None
+    ) -> CollateralParameters:
         """TEE from the quote header; FMSPC and CA type from its PCK leaf certificate.
 
-        A quote whose PCK chain cannot be read raises the
+        The leaf is the quote's own (certification data type 5) or, for a quote
+        that carries none (types 1 to 4), the one of ``pck_certificate_chain``
+        (PEM: the chain a PCS fetched for its :class:`PckCertificateQuery`, or
+        a bundle's ``pck_certificate_chain``); a type-5 quote's own chain wins.
+
+        A quote whose PCK chain cannot be read, or that carries none when no
+        ``pck_certificate_chain`` is given, raises the
         :class:`~tdxquote.VerificationError` that verifying it offline would
         (``quote_format``, ``pck_chain_invalid`` or ``pck_cert_format``): that
         is a verdict on the quote, not a fetch failure.
         """
         from cryptography import x509
 
-        from tdxquote._x509_read import names, quiet_name_warnings
         from tdxquote.errors import CertificateChainError, QuoteFormatError, QuoteParseError
 
-        if quote.pck_chain_pem is None:
+        tee: Tee = "tdx" if quote.is_tdx else "sgx"
+        if quote.pck_chain_pem is not None:
+            try:
+                chain = quote.pck_chain
+                extension = quote.pck_extension
+            except QuoteParseError as exc:
+                code = "pck_cert_format" if exc.field != "pck_chain" else "pck_chain_invalid"
+                raise CertificateChainError(
+                    f"the quote's PCK chain: {exc.reason}", code=code
+                ) from None
+            except x509.InvalidVersion as exc:
+                raise CertificateChainError(f"the quote's PCK chain: {exc}") from None
+            return cls(tee=tee, fmspc=extension.fmspc_hex, ca=ca_of(chain, "the quote's PCK chain"))
+        if pck_certificate_chain is None:
+            hint = (
+                "; its PCK certificate can be fetched by its encrypted PPID (PcsClient."
+                "get_pck_certificate, or a PcsSource)"
+                if quote.certification_data.type in (2, 3)
+                else ""
+            )
             raise QuoteFormatError(
                 f"certification data type {quote.certification_data.type} carries no PCK "
-                "chain, so the collateral it needs (FMSPC, CA) is unknown"
+                f"chain, so the collateral it needs (FMSPC, CA) is unknown{hint}"
             )
-        try:
-            chain = quote.pck_chain
-            extension = quote.pck_extension
-        except QuoteParseError as exc:
-            code = "pck_cert_format" if exc.field != "pck_chain" else "pck_chain_invalid"
-            raise CertificateChainError(f"the quote's PCK chain: {exc.reason}", code=code) from None
-        except x509.InvalidVersion as exc:
-            raise CertificateChainError(f"the quote's PCK chain: {exc}") from None
+        chain, extension = pck_chain_of(pck_certificate_chain)
+        return cls(tee=tee, fmspc=extension.fmspc_hex, ca=ca_of(chain, "the PCK chain"))
 
-        def fail(reason: str) -> CertificateChainError:
-            return CertificateChainError(f"the quote's PCK chain: {reason}")
 
-        with quiet_name_warnings():
-            read = [names(c, fail) for c in chain]
-        leaf = next((n for n in read if "SGX PCK Certificate" in n.subject_cn), read[0])
-        ca: CaType = "processor" if "Processor" in leaf.issuer_cn else "platform"
-        return cls(tee="tdx" if quote.is_tdx else "sgx", fmspc=extension.fmspc_hex, ca=ca)
+def ca_of(chain: tuple[x509.Certificate, ...], what: str) -> CaType:
+    """``platform`` or ``processor``: which PCK CA issued the chain's leaf (by its issuer CN)."""
+    from tdxquote._x509_read import names, quiet_name_warnings
+    from tdxquote.errors import CertificateChainError
+
+    def fail(reason: str) -> CertificateChainError:
+        return CertificateChainError(f"{what}: {reason}")
+
+    with quiet_name_warnings():
+        read = [names(c, fail) for c in chain]
+    leaf = next((n for n in read if "SGX PCK Certificate" in n.subject_cn), read[0])
+    return "processor" if "Processor" in leaf.issuer_cn else "platform"
+
+
+def pck_chain_of(
+    pem: str | bytes,
+) -> tuple[tuple[x509.Certificate, ...], PckExtension]:
+    """A PCK chain given as PEM (leaf, PCK CA, root in any order) and its leaf's SGX extension.
+
+    Nothing is verified here.  Raises :class:`~tdxquote.errors.CertificateChainError`:
+    ``pck_chain_invalid`` for text that is not a chain of certificates with
+    one ``SGX PCK Certificate`` leaf, ``pck_cert_format`` for a leaf whose
+    SGX extension is malformed.
+    """
+    from tdxquote.errors import CertificateChainError, CollateralFormatError, QuoteParseError
+    from tdxquote.pck import pck_extension_from_certificate
+
+    from ._chain import load_chain
+
+    try:
+        chain = load_chain(pem)
+    except CollateralFormatError as exc:
+        raise CertificateChainError(f"the PCK chain: {exc.message}") from None
+    leaves = [cert for cert in chain if is_pck_leaf(cert)]
+    if len(leaves) != 1:
+        raise CertificateChainError(
+            f"the PCK chain holds {len(leaves)} 'SGX PCK Certificate' leaves, not 1"
+        )
+    try:
+        extension = pck_extension_from_certificate(leaves[0])
+    except QuoteParseError as exc:
+        raise CertificateChainError(
+            f"the PCK leaf's SGX extension: {exc.reason}", code="pck_cert_format"
+        ) from None
+    return chain, extension
+
+
+def is_pck_leaf(cert: x509.Certificate) -> bool:
+    from tdxquote._x509_read import names, quiet_name_warnings
+    from tdxquote.errors import CertificateChainError
+
+    def fail(reason: str) -> CertificateChainError:
+        return CertificateChainError(f"the PCK chain: {reason}")
+
+    with quiet_name_warnings():
+        return "SGX PCK Certificate" in names(cert, fail).subject_cn
+
+
+_PPID_SIZES = (256, 384)
+
+
+@dataclass(frozen=True)
+class PckCertificateQuery:
+    """What ``GET /sgx/certification/v4/pckcert`` asks for a platform's PCK certificate.
+
+    ``encrypted_ppid`` is the PPID encrypted with RSA-OAEP to Intel's key (256
+    or 384 bytes), ``cpu_svn`` (16 bytes) and ``pce_svn`` the TCB the PCK key
+    was derived for, ``pce_id`` the 2 bytes the quote carries.  ``qe_id``
+    (the quote header's first 16 user-data bytes) is sent to a PCCS, which
+    indexes the platforms it knows by QE ID and PCE-ID; Intel's PCS takes no
+    ``qeid``.  Build one with :meth:`from_quote`.
+    """
+
+    encrypted_ppid: bytes
+    cpu_svn: bytes
+    pce_svn: int
+    pce_id: bytes
+    qe_id: bytes | None = None
+
+    def __post_init__(self) -> None:
+        for name, sizes in (
+            ("encrypted_ppid", _PPID_SIZES),
+            ("cpu_svn", (16,)),
+            ("pce_id", (2,)),
+            ("qe_id", (16,)),
+        ):
+            value = getattr(self, name)
+            if value is None and name == "qe_id":
+                continue
+            if not isinstance(value, bytes) or len(value) not in sizes:
+                shown = " or ".join(str(size) for size in sizes)
+                raise ValueError(f"{name} must be {shown} bytes")
+        if isinstance(self.pce_svn, bool) or not isinstance(self.pce_svn, int):
+            raise ValueError("pce_svn must be an integer")
+        if not 0 <= self.pce_svn <= 0xFFFF:
+            raise ValueError(f"pce_svn must be 0 to 65535, not {self.pce_svn}")
+
+    @classmethod
+    def from_quote(cls, quote: Quote) -> PckCertificateQuery:
+        """The query of a quote with an encrypted PPID (certification data type 2 or 3).
+
+        Any other quote raises :class:`~tdxquote.errors.QuoteFormatError`
+        (``quote_format``): a type-5 quote carries its chain, no PCS route
+        takes a clear PPID (type 1) or a leaf certificate (type 4), and none
+        works without the PCE-ID (a type 2 written without it).
+        """
+        from tdxquote.errors import QuoteFormatError
+
+        identifier = quote_pck_identifier(quote)
+        if identifier is None or not identifier.encrypted:
+            raise QuoteFormatError(
+                f"certification data type {quote.certification_data.type} carries no "
+                "encrypted PPID to ask a PCS for the PCK certificate with"
+            )
+        if identifier.pce_id is None:
+            raise QuoteFormatError(
+                "the certification data carries no PCE-ID (Intel's first reference layout), "
+                "which a PCS needs to find the PCK certificate"
+            )
+        return cls(
+            encrypted_ppid=identifier.ppid,
+            cpu_svn=identifier.cpu_svn,
+            pce_svn=identifier.pce_svn,
+            pce_id=identifier.pce_id,
+            qe_id=quote.user_data[:16],
+        )
+
+    def query(self, *, pccs: bool) -> dict[str, str]:
+        """The query parameters, upper-case hex (PCESVN little-endian); ``qeid`` for a PCCS."""
+        params: dict[str, str] = {}
+        if pccs and self.qe_id is not None:
+            params["qeid"] = self.qe_id.hex().upper()
+        params["encrypted_ppid"] = self.encrypted_ppid.hex().upper()
+        params["cpusvn"] = self.cpu_svn.hex().upper()
+        params["pcesvn"] = self.pce_svn.to_bytes(2, "little").hex().upper()
+        params["pceid"] = self.pce_id.hex().upper()
+        return params
+
+    @property
+    def tcbm(self) -> str:
+        """The ``SGX-TCBm`` a certificate for exactly this TCB is served with: CPUSVN ‖ PCESVN."""
+        return (self.cpu_svn + self.pce_svn.to_bytes(2, "little")).hex().upper()
+
+
+def quote_pck_identifier(quote: Quote) -> PckIdentifier | None:
+    """``quote.pck_identifier``; malformed certification data is ``quote_format``."""
+    from tdxquote.errors import QuoteFormatError, QuoteParseError
+
+    try:
+        return quote.pck_identifier
+    except QuoteParseError as exc:
+        raise QuoteFormatError(f"the quote's certification data: {exc.reason}") from None
 
 
 # --- URLs ------------------------------------------------------------------------------
@@ -204,6 +382,10 @@ class _Endpoints:
         if artifact == "root_ca_crl":
             return self.root_ca_crl_url
         raise ValueError(f"unknown artifact {artifact!r}")
+
+    def pck_certificate_url(self, query: PckCertificateQuery) -> str:
+        params = urlencode(query.query(pccs=not self.is_intel))
+        return f"{self.base}/sgx/certification/v4/pckcert?{params}"
 
 
 # --- configuration shared by both clients ---------------------------------------------
@@ -271,19 +453,41 @@ class _ClientBase:
         """The URL of ``artifact`` for ``params``."""
         return self.endpoints.url(artifact, params)
 
+    def pck_certificate_url(self, query: PckCertificateQuery) -> str:
+        """The ``/pckcert`` URL of ``query`` (with ``qeid`` for a server other than Intel's PCS)."""
+        return self.endpoints.pck_certificate_url(query)
+
     def _start(
         self, artifact: Artifact, params: CollateralParameters, at: datetime | None
     ) -> Fetch:
         """A new fetch of ``artifact``; headers for the configured origin only."""
+        hint = None if self.endpoints.is_intel else _hint(params, at)
+        return self._fetch_of(artifact, self.url(artifact, params), hint)
+
+    def _start_pck_certificate(self, query: PckCertificateQuery) -> Fetch:
+        """A new fetch of the PCK certificate of ``query`` (Intel's PCS wants an API key)."""
+        url = self.pck_certificate_url(query)
+        if self.endpoints.is_intel and self._api_key is None:
+            from tdxquote.errors import CollateralFetchError
+
+            raise CollateralFetchError(
+                "Intel's PCS requires an API key for PCK certificates (/pckcert): pass "
+                "api_key= (CLI: --api-key or TDXQUOTE_PCS_API_KEY); a subscription key comes "
+                "from https://api.portal.trustedservices.intel.com",
+                url=url,
+            )
+        return self._fetch_of(PCK_CERTIFICATE, url, None)
+
+    def _fetch_of(self, artifact: Artifact, url: str, hint: str | None) -> Fetch:
         origin_headers: dict[str, str] = {}
         if self._api_key is not None:
             origin_headers[API_KEY_HEADER] = self._api_key
-        if not self.endpoints.is_intel:
-            origin_headers[HINT_HEADER] = _hint(params, at)
+        if hint is not None:
+            origin_headers[HINT_HEADER] = hint
         return Fetch(
             self.options,
             artifact,
-            self.url(artifact, params),
+            url,
             origin=self._origin,
             origin_headers=origin_headers,
             server="PCS" if self.endpoints.is_intel else "PCCS",
@@ -400,7 +604,20 @@ class PcsClient(_ClientBase):
         (header ``TDXQuote-Collateral-For``, with TEE, FMSPC and CA), so that a
         mirror of bundles from several dates answers with the one valid then.
         """
-        fetch = self._start(artifact, params, at)
+        return self._run(self._start(artifact, params, at))
+
+    def get_pck_certificate(self, query: PckCertificateQuery) -> PcsResponse:
+        """Fetch the PCK certificate of ``query`` (``/sgx/certification/v4/pckcert``).
+
+        The body is the PEM leaf, the ``SGX-PCK-Certificate-Issuer-Chain``
+        header its PCK CA and root; retries, redirects, deadline and API key
+        as for :meth:`get`.  Intel's PCS requires an API key for this route:
+        without one a :class:`~tdxquote.errors.CollateralFetchError` is raised
+        before any request.
+        """
+        return self._run(self._start_pck_certificate(query))
+
+    def _run(self, fetch: Fetch) -> PcsResponse:
         while True:
             request = fetch.request()
             self.requests_sent += 1
@@ -500,7 +717,13 @@ class AsyncPcsClient(_ClientBase):
         self, artifact: Artifact, params: CollateralParameters, *, at: datetime | None = None
     ) -> PcsResponse:
         """Fetch one artifact; retries and redirects as :class:`PcsClient` does."""
-        fetch = self._start(artifact, params, at)
+        return await self._run(self._start(artifact, params, at))
+
+    async def get_pck_certificate(self, query: PckCertificateQuery) -> PcsResponse:
+        """Fetch the PCK certificate of ``query``, as :meth:`PcsClient.get_pck_certificate`."""
+        return await self._run(self._start_pck_certificate(query))
+
+    async def _run(self, fetch: Fetch) -> PcsResponse:
         while True:
             request = fetch.request()
             self.requests_sent += 1

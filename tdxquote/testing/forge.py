@@ -11,6 +11,7 @@ certification data is the PEM chain leaf, intermediate, root::
     quote = forge.quote(td_report(mr_td=bytes(48), report_data=b"nonce"))   # TDX, v4
     v5 = forge.quote(td_report(3), version=5)                                 # TD 1.5 body
     scenario = forge.scenario(quote)          # + collateral, trust root and "now"
+    encrypted = forge.quote(certification_data=forge.pck_identifier_data(3))  # no PCK chain
 
 Knobs break exactly one property at a time (see :meth:`QuoteForge.quote`):
 ``bad_quote_signature``, ``bad_qe_report_signature``, ``bad_qe_report_data``
@@ -42,6 +43,9 @@ from tdxquote.pck import PckExtension
 from tdxquote.schema import (
     ATTESTATION_KEY_TYPE_ECDSA_P256,
     CERT_TYPE_PCK_CERT_CHAIN,
+    CERT_TYPE_PPID_CLEARTEXT,
+    CERT_TYPE_PPID_RSA2048,
+    CERT_TYPE_PPID_RSA3072,
     INTEL_QE_VENDOR_ID,
 )
 
@@ -436,6 +440,60 @@ class QuoteForge:
             pem += b"\x00"
         return CertificationData(CERT_TYPE_PCK_CERT_CHAIN, pem)
 
+    def encrypted_ppid(self, cert_type: int = CERT_TYPE_PPID_RSA2048) -> bytes:
+        """This platform's "encrypted PPID": 256 (type 2) or 384 (type 3) bytes from the seed.
+
+        Only Intel could decrypt a real one; a PCS uses it as a key, and so does
+        :meth:`~tdxquote.testing.pccs.PccsServer.add_pck_certificate`.
+        """
+        size = _ENCRYPTED_PPID_SIZES.get(cert_type)
+        if size is None:
+            raise ValueError(
+                f"an encrypted PPID is for certification data type 2 or 3, not {cert_type}"
+            )
+        stream = b"".join(
+            hashlib.sha256(
+                b"tdxquote encrypted PPID %d %d " % (cert_type, block) + self.pki.seed
+            ).digest()
+            for block in range(size // 32)
+        )
+        return stream[:size]
+
+    def pck_identifier_data(
+        self,
+        cert_type: int = CERT_TYPE_PPID_RSA2048,
+        *,
+        ppid: bytes | None = None,
+        cpu_svn: bytes | None = None,
+        pce_svn: int | None = None,
+        pce_id: bytes | None = None,
+    ) -> CertificationData:
+        """Certification data of type 1 (clear PPID), 2 or 3 (encrypted PPID): no PCK chain.
+
+        PPID || CPUSVN || PCESVN || PCE-ID, as Intel's quoting enclave writes it;
+        by default the leaf's CPUSVN, PCESVN and PCE-ID, its PPID in clear for
+        type 1 and :meth:`encrypted_ppid` for types 2 and 3.  ``ppid`` (any
+        length: a wrong one makes malformed data) and the others replace them;
+        ``pce_id=b""`` leaves the PCE-ID out (Intel's first reference layout,
+        valid for types 1 and 2).
+        """
+        extension = self.leaf.extension
+        if extension is None:
+            raise ValueError("the leaf carries no readable SGX extension to take the TCB from")
+        if ppid is None:
+            ppid = (
+                extension.ppid
+                if cert_type == CERT_TYPE_PPID_CLEARTEXT
+                else self.encrypted_ppid(cert_type)
+            )
+        data = (
+            ppid
+            + (extension.cpu_svn if cpu_svn is None else cpu_svn)
+            + (extension.pce_svn if pce_svn is None else pce_svn).to_bytes(2, "little")
+            + (extension.pce_id if pce_id is None else pce_id)
+        )
+        return CertificationData(cert_type, data)
+
     def quote(
         self,
         body: Report | None = None,
@@ -582,6 +640,7 @@ class QuoteForge:
         )
 
 
+_ENCRYPTED_PPID_SIZES = {CERT_TYPE_PPID_RSA2048: 256, CERT_TYPE_PPID_RSA3072: 384}
 _qe_report = qe_report
 _tcb_info = tcb_info
 _qe_identity = qe_identity

@@ -7,17 +7,24 @@ It answers the PCS v4 / PCCS routes a verifier uses::
     GET /sgx/certification/v4/pckcrl?ca=platform|processor[&encoding=der|pem]
     GET /sgx/certification/v4/rootcacrl          (PCCS: hex of the DER)
     GET /IntelSGXRootCA.der                      (the Root CA's distribution point: DER)
+    GET /sgx/certification/v4/pckcert?encrypted_ppid=..&cpusvn=..&pcesvn=..&pceid=..[&qeid=..]
 
 with the issuer-chain headers URL-encoded as Intel sends them, a
 ``Request-ID`` on every response, and ``Error-Code`` / ``Error-Message`` on
 errors (404 for an unknown FMSPC).  Content comes from bundles
 (:meth:`PccsServer.add_collateral`, :meth:`PccsServer.from_path`) or from
 verbatim responses (:meth:`PccsServer.add_response`, which take precedence).
+PCK certificates are served for the platforms registered with
+:meth:`PccsServer.add_pck_certificate` (an encrypted PPID and a TCB mapped to
+a leaf, as Intel's PCS maps them), with the ``SGX-PCK-Certificate-Issuer-Chain``,
+``SGX-TCBm``, ``SGX-FMSPC`` and ``SGX-PCK-Certificate-CA-Type`` headers;
+404 for any other platform.
 
 Each artifact is answered from one bundle, chosen as
-:class:`~tdxquote.collateral.OfflineSource` chooses for ``--collateral DIR``:
-among the bundles for the platform and CA asked, one valid at the time asked
-(then the highest TCB evaluation data number, then the latest expiry).  A
+:class:`~tdxquote.collateral.OfflineSource` chooses for ``--collateral DIR``
+(the same function, ``bundle_rank``): among the bundles for the platform and
+CA asked, one valid at the time asked (then the highest TCB evaluation data
+number, then the latest expiry).  A
 PCS request names only part of the platform (the QE identity route has no
 FMSPC, the PCK CRL route no TEE) and no time, so tdxquote's clients add a
 ``TDXQuote-Collateral-For: tee=tdx; fmspc=B0C06F000000; ca=platform;
@@ -53,7 +60,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from tdxquote.collateral import Collateral
 from tdxquote.collateral._crl import crl_der
 from tdxquote.collateral._exchange import HINT_HEADER
-from tdxquote.collateral._source import bundle_expiry, bundle_parameters, load_bundles
+from tdxquote.collateral._source import (
+    bundle_expiry,
+    bundle_parameters,
+    bundle_rank,
+    bundle_start,
+    load_bundles,
+)
 from tdxquote.collateral.pcs import CollateralParameters
 from tdxquote.errors import CollateralFormatError
 
@@ -230,7 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _head(self, reply: Reply, request_id: str, length: int, error: bool) -> None:
         self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
+        if reply.content_type:
+            self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(length))
         self.send_header("Request-ID", request_id)
         names = {name.lower() for name, _ in reply.headers}
@@ -273,7 +287,11 @@ _ERROR_CODES = {400: "InvalidParameter", 404: "NotFound", 410: "Gone", 429: "Too
 
 def _apply(fault: Fault, reply: Reply) -> Reply:
     headers = list(reply.headers)
+    content_type = reply.content_type
     for name, value in fault.replace_headers:
+        if name.lower() == "content-type":
+            content_type = value or ""  # "" sends none
+            continue
         headers = [(n, v) for n, v in headers if n.lower() != name.lower()]
         if value is not None:
             headers.append((name, value))
@@ -282,7 +300,7 @@ def _apply(fault: Fault, reply: Reply) -> Reply:
         body = fault.transform_body(body)
     if fault.truncate_to is not None:
         body = body[: fault.truncate_to]
-    return Reply(reply.status, body, tuple(headers), reply.content_type)
+    return Reply(reply.status, body, tuple(headers), content_type)
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -325,6 +343,7 @@ class PccsServer:
         self.trickled_bytes = 0
         self._replies: dict[tuple[str, ...], Reply] = {}
         self._bundles: list[_Bundle] = []
+        self._pck_certificates: dict[tuple[str, ...], _PckCertificate] = {}
         self._faults: list[_Injected] = []
         self._lock = threading.Lock()
         self._released = threading.Event()
@@ -425,6 +444,51 @@ class PccsServer:
         with self._lock:
             self._bundles.append(bundle)
 
+    def add_pck_certificate(
+        self,
+        certificate: bytes | str,
+        issuer_chain: bytes | str,
+        *,
+        encrypted_ppid: bytes,
+        cpu_svn: bytes,
+        pce_svn: int,
+        pce_id: bytes,
+        qe_id: bytes | None = None,
+    ) -> None:
+        """Serve the PEM leaf ``certificate`` to ``/pckcert`` for this encrypted PPID and TCB.
+
+        ``issuer_chain`` (PEM: PCK CA, root) goes URL-encoded in
+        ``SGX-PCK-Certificate-Issuer-Chain``; ``SGX-TCBm``, ``SGX-FMSPC`` and
+        ``SGX-PCK-Certificate-CA-Type`` are read from the certificate, as Intel's
+        PCS sends them.  With ``qe_id`` a request naming another ``qeid`` is
+        answered 404 (a PCCS indexes platforms by QE ID).  The encrypted PPID is
+        only a key here: no one but Intel can decrypt it.
+        """
+        from tdxquote.pck import pck_extension_from_certificate
+
+        pem = certificate.encode() if isinstance(certificate, str) else certificate
+        chain = issuer_chain.decode() if isinstance(issuer_chain, bytes) else issuer_chain
+        leaf = x509.load_pem_x509_certificate(pem)
+        extension = pck_extension_from_certificate(leaf)
+        issuer = leaf.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        ca = "PROCESSOR" if issuer and "Processor" in str(issuer[0].value) else "PLATFORM"
+        headers = (
+            ("SGX-PCK-Certificate-Issuer-Chain", encode_issuer_chain(chain)),
+            ("SGX-TCBm", (extension.cpu_svn + extension.pce_svn.to_bytes(2, "little")).hex()),
+            ("SGX-FMSPC", extension.fmspc_hex),
+            ("SGX-PCK-Certificate-CA-Type", ca),
+        )
+        key = (
+            encrypted_ppid.hex().upper(),
+            cpu_svn.hex().upper(),
+            pce_svn.to_bytes(2, "little").hex().upper(),
+            pce_id.hex().upper(),
+        )
+        reply = Reply(200, pem, headers, "application/x-pem-file")
+        record = _PckCertificate(reply, None if qe_id is None else qe_id.hex().upper())
+        with self._lock:
+            self._pck_certificates[key] = record
+
     @classmethod
     def from_path(
         cls,
@@ -515,6 +579,8 @@ class PccsServer:
             return _error(400, f"{HINT_HEADER}: {exc}")
         if path == _ROOT_DP:
             return self._crl(self._find(_Asked("rootcacrl"), hint), "der", "Root CA CRL")
+        if path == f"/sgx{_V4}/pckcert":
+            return self._pck_certificate(one)
         for tee in ("tdx", "sgx"):
             prefix = f"/{tee}{_V4}"
             if not path.startswith(prefix + "/"):
@@ -556,6 +622,25 @@ class PccsServer:
                     return reply
                 return Reply(200, hex_body, reply.headers, "application/pkix-crl")
         return _error(404, f"no route {path}")
+
+    def _pck_certificate(self, one: Callable[[str], str | None]) -> Reply:
+        """``/pckcert``: the leaf registered for the encrypted PPID and TCB asked (PCS v4)."""
+        asked = []
+        for name, size in _PCK_QUERY:
+            value = one(name)
+            if value is None or len(value) not in size or not _is_hex(value):
+                return _error(400, f"{name} is required ({' or '.join(map(str, size))} hex digits)")
+            asked.append(value.upper())
+        qe_id = one("qeid")
+        if qe_id is not None and (len(qe_id) != 32 or not _is_hex(qe_id)):
+            return _error(400, "qeid must be 32 hex digits")
+        with self._lock:
+            found = self._pck_certificates.get(tuple(asked))
+        if found is None or (
+            qe_id is not None and found.qe_id is not None and qe_id.upper() != found.qe_id
+        ):
+            return _error(404, "PCK Certificate not found")
+        return found.reply
 
     def _document(self, asked: _Asked, hint: _Hint | None, what: str) -> Reply:
         reply = self._find(asked, hint)
@@ -618,9 +703,6 @@ class _Bundle:
     qe_number: int
     variant: str | None
     replies: Mapping[str, Reply]
-
-    def valid_at(self, when: datetime) -> bool:
-        return self.start <= when < self.end
 
 
 @dataclass(frozen=True)
@@ -701,22 +783,23 @@ def _choose(
         return None
 
     def rank(bundle: _Bundle) -> tuple[bool, int, datetime]:
-        return (bundle.valid_at(when), min(bundle.tcb_number, bundle.qe_number), bundle.end)
+        number = min(bundle.tcb_number, bundle.qe_number)
+        return bundle_rank(bundle.start, bundle.end, number, when)
 
     return max(candidates, key=rank)
 
 
-def bundle_start(collateral: Collateral) -> datetime:
-    """The latest issue date of anything in the bundle (its validity window's start)."""
-    starts = [collateral.tcb_info.issue_date, collateral.qe_identity.issue_date]
-    starts += [crl.last_update_utc for crl in (collateral.pck_crl, collateral.root_ca_crl)]
-    for chain in (
-        collateral.tcb_info_issuer_chain,
-        collateral.qe_identity_issuer_chain,
-        collateral.pck_crl_issuer_chain,
-    ):
-        starts.extend(cert.not_valid_before_utc for cert in chain)
-    return max(starts)
+_PCK_QUERY = (("encrypted_ppid", (512, 768)), ("cpusvn", (32,)), ("pcesvn", (4,)), ("pceid", (4,)))
+
+
+def _is_hex(text: str) -> bool:
+    return text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+@dataclass(frozen=True)
+class _PckCertificate:
+    reply: Reply
+    qe_id: str | None
 
 
 def bundle_replies(collateral: Collateral) -> dict[str, Reply]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._quote import Quote, parse_quote
+from .._quote import PckIdentifier, Quote, parse_quote
 from .._reports import SgxReport, TdReport15, TdReport15Ex
 from .._time import to_datetime
 from .._trust import TrustRoot, load_trust_root
@@ -35,8 +35,10 @@ from .._verified_cache import VerifiedCache
 from .._x509_verify import p256_key_from_xy, verify_raw_signature
 from ..collateral import Collateral, EnclaveIdentityTcbLevel, TcbInfo, TcbStatus
 from ..errors import (
+    CertificateChainError,
     QeIdentityError,
     QuoteFormatError,
+    QuoteParseError,
     QuoteSignatureError,
     TcbError,
     VerificationError,
@@ -427,9 +429,15 @@ class Verifier:
 
     def _check(self, quote: Quote, collateral: Collateral, checks: list[str]) -> QuoteContext:
         """Every check in Intel's order; the context of this platform and QE report."""
+        identifier = _pck_identifier(quote)
         # The PCK certificate, the CRLs, the TCB Info and the QE identity.
         platform = platform_for(quote, collateral, self.trust_root, self.cache, checks)
         extension = platform.extension
+        if identifier is not None:
+            # Certification data types 1-3 name the TCB of the PCK key that signed the QE
+            # report: the collateral's PCK certificate must be for exactly that TCB.
+            _check_pck_identifier(identifier, extension)
+            checks.append("pck_identifier")
         tcb_info = platform.collateral.tcb_info
         identity = platform.collateral.qe_identity
 
@@ -551,6 +559,31 @@ class Verifier:
             smt_enabled=None if config is None else config.smt_enabled,
             root_key_id=self.trust_root.key_id,
             pck_ca=platform.chain.ca_type,
+        )
+
+
+def _pck_identifier(quote: Quote) -> PckIdentifier | None:
+    """The quote's PCK identifier (certification data types 1-3); malformed is ``quote_format``."""
+    try:
+        return quote.pck_identifier
+    except QuoteParseError as exc:
+        raise QuoteFormatError(f"the quote's certification data: {exc.reason}") from None
+
+
+def _check_pck_identifier(identifier: PckIdentifier, extension: PckExtension) -> None:
+    from ..collateral._pck_certificate import identifier_mismatch
+
+    problem = identifier_mismatch(
+        extension,
+        cpu_svn=identifier.cpu_svn,
+        pce_svn=identifier.pce_svn,
+        pce_id=identifier.pce_id,
+        ppid=None if identifier.encrypted else identifier.ppid,
+    )
+    if problem is not None:
+        raise CertificateChainError(
+            f"{problem}: not the certificate of the key that signed the QE report",
+            code="pck_cert_mismatch",
         )
 
 
