@@ -2,8 +2,8 @@
 
 httpx's timeouts bound each read, not a whole response: a server that sends
 one byte of its status line, headers or body every few seconds never trips a
-read timeout.  The asynchronous client bounds a whole attempt with
-:func:`asyncio.wait_for`; the synchronous one has no such tool, so
+read timeout.  The asynchronous clients bound a whole attempt with
+:func:`asyncio.wait_for`; the synchronous ones have no such tool, so
 :class:`DeadlineTransport` gives httpcore a network backend that caps the
 timeout of every connect, TLS handshake, read and write at the time left
 before the deadline of the fetch running in this thread or task
