@@ -15,7 +15,7 @@ import math
 import httpx
 import pytest
 
-from tdxquote import _http
+from tdxquote import _http, _http_deadline
 from tdxquote._http import (
     Deadline,
     HttpRefusal,
@@ -57,14 +57,14 @@ def test_both_clients_hold_the_same_rules() -> None:
     assert _exchange.retry_after_seconds is _http.retry_after_seconds
     assert _exchange.origin_of is ita_transport.origin_of is _http.origin_of
     assert _exchange.clean is _http.clean
-    assert _transport.DeadlineTransport is _http.DeadlineTransport
-    assert _transport.deadline_scope is _http.deadline_scope
+    assert _transport.DeadlineTransport is _http_deadline.DeadlineTransport
+    assert _transport.deadline_scope is _http_deadline.deadline_scope
 
 
 def test_both_synchronous_clients_use_the_deadline_transport() -> None:
     with PcsClient("https://pccs.example") as pcs, HttpTransport() as ita:
         for client in (pcs._http, ita._http):
-            assert isinstance(client._transport, _http.DeadlineTransport)
+            assert isinstance(client._transport, _http_deadline.DeadlineTransport)
 
 
 def test_the_clients_differ_only_where_documented() -> None:

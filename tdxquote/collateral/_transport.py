@@ -1,7 +1,7 @@
-"""The deadline-capped httpx transport, shared with the ITA client: see :mod:`tdxquote._http`."""
+"""The deadline-capped httpx transport (:mod:`tdxquote._http_deadline`, shared with ITA)."""
 
 from __future__ import annotations
 
-from tdxquote._http import DeadlineTransport, deadline_scope
+from tdxquote._http_deadline import DeadlineTransport, deadline_scope
 
 __all__ = ["DeadlineTransport", "deadline_scope"]

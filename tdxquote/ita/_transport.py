@@ -47,13 +47,11 @@ from tdxquote._http import (
     REDIRECT_STATUSES,
     RETRY_STATUSES,
     Deadline,
-    DeadlineTransport,
     HttpRefusal,
     Origin,
     RetrySchedule,
     check_count,
     check_seconds,
-    deadline_scope,
     declared_length,
     header_text,
     headers_for,
@@ -64,6 +62,7 @@ from tdxquote._http import (
     transport_failure,
 )
 from tdxquote._http import retry_after_seconds as _read_retry_after
+from tdxquote._http_deadline import DeadlineTransport, deadline_scope
 from tdxquote.errors import ItaFetchError
 
 __all__ = [

@@ -1,14 +1,16 @@
 """The HTTP rules both clients follow, without I/O: each decision is made here once.
 
-The PCS/PCCS client (:mod:`tdxquote.collateral.pcs`) and the Intel Trust
-Authority client (:mod:`tdxquote.ita`) keep their own state machines, error
-classes and codes; what they decide alike is decided by these functions:
+The PCS/PCCS client (:mod:`tdxquote.collateral.pcs`, its sans-I/O exchange
+``tdxquote.collateral._exchange``) and the Intel Trust Authority client
+(``tdxquote.ita._transport``) keep their own state machines, error classes
+and codes; what they decide alike is decided by these functions:
 
 * which statuses are retried (:data:`RETRY_STATUSES`) and how long to wait
   (:func:`retry_delay`: ``Retry-After`` read by :func:`retry_after_seconds`,
   else ``backoff * 2**n`` capped, never past the deadline);
 * which transport errors are retried (:func:`transport_failure`);
-* the total deadline of one fetch (:class:`Deadline`);
+* the total deadline of one fetch (:class:`Deadline`; the synchronous
+  clients' sockets obey it through :mod:`tdxquote._http_deadline`);
 * the declared body size (:func:`declared_length`);
 * where a redirect goes and whether it is followed (:func:`redirect_target`);
 * which headers a URL may receive (:func:`headers_for`: secrets only to
