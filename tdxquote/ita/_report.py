@@ -1,0 +1,169 @@
+"""The ``cert`` / ``probe`` report with Intel Trust Authority's verdict instead of DCAP's.
+
+:func:`certificate_report` reports what the certificate carries exactly as
+:func:`tdxquote.ratls.certificate_report` does, then verifies it with
+:func:`tdxquote.ratls.verify_certificate` (key binding, event-log replay,
+key usage, the policy, the runtime-event pins) with the quote appraised by
+ITA, and checks that the token's ``tdx_report_data`` binds the
+certificate's key.  The verdict's ``mode`` is ``"ita"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from tdxquote._quote import Quote
+from tdxquote.collateral import Collateral
+from tdxquote.errors import ItaFetchError, VerificationError
+from tdxquote.ratls import certificate_report as dcap_report
+from tdxquote.ratls import verify_certificate
+from tdxquote.ratls._chain import CertificateInput
+from tdxquote.ratls._key_usage import Role
+from tdxquote.ratls._report import _failure, _refusal, _settle_app_info
+from tdxquote.ratls._verify import EventPins, MeasurementPin
+from tdxquote.verification import Policy, VerifiedQuote, Verifier
+
+from . import _checks as check
+from ._client import ItaClient
+from ._result import ItaVerifiedQuote
+from ._verifiers import _check_token_binding
+
+__all__ = ["ITA_MODE", "ItaQuoteVerifier", "certificate_report"]
+
+ITA_MODE = "ita"
+"""The verdict's ``mode`` when ITA appraised the quote."""
+
+
+class ItaQuoteVerifier(Verifier):
+    """A :class:`~tdxquote.Verifier` whose :meth:`verify` has ITA appraise the quote.
+
+    For code written against ``Verifier`` (RA-TLS certificate verification):
+    no collateral is used or accepted; ``policy`` applies as it does to
+    :meth:`ItaClient.appraise`.  Synchronous only.
+    """
+
+    def __init__(self, client: ItaClient, *, policy: Policy | None = None) -> None:
+        # The client stands where a collateral source would: it gives the verdict.
+        super().__init__(policy=policy, source=client)
+        self.client = client
+
+    def verify(
+        self,
+        quote: Quote | bytes | bytearray | memoryview,
+        collateral: Collateral | None = None,
+        *,
+        now: datetime | int | float,
+        policy: Policy | None = None,
+    ) -> VerifiedQuote:
+        """ITA's verdict on ``quote`` at ``now``, then ``policy`` (default: the verifier's)."""
+        if collateral is not None:
+            raise TypeError("Intel Trust Authority verifies without collateral")
+        data = quote if isinstance(quote, Quote) else bytes(quote)
+        return self.client.appraise(
+            data, now=now, policy=policy if policy is not None else self.policy
+        )
+
+    async def averify(self, *args: Any, **kwargs: Any) -> VerifiedQuote:
+        """Not available: use :class:`~tdxquote.ita.AsyncItaClient` or ``ItaVerifier``."""
+        raise TypeError("ItaQuoteVerifier is synchronous: use AsyncItaClient or ItaVerifier")
+
+
+def certificate_report(
+    cert_or_chain: CertificateInput,
+    *,
+    client: ItaClient,
+    now: datetime,
+    policy: Policy | None = None,
+    expect_events: EventPins | None = None,
+    expect_mr_aggregated: MeasurementPin | None = None,
+    role: Role | None = None,
+) -> dict[str, Any]:
+    """What ``cert_or_chain`` carries and ITA's verdict, JSON-ready (``cert --json``'s report).
+
+    Never raises for anything about the certificate or the service: a
+    certificate that does not decode or bind is refused before ITA is asked;
+    a service that cannot be asked gives a verdict error with the
+    :class:`~tdxquote.errors.ItaFetchError`'s code, ``url``, ``status`` and
+    ``request_id``.
+    """
+    report = dcap_report(cert_or_chain, now=now, role=role)
+    verdict: dict[str, Any] = report["verdict"]
+    error = verdict.get("error") or {}
+    if error.get("code") != "no_collateral":
+        verdict["mode"] = ITA_MODE  # refused before any quote verification
+        return report
+    checks: Sequence[str] = error.get("checks_passed", ())
+    report["verdict"] = _ita_verdict(
+        cert_or_chain,
+        client=client,
+        now=now,
+        policy=policy,
+        expect_events=expect_events,
+        expect_mr_aggregated=expect_mr_aggregated,
+        role=role,
+        checks=checks,
+    )
+    _settle_app_info(report)
+    return report
+
+
+def _ita_verdict(
+    cert_or_chain: CertificateInput,
+    *,
+    client: ItaClient,
+    now: datetime,
+    policy: Policy | None,
+    expect_events: EventPins | None,
+    expect_mr_aggregated: MeasurementPin | None,
+    role: Role | None,
+    checks: Sequence[str],
+) -> dict[str, Any]:
+    try:
+        verified = verify_certificate(
+            cert_or_chain,
+            now=now,
+            verifier=ItaQuoteVerifier(client),
+            policy=policy,
+            expect_events=expect_events,
+            expect_mr_aggregated=expect_mr_aggregated,
+            role=role,
+        )
+        quote = verified.verified_quote
+        assert isinstance(quote, ItaVerifiedQuote)
+        try:
+            _check_token_binding(quote, verified.certificate.binding.expected)
+        except VerificationError as error:
+            error.checks_passed = verified.checks
+            raise
+    except VerificationError as error:
+        return _refusal(ITA_MODE, error)
+    except ItaFetchError as error:
+        return _failure(
+            ITA_MODE,
+            {
+                "code": error.code,
+                "message": str(error),
+                "url": error.url,
+                "status": error.status,
+                "request_id": error.request_id,
+                "checks_passed": list(checks),
+            },
+        )
+    return {
+        "ok": True,
+        "attested": True,
+        "mode": ITA_MODE,
+        "at": _iso(now),
+        "status": str(quote.status),
+        "advisory_ids": list(quote.advisory_ids),
+        "qv_result": {"name": quote.qv_result.name, "value": quote.qv_result.value},
+        "collateral_expired": False,
+        "checks": [*verified.checks, check.BINDS_KEY],
+        "token": {k: v for k, v in quote.token.to_dict().items() if k != "claims"},
+    }
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
