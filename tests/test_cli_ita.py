@@ -415,3 +415,24 @@ def test_the_dcap_path_says_its_backend(
     assert (code, doc["result"]["backend"]) == (0, "dcap")
     code, out, _ = run(capsys, *argv)
     assert out.splitlines()[-2] == "backend: DCAP (Intel's collateral, verified locally)"
+
+
+# --- the library piece the CLI uses ------------------------------------------------------------
+
+
+def test_ita_quote_verifier_serves_verify_certificate(made_cert: Path) -> None:
+    import asyncio
+
+    from tdxquote.ita import ItaClient, ItaQuoteVerifier, ItaVerifiedQuote
+    from tdxquote.ratls import verify_certificate
+
+    chain = (made_cert / "cert.pem").read_bytes()
+    with ItaServer() as server, ItaClient(server.config()) as client:
+        verifier = ItaQuoteVerifier(client)
+        verified = verify_certificate(chain, verifier=verifier, now=server.now)
+        assert isinstance(verified.verified_quote, ItaVerifiedQuote)
+        assert verified.checks[-1] == "policy"
+        with pytest.raises(TypeError, match="without collateral"):
+            verifier.verify(verified.certificate.quote, object(), now=server.now)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="synchronous"):
+            asyncio.run(verifier.averify(verified.certificate.quote, now=server.now))

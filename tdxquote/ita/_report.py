@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from tdxquote._quote import Quote
-from tdxquote.collateral import Collateral
 from tdxquote.errors import ItaFetchError, VerificationError
 from tdxquote.ratls import certificate_report as dcap_report
 from tdxquote.ratls import verify_certificate
@@ -23,51 +21,17 @@ from tdxquote.ratls._chain import CertificateInput
 from tdxquote.ratls._key_usage import Role
 from tdxquote.ratls._report import _failure, _refusal, _settle_app_info
 from tdxquote.ratls._verify import EventPins, MeasurementPin
-from tdxquote.verification import Policy, VerifiedQuote, Verifier
+from tdxquote.verification import Policy
 
 from . import _checks as check
 from ._client import ItaClient
 from ._result import ItaVerifiedQuote
-from ._verifiers import _check_token_binding
+from ._verifiers import ItaQuoteVerifier, _check_token_binding
 
-__all__ = ["ITA_MODE", "ItaQuoteVerifier", "certificate_report"]
+__all__ = ["ITA_MODE", "certificate_report"]
 
 ITA_MODE = "ita"
 """The verdict's ``mode`` when ITA appraised the quote."""
-
-
-class ItaQuoteVerifier(Verifier):
-    """A :class:`~tdxquote.Verifier` whose :meth:`verify` has ITA appraise the quote.
-
-    For code written against ``Verifier`` (RA-TLS certificate verification):
-    no collateral is used or accepted; ``policy`` applies as it does to
-    :meth:`ItaClient.appraise`.  Synchronous only.
-    """
-
-    def __init__(self, client: ItaClient, *, policy: Policy | None = None) -> None:
-        # The client stands where a collateral source would: it gives the verdict.
-        super().__init__(policy=policy, source=client)
-        self.client = client
-
-    def verify(
-        self,
-        quote: Quote | bytes | bytearray | memoryview,
-        collateral: Collateral | None = None,
-        *,
-        now: datetime | int | float,
-        policy: Policy | None = None,
-    ) -> VerifiedQuote:
-        """ITA's verdict on ``quote`` at ``now``, then ``policy`` (default: the verifier's)."""
-        if collateral is not None:
-            raise TypeError("Intel Trust Authority verifies without collateral")
-        data = quote if isinstance(quote, Quote) else bytes(quote)
-        return self.client.appraise(
-            data, now=now, policy=policy if policy is not None else self.policy
-        )
-
-    async def averify(self, *args: Any, **kwargs: Any) -> VerifiedQuote:
-        """Not available: use :class:`~tdxquote.ita.AsyncItaClient` or ``ItaVerifier``."""
-        raise TypeError("ItaQuoteVerifier is synchronous: use AsyncItaClient or ItaVerifier")
 
 
 def certificate_report(
