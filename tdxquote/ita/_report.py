@@ -20,7 +20,7 @@ from tdxquote.ratls import verify_certificate
 from tdxquote.ratls._chain import CertificateInput
 from tdxquote.ratls._key_usage import Role
 from tdxquote.ratls._report import _failure, _refusal, _settle_app_info
-from tdxquote.ratls._verify import EventPins, MeasurementPin
+from tdxquote.ratls._verify import EventPins, MeasurementPin, VerifiedCertificate
 from tdxquote.verification import Policy
 
 from . import _checks as check
@@ -59,31 +59,6 @@ def certificate_report(
         verdict["mode"] = ITA_MODE  # refused before any quote verification
         return report
     checks: Sequence[str] = error.get("checks_passed", ())
-    report["verdict"] = _ita_verdict(
-        cert_or_chain,
-        client=client,
-        now=now,
-        policy=policy,
-        expect_events=expect_events,
-        expect_mr_aggregated=expect_mr_aggregated,
-        role=role,
-        checks=checks,
-    )
-    _settle_app_info(report)
-    return report
-
-
-def _ita_verdict(
-    cert_or_chain: CertificateInput,
-    *,
-    client: ItaClient,
-    now: datetime,
-    policy: Policy | None,
-    expect_events: EventPins | None,
-    expect_mr_aggregated: MeasurementPin | None,
-    role: Role | None,
-    checks: Sequence[str],
-) -> dict[str, Any]:
     try:
         verified = verify_certificate(
             cert_or_chain,
@@ -94,27 +69,34 @@ def _ita_verdict(
             expect_mr_aggregated=expect_mr_aggregated,
             role=role,
         )
-        quote = verified.verified_quote
-        assert isinstance(quote, ItaVerifiedQuote)
-        try:
-            _check_token_binding(quote, verified.certificate.binding.expected)
-        except VerificationError as error:
-            error.checks_passed = verified.checks
-            raise
-    except VerificationError as error:
-        return _refusal(ITA_MODE, error)
-    except ItaFetchError as error:
-        return _failure(
+        report["verdict"] = _accepted(verified, now)
+    except VerificationError as refusal:
+        report["verdict"] = _refusal(ITA_MODE, refusal)
+    except ItaFetchError as failure:
+        report["verdict"] = _failure(
             ITA_MODE,
             {
-                "code": error.code,
-                "message": str(error),
-                "url": error.url,
-                "status": error.status,
-                "request_id": error.request_id,
+                "code": failure.code,
+                "message": str(failure),
+                "url": failure.url,
+                "status": failure.status,
+                "request_id": failure.request_id,
                 "checks_passed": list(checks),
             },
         )
+    _settle_app_info(report)
+    return report
+
+
+def _accepted(verified: VerifiedCertificate, now: datetime) -> dict[str, Any]:
+    """The verdict, once the token's ``tdx_report_data`` is found to bind the key too."""
+    quote = verified.verified_quote
+    assert isinstance(quote, ItaVerifiedQuote)
+    try:
+        _check_token_binding(quote, verified.certificate.binding.expected)
+    except VerificationError as error:
+        error.checks_passed = verified.checks
+        raise
     return {
         "ok": True,
         "attested": True,
