@@ -1,7 +1,8 @@
 """Every command's ``--json`` output follows its published JSON Schema (``docs/json/``).
 
 Each reporting command runs in its success, refusal (or negative) and bad-input cases, on
-the repository's own vectors, forged certificates, a PCCS and a TLS server on loopback;
+the repository's own vectors, forged certificates, a PCCS, an Intel Trust Authority-compatible
+server (the ``--ita-*`` backend) and a TLS server on loopback;
 each document is validated with ``jsonschema`` against ``docs/json/<command>.json``, and
 its exit code must match its error kind.  No output, JSON or text, carries a ``+00:00``
 time: times are RFC 3339 with ``Z``.
@@ -29,6 +30,7 @@ from tdxquote._cli.output import EXIT_FOR_KIND
 from tdxquote.cli import build_parser, main
 from tdxquote.ratls._probe import ALPN_POSTGRESQL
 from tdxquote.testing.forge import QuoteForge, Scenario
+from tdxquote.testing.ita import ITA_TEST_API_KEY, ItaServer, TokenOptions
 from tdxquote.testing.pccs import PccsServer
 from tdxquote.testing.pki import derive_key
 from tdxquote.testing.ratls import RaTlsForge, server_certificate
@@ -57,6 +59,8 @@ class Env:
     scenario: Scenario
     tls_port: int
     closed_port: int
+    ita: ItaServer
+    ita_disagreeing: ItaServer  # its tokens' MRTD is not the quote's
 
     def path(self, name: str) -> str:
         return str(self.tmp / name)
@@ -103,9 +107,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     probe_dir.mkdir()
     (tmp / "probe-args.json").write_text(json.dumps(verification_args(probe_dir)))
     cert_pem, key_pem = server_certificate(derive_key(b"json contract", "server"), issuer="ca")
-    with PccsServer() as pccs, _tls_server(cert_pem, key_pem, tmp) as tls, refused_port() as closed:
+    with (
+        PccsServer() as pccs,
+        _tls_server(cert_pem, key_pem, tmp) as tls,
+        refused_port() as closed,
+        ItaServer(now=scenario.now) as ita,
+        ItaServer(now=scenario.now) as ita_disagreeing,
+    ):
         pccs.add_collateral(scenario.to_collateral())
-        yield Env(tmp, pccs, scenario, tls.port, closed.getsockname()[1])
+        ita_disagreeing.token_options = TokenOptions(claims={"tdx_mrtd": "00" * 48})
+        port = closed.getsockname()[1]
+        yield Env(tmp, pccs, scenario, tls.port, port, ita, ita_disagreeing)
 
 
 def _verify(env: Env, quote: str = "quote.bin", *extra: str) -> list[str]:
@@ -139,6 +151,27 @@ def _cert(env: Env, name: str, *extra: str) -> list[str]:
 def _probe(env: Env, port: int, *extra: str) -> list[str]:
     args = json.loads((env.tmp / "probe-args.json").read_text())
     return ["probe", f"127.0.0.1:{port}", "--direct-tls", "--connect-timeout", "5", *args, *extra]
+
+
+def _ita(env: Env, server: ItaServer | None = None) -> list[str]:
+    """The ``--ita-*`` flags for ``server`` (default: the agreeing one), and ``--at`` its time."""
+    server = server or env.ita
+    return [
+        "--ita-api-url",
+        server.api_url,
+        "--ita-portal-url",
+        server.portal_url,
+        "--ita-api-key",
+        ITA_TEST_API_KEY,
+        "--no-cache",
+        "--at",
+        server.now.isoformat(),
+    ]
+
+
+def _ita_closed(env: Env) -> list[str]:
+    api = f"http://127.0.0.1:{env.closed_port}"
+    return [*_ita(env)[:1], api, *_ita(env)[2:]]
 
 
 def _fetch(env: Env, *extra: str) -> list[str]:
@@ -215,7 +248,46 @@ CASES: list[tuple[str, Case, int, str | None]] = [
         2,
         "unavailable",
     ),
+    ("verify-ita-ok", lambda e: ["verify", e.path("quote.bin"), *_ita(e)], 0, None),
+    (
+        "verify-ita-refused-claims",
+        lambda e: ["verify", e.path("quote.bin"), *_ita(e, e.ita_disagreeing)],
+        1,
+        "refused",
+    ),
+    (
+        "verify-ita-refused-policy",
+        lambda e: ["verify", e.path("quote.bin"), *_ita(e), "--expect-mr-td", "ab" * 48],
+        1,
+        "refused",
+    ),
+    (
+        "verify-ita-unavailable",
+        lambda e: ["verify", e.path("quote.bin"), *_ita_closed(e), "--fetch-retries", "0"],
+        2,
+        "unavailable",
+    ),
+    ("verify-ita-bad-input", lambda e: ["verify", e.path("garbage.bin"), *_ita(e)], 2, "bad_input"),
+    (
+        "verify-ita-bad-option",
+        lambda e: ["verify", e.path("quote.bin"), *_ita(e), "--trust-root", e.path("root.pem")],
+        2,
+        "bad_input",
+    ),
     ("cert-ok", lambda e: _cert(e, "cert.pem"), 0, None),
+    ("cert-ita-ok", lambda e: ["cert", e.path("cert.pem"), *_ita(e)], 0, None),
+    (
+        "cert-ita-refused",
+        lambda e: ["cert", e.path("cert.pem"), *_ita(e, e.ita_disagreeing)],
+        1,
+        "refused",
+    ),
+    (
+        "cert-ita-unavailable",
+        lambda e: ["cert", e.path("cert.pem"), *_ita_closed(e), "--fetch-retries", "0"],
+        2,
+        "unavailable",
+    ),
     ("cert-refused", lambda e: _cert(e, "bad-binding.pem"), 1, "refused"),
     ("cert-bad-input", lambda e: _cert(e, "garbage.bin"), 2, "bad_input"),
     ("cert-no-collateral", lambda e: ["cert", e.path("cert.pem")], 2, "unavailable"),
@@ -227,6 +299,18 @@ CASES: list[tuple[str, Case, int, str | None]] = [
         "refused",
     ),
     ("probe-bad-input", lambda e: ["probe", "host:notaport"], 2, "bad_input"),
+    (
+        "probe-ita-ok",
+        lambda e: ["probe", f"127.0.0.1:{e.tls_port}", "--direct-tls", *_ita(e)],
+        0,
+        None,
+    ),
+    (
+        "probe-ita-refused",
+        lambda e: ["probe", f"127.0.0.1:{e.tls_port}", "--direct-tls", *_ita(e, e.ita_disagreeing)],
+        1,
+        "refused",
+    ),
     ("probe-unreachable", lambda e: _probe(e, e.closed_port), 2, "unavailable"),
     ("collateral-fetch-ok", lambda e: _fetch(e, "--fmspc", "b0c06f000000"), 0, None),
     (

@@ -21,10 +21,12 @@ from .collateral import (
     trust_root_from_args,
 )
 from .common import CliError, display_name, print_error, read_input, report_error
+from .ita_options import add_ita_arguments, ita_config_from_args, uses_ita
 from .output import ErrorKind, error_object, write_envelope, zulu
 from .verify import AT_HELP, add_policy_arguments, parse_time, policy_from_args
 
 if TYPE_CHECKING:
+    from ..ratls._chain import CertificateInput
     from .common import Subparsers
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "add_parser",
     "check_certificate_input",
     "emit_report",
+    "make_report",
     "report_options",
     "run",
 ]
@@ -52,10 +55,12 @@ def add_certificate_arguments(parser: argparse.ArgumentParser) -> None:
 
     Collateral comes from ``--collateral FILE|DIR``, ``--pccs URL`` or
     ``--intel-pcs`` (with the cache and fetch options of ``verify``); without
-    any, the certificate is shown and the verdict is ``no_collateral``.
+    any, the certificate is shown and the verdict is ``no_collateral``.  The
+    ``--ita-*`` flags have Intel Trust Authority appraise the quote instead.
     """
     sources = add_source_arguments(parser)
     add_collateral_argument(sources)
+    add_ita_arguments(parser, sources)
     parser.add_argument("--at", metavar="TIME", help=f"verification time: {AT_HELP}; default: now")
     parser.add_argument(
         "--trust-root",
@@ -142,8 +147,10 @@ def _uses_source(args: argparse.Namespace) -> bool:
 
 
 def report_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments for :func:`tdxquote.ratls.certificate_report` from the flags.
+    """Keyword arguments for :func:`make_report` from the flags.
 
+    Those of :func:`tdxquote.ratls.certificate_report`, or with ``--ita-*``
+    the ITA report's (``ita``: the validated configuration, ``no_cache``).
     Raises :class:`~tdxquote._cli.common.CliError` for unusable flags or files.
     """
     from ..verification import Policy, Verifier
@@ -156,13 +163,16 @@ def report_options(args: argparse.Namespace) -> dict[str, Any]:
             "--expect-mr-aggregated", args.expect_mr_aggregated
         )
     if args.unsafe_simulator:
-        if _uses_source(args) or args.trust_root or policy != Policy():
+        if _uses_source(args) or uses_ita(args) or args.trust_root or policy != Policy():
             raise CliError(
                 "--unsafe-simulator verifies no quote: it takes no collateral source, "
-                "--trust-root or policy flag",
+                "--ita-* flag, --trust-root or policy flag",
                 code="usage_error",
             )
         options["unsafe_simulator"] = True
+        return options
+    if uses_ita(args):
+        options.update(ita=ita_config_from_args(args), no_cache=args.no_cache, policy=policy)
         return options
     collateral, source = collateral_from_args(args)
     trust_root = trust_root_from_args(args)
@@ -174,11 +184,41 @@ def report_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-_UNAVAILABLE_CODES = frozenset({"no_collateral", "collateral_fetch_failed"})
+_BAD_INPUT_CODES = frozenset({"parse_error", "input_error", "usage_error"})
+
+
+def make_report(cert_or_chain: CertificateInput, options: dict[str, Any]) -> dict[str, Any]:
+    """The certificate report for :func:`report_options`'s ``options``, with its ``backend``.
+
+    ``backend`` is ``"dcap"``, ``"ita"`` (Intel Trust Authority appraised the
+    quote), or None (``--unsafe-simulator``: nothing was verified).
+    """
+    options = dict(options)
+    ita = options.pop("ita", None)
+    if ita is None:
+        from ..ratls import certificate_report
+
+        report = certificate_report(cert_or_chain, **options)
+        report["backend"] = None if options.get("unsafe_simulator") else "dcap"
+        return report
+    from ..ita._report import certificate_report as ita_report
+    from .ita_options import ita_client
+
+    try:
+        with ita_client(ita, no_cache=options.pop("no_cache")) as client:
+            report = ita_report(cert_or_chain, client=client, **options)
+    except OSError as exc:
+        raise CliError(f"ITA key cache: {exc.strerror or exc}") from None
+    report["backend"] = "ita"
+    return report
 
 
 def _verdict_error(report: dict[str, Any], exit_code: int) -> dict[str, Any] | None:
-    """The JSON contract's ``error`` for a report's verdict (None when it is ok)."""
+    """The JSON contract's ``error`` for a report's verdict (None when it is ok).
+
+    Exit 2 is ``bad_input`` for unusable input, else ``unavailable``: no
+    collateral, or a service (PCS/PCCS, Intel Trust Authority) not asked.
+    """
     verdict = report.get("verdict") or {}
     if verdict.get("ok"):
         return None
@@ -187,7 +227,7 @@ def _verdict_error(report: dict[str, Any], exit_code: int) -> dict[str, Any] | N
     kind: ErrorKind = (
         "refused"
         if exit_code == 1
-        else ("unavailable" if code in _UNAVAILABLE_CODES else "bad_input")
+        else ("bad_input" if code in _BAD_INPUT_CODES else "unavailable")
     )
     skip = {"code", "message", "field", "offset", "checks_passed"}
     return error_object(
@@ -278,9 +318,18 @@ def emit_report(
         write_envelope(command, report if read else None, error)
     elif read:
         print(zulu(format_report(report)))
+        if report.get("backend") == "ita":
+            print(_ita_line(report))
     else:
         print_error(error["message"] if error else "no certificate")
     return exit_code
+
+
+def _ita_line(report: dict[str, Any]) -> str:
+    """Which backend answered, in the report's text form."""
+    token = (report.get("verdict") or {}).get("token")
+    detail = f" (token {token['alg']}, key {token['kid']})" if token else ""
+    return f"{'backend:':<16}Intel Trust Authority{detail}"
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
@@ -292,8 +341,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "Read a dstack RA-TLS certificate (PEM or DER, one certificate or a chain, leaf "
             "first), decode its attestation, check that it binds the certificate's key, "
             "replay its event log into the RTMRs, and verify the quote against the "
-            "collateral. Exit 0 verified (or, with --unsafe-simulator, binding and replay "
-            "hold), 1 refused, 2 bad input or usage."
+            "collateral, or have Intel Trust Authority appraise it (--ita-*). Exit 0 verified "
+            "(or, with --unsafe-simulator, binding and replay hold), 1 refused, 2 bad input, "
+            "usage, or no verdict (no collateral, a service that could not be asked)."
         ),
     )
     parser.add_argument(
@@ -314,8 +364,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cert``."""
-    from ..ratls import certificate_report
-
     try:
         data = read_input(args.certificate, max_size=MAX_CERTIFICATE_INPUT)
         check_certificate_input(data, args.certificate)
@@ -324,7 +372,10 @@ def run(args: argparse.Namespace) -> int:
         return report_error(error, as_json=args.json, command="cert")
     if args.client:
         options["role"] = "client"
-    report = certificate_report(data, **options)
+    try:
+        report = make_report(data, options)
+    except CliError as error:
+        return report_error(error, as_json=args.json, command="cert")
     return emit_report(
         report, as_json=args.json, command="cert", data=data, source=args.certificate
     )

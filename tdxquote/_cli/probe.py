@@ -9,7 +9,7 @@ connection).
 
 Exit codes: 0 verified (or, with ``--unsafe-simulator``, binding and replay
 hold), 1 refused, 2 bad input or usage, or no verdict (the server could not
-be reached, would not do TLS, or collateral could not be had).
+be reached, would not do TLS, or collateral or ITA could not be had).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cert import add_certificate_arguments, emit_report, report_options
+from .cert import add_certificate_arguments, emit_report, make_report, report_options
 from .common import EXIT_OK, EXIT_USAGE, CliError, print_error, report_error
 from .output import error_object, write_envelope, zulu
 
@@ -40,9 +40,10 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description=(
             "Connect to a Postgres server as TeeSQL clients do (SSLRequest, then TLS with no "
             "CA check), take the certificate chain it presents and verify it as 'tdxquote "
-            "cert' does. Exit 0 verified (or, with --unsafe-simulator, binding and replay "
-            "hold), 1 refused, 2 bad input or usage, or no verdict (server unreachable, no "
-            "TLS, no collateral)."
+            "cert' does (DCAP, or Intel Trust Authority with --ita-*). Exit 0 verified (or, "
+            "with --unsafe-simulator, binding and replay hold), 1 refused, 2 bad input or "
+            "usage, or no verdict (server unreachable, no TLS, no collateral, ITA not "
+            "reachable)."
         ),
     )
     parser.add_argument(
@@ -93,7 +94,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``probe``."""
-    from ..ratls import certificate_report, report_exit_code
+    from ..ratls import report_exit_code
     from ..ratls._probe import ProbeError, fetch_chain, parse_target
 
     try:
@@ -117,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except ProbeError as error:
         return _unreachable(error, as_json=args.json)
-    report = certificate_report(list(chain.certificates), **options)
+    try:
+        report = make_report(list(chain.certificates), options)
+    except CliError as error:
+        return report_error(error, as_json=args.json, command="probe")
     report["probe"] = chain.to_dict()
     if report_exit_code(report) == EXIT_OK:
         try:

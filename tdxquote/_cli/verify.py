@@ -1,4 +1,8 @@
-"""``tdxquote verify QUOTE --collateral FILE|--pccs URL|--intel-pcs``: the verdict, each check."""
+"""``tdxquote verify QUOTE --collateral FILE|--pccs URL|--intel-pcs|--ita-*``: the verdict.
+
+DCAP (a collateral source) or Intel Trust Authority (``--ita-*``) gives the
+verdict; the output says which (``backend``), in the same JSON contract.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from .collateral import (
     trust_root_from_args,
 )
 from .common import EXIT_FAILED, EXIT_OK, CliError, load_quote, report_error
+from .ita_options import add_ita_arguments, uses_ita
 from .output import error_object, write_envelope, zulu
 
 if TYPE_CHECKING:
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
     from ..errors import VerificationError
     from ..verification import Policy, VerifiedQuote, Verifier
     from .common import ParsedInput, Subparsers
+
+Backend = str  # "dcap" or "ita"
 
 __all__ = [
     "AT_HELP",
@@ -254,9 +261,11 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description=(
             "Verify a quote end to end as Intel's QVL does, then apply the policy. The quote "
             "may be raw bytes, hex, base64 or JSON (detected). Collateral comes from a bundle "
-            "(--collateral), a PCCS (--pccs) or Intel's PCS (--intel-pcs). "
-            "Exit 0 verified and accepted, 1 refused, 2 bad input, usage, or collateral that "
-            "could not be had."
+            "(--collateral), a PCCS (--pccs) or Intel's PCS (--intel-pcs); or Intel Trust "
+            "Authority appraises a TDX quote instead (--ita-region or --ita-api-url and "
+            "--ita-portal-url), its signed token checked against the quote. "
+            "Exit 0 verified and accepted, 1 refused, 2 bad input, usage, or collateral (or "
+            "ITA) that could not be had."
         ),
     )
     parser.add_argument(
@@ -267,6 +276,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     sources = add_source_arguments(parser)
     sources.required = True
     add_collateral_argument(sources)
+    add_ita_arguments(parser, sources)
     parser.add_argument("--at", metavar="TIME", help=f"verification time: {AT_HELP}; default: now")
     parser.add_argument(
         "--trust-root",
@@ -297,6 +307,8 @@ def _run(args: argparse.Namespace) -> int:
     from ..verification import Verifier
 
     loaded = load_quote(args.quote)
+    if uses_ita(args):
+        return _run_ita(args, loaded)
     collateral, source = collateral_from_args(args)
     trust_root = trust_root_from_args(args)
     policy = policy_from_args(args)
@@ -309,11 +321,62 @@ def _run(args: argparse.Namespace) -> int:
         verified = verifier.verify(loaded.quote, collateral, now=when)
     except VerificationError as error:
         reached = _verdict_reached(verifier, loaded.quote, collateral, when, error)
-        return _refused(loaded, when, error, reached, as_json=args.json)
+        return _refused(loaded, when, error, reached, "dcap", as_json=args.json)
     except CollateralFetchError as error:
         return fetch_failed(error, args.json, command="verify")
-    result = _result(loaded, when, verified, accepted=True, checks=[*verified.checks, "policy"])
-    if args.json:
+    return _accepted(loaded, when, verified, "dcap", as_json=args.json)
+
+
+def _run_ita(args: argparse.Namespace, loaded: ParsedInput) -> int:
+    """Have Intel Trust Authority appraise the quote; the same output, backend ``ita``."""
+    from ..errors import ItaFetchError, VerificationError
+    from .ita_options import ita_client_from_args, ita_fetch_failed
+
+    if not loaded.quote.is_tdx:
+        raise CliError(
+            "Intel Trust Authority appraises TDX quotes only: verify this SGX quote with a "
+            "collateral source (--collateral, --pccs or --intel-pcs)",
+            code="usage_error",
+        )
+    policy = policy_from_args(args)
+    when = parse_time(args.at)
+    with ita_client_from_args(args) as client:
+        try:
+            # ITA's verdict with every status allowed, then the policy here: a refused quote
+            # keeps the verdict it reached, with one appraisal.
+            verified = client.appraise(loaded.quote, now=when, policy=_permissive())
+        except ItaFetchError as error:
+            return ita_fetch_failed(error, args.json, command="verify")
+        except VerificationError as error:
+            return _refused(loaded, when, error, None, "ita", as_json=args.json)
+        except OSError as exc:
+            raise CliError(f"ITA key cache: {exc.strerror or exc}") from None
+    try:
+        policy.apply(verified, when)
+    except VerificationError as error:
+        error.checks_passed = verified.checks
+        return _refused(loaded, when, error, verified, "ita", as_json=args.json)
+    return _accepted(loaded, when, verified, "ita", as_json=args.json)
+
+
+def _permissive() -> Policy:
+    """A policy that accepts Intel's verdict whatever it is: the checks alone decide."""
+    from ..verification import Policy
+
+    return (
+        Policy()
+        .allow_statuses(*TCB_STATUSES)
+        .unsafe_allow_debug()
+        .unsafe_allow_expired_collateral()
+    )
+
+
+def _accepted(
+    loaded: ParsedInput, when: datetime, verified: VerifiedQuote, backend: Backend, *, as_json: bool
+) -> int:
+    checks = [*verified.checks, "policy"]
+    result = _result(loaded, when, verified, backend, accepted=True, checks=checks)
+    if as_json:
         write_envelope("verify", result)
         return EXIT_OK
     print(f"verdict: {verified.status} ({verified.qv_result.name})")
@@ -321,8 +384,28 @@ def _run(args: argparse.Namespace) -> int:
     for check in result["checks_passed"]:
         print(f"  pass  {check}")
     _print_verdict_details(verified)
+    _print_backend(verified, backend)
     print(f"input: {loaded.input.describe()}")
     return EXIT_OK
+
+
+def _is_ita(verified: VerifiedQuote | None) -> bool:
+    # The attribute, not isinstance: the DCAP path does not import tdxquote.ita.
+    return getattr(verified, "backend", None) == "ita"
+
+
+def _print_backend(verified: VerifiedQuote | None, backend: Backend) -> None:
+    if backend == "dcap":
+        print("backend: DCAP (Intel's collateral, verified locally)")
+        return
+    line = "backend: Intel Trust Authority"
+    if _is_ita(verified):
+        from ..ita import ItaVerifiedQuote
+
+        assert isinstance(verified, ItaVerifiedQuote)
+        token = verified.token
+        line += f" (token {token.alg}, key {token.kid}, issued {iso_z(token.issued_at)})"
+    print(line)
 
 
 _POLICY_STAGE_CODES = frozenset({"policy", "collateral_expired"})
@@ -344,18 +427,11 @@ def _verdict_reached(
     """
     from ..errors import CollateralFetchError
     from ..errors import VerificationError as Refused
-    from ..verification import Policy
 
     if error.code not in _POLICY_STAGE_CODES:
         return None
-    permissive = (
-        Policy()
-        .allow_statuses(*TCB_STATUSES)
-        .unsafe_allow_debug()
-        .unsafe_allow_expired_collateral()
-    )
     try:
-        return verifier.verify(quote, collateral, now=when, policy=permissive)
+        return verifier.verify(quote, collateral, now=when, policy=_permissive())
     except (Refused, CollateralFetchError):
         return None
 
@@ -364,6 +440,7 @@ def _result(
     loaded: ParsedInput,
     when: datetime,
     verified: VerifiedQuote | None,
+    backend: Backend,
     *,
     accepted: bool,
     checks: list[str],
@@ -371,6 +448,7 @@ def _result(
 ) -> dict[str, Any]:
     return {
         "input": loaded.input.to_dict(),
+        "backend": backend,
         "at": iso_z(when),
         "accepted": accepted,
         "verdict": None if verified is None else verified.to_dict(),
@@ -384,8 +462,16 @@ def _print_verdict_details(verified: VerifiedQuote) -> None:
 
     advisories = ", ".join(verified.advisory_ids) or "none"
     print(f"advisories: {advisories}")
-    print(f"platform: {verified.platform_status}  QE: {verified.qe_status}", end="")
-    print(f"  TDX module: {verified.module_status}" if verified.module_status else "")
+    if _is_ita(verified):
+        from ..ita import ItaVerifiedQuote
+
+        assert isinstance(verified, ItaVerifiedQuote)
+        # ITA reports one converged status: no platform, QE or module part.
+        date = verified.claims.tcb_date
+        print(f"TCB date: {'not reported' if date is None else iso_z(date)}")
+    else:
+        print(f"platform: {verified.platform_status}  QE: {verified.qe_status}", end="")
+        print(f"  TDX module: {verified.module_status}" if verified.module_status else "")
     body = verified.body
     if isinstance(body, TdReport):
         print(f"MRTD: {body.mr_td.hex()}")
@@ -396,6 +482,7 @@ def _refused(
     when: datetime,
     error: VerificationError,
     reached: VerifiedQuote | None,
+    backend: Backend,
     *,
     as_json: bool,
 ) -> int:
@@ -406,7 +493,9 @@ def _refused(
     checks = list(error.checks_passed)
     failed = "policy" if error.code in _POLICY_STAGE_CODES else error.code
     if as_json:
-        result = _result(loaded, when, reached, accepted=False, checks=checks, failed_check=failed)
+        result = _result(
+            loaded, when, reached, backend, accepted=False, checks=checks, failed_check=failed
+        )
         refusal = error_object(
             kind="refused", code=error.code, message=zulu(str(error)), details=details
         )
@@ -421,7 +510,9 @@ def _refused(
         print(f"Intel equivalent: {error.intel_error}")
     if reached is not None:
         name = reached.qv_result.name
-        print(f"Intel's verdict, refused by the policy: {reached.status} ({name})")
+        whose = "ITA's" if backend == "ita" else "Intel's"
+        print(f"{whose} verdict, refused by the policy: {reached.status} ({name})")
         _print_verdict_details(reached)
+    _print_backend(reached, backend)
     print(f"input: {loaded.input.describe()}")
     return _EXIT_REFUSED

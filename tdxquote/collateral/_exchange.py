@@ -13,16 +13,33 @@ a wait past the deadline, or more than ``max_response_size`` bytes held.
 
 from __future__ import annotations
 
-import email.utils
-import math
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import httpx
 
+from tdxquote._http import (
+    REDIRECT_STATUSES,
+    RETRY_STATUSES,
+    Deadline,
+    HttpRefusal,
+    Origin,
+    RetrySchedule,
+    check_count,
+    check_seconds,
+    clean,
+    declared_length,
+    headers_for,
+    origin_of,
+    redirect_target,
+    retry_after_seconds,
+    retry_delay,
+    status_line,
+    transport_failure,
+)
+from tdxquote._http import header_text as _header
 from tdxquote.errors import CollateralFetchError
 
 __all__ = [
@@ -43,6 +60,7 @@ __all__ = [
     "Request",
     "RetryNotice",
     "Wait",
+    "clean",
     "origin_of",
     "retry_after_seconds",
 ]
@@ -80,10 +98,6 @@ DEFAULT_MAX_RESPONSE = 4 << 20
 MAX_REDIRECTS = 5
 """Redirect hops followed per request (each hop checked for origin, see :meth:`Fetch.request`)."""
 
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_DELAY_SECONDS = re.compile(r"[0-9]+")
 _WHAT: Mapping[Artifact, str] = {
     "tcb_info": "TCB Info",
     "qe_identity": "QE identity",
@@ -91,7 +105,6 @@ _WHAT: Mapping[Artifact, str] = {
     "root_ca_crl": "Root CA CRL",
     "pck_certificate": "PCK certificate",
 }
-_SHOWN = 200
 
 
 @dataclass(frozen=True)
@@ -137,23 +150,6 @@ class RetryNotice:
         )
 
 
-def _finite(name: str, value: float, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        kind = "positive" if positive else "non-negative"
-        raise ValueError(f"{name} must be a finite {kind} number of seconds, not {value!r}")
-    return float(value)
-
-
-def _count(name: str, value: int, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class FetchOptions:
     """The limits of one artifact's fetch (validated: finite, non-negative numbers).
@@ -176,64 +172,16 @@ class FetchOptions:
 
     def __post_init__(self) -> None:
         for name in ("timeout", "deadline"):
-            object.__setattr__(self, name, _finite(name, getattr(self, name), positive=True))
+            object.__setattr__(self, name, check_seconds(name, getattr(self, name), positive=True))
         for name in ("backoff", "max_backoff", "max_retry_after"):
-            object.__setattr__(self, name, _finite(name, getattr(self, name), positive=False))
-        _count("retries", self.retries, minimum=0)
-        _count("max_response_size", self.max_response_size, minimum=1)
+            object.__setattr__(self, name, check_seconds(name, getattr(self, name), positive=False))
+        check_count("retries", self.retries, minimum=0)
+        check_count("max_response_size", self.max_response_size, minimum=1)
 
-
-# --- small parsers of hostile header values --------------------------------------------
-
-
-def clean(value: str, limit: int = _SHOWN) -> str:
-    """``value`` safe to print: printable ASCII only, at most ``limit`` characters."""
-    text = "".join(c if " " <= c <= "~" else "?" for c in value[: limit + 1])
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def retry_after_seconds(values: Sequence[str], now: float) -> float | None:
-    """The wait a ``Retry-After`` header asks for, in seconds (``None``: no header).
-
-    Accepts exactly one value: ASCII ``delay-seconds`` (any length: a huge
-    number is infinite) or an HTTP date (a date in the past is 0).  Anything
-    else (several values, signs, fractions, NaN, non-ASCII digits such as
-    ``²``, dates out of range) raises :class:`ValueError`.
-    """
-    if not values:
-        return None
-    if len(values) != 1:
-        raise ValueError(f"{len(values)} Retry-After headers")
-    value = values[0].strip(" \t")
-    if _DELAY_SECONDS.fullmatch(value):
-        return float(int(value)) if len(value) <= 15 else math.inf
-    if not value.isascii() or not 0 < len(value) <= 64:
-        raise ValueError(f"Retry-After {clean(value)!r} is neither seconds nor an HTTP date")
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        if when.tzinfo is None:
-            raise ValueError("no time zone")
-        seconds = when.timestamp() - now
-    except (TypeError, ValueError, OverflowError, IndexError):
-        raise ValueError(
-            f"Retry-After {clean(value)!r} is neither seconds nor an HTTP date"
-        ) from None
-    return math.inf if math.isnan(seconds) else max(0.0, seconds)
-
-
-Origin = tuple[str, str, int]
-
-
-def origin_of(url: str | httpx.URL) -> Origin | None:
-    """``(scheme, host, port)`` of an http(s) URL, default ports filled in; else ``None``."""
-    try:
-        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return None
-    scheme = parsed.scheme
-    if scheme not in _DEFAULT_PORTS or not parsed.host:
-        return None
-    return scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme]
+    @property
+    def schedule(self) -> RetrySchedule:
+        """The retry rules (a malformed ``Retry-After`` is a failure)."""
+        return RetrySchedule(self.retries, self.backoff, self.max_backoff, self.max_retry_after)
 
 
 # --- one fetch --------------------------------------------------------------------------
@@ -298,7 +246,7 @@ class Fetch:
         self.server = server
         self._clock = clock
         self._monotonic = monotonic
-        self._deadline_at = monotonic() + options.deadline
+        self._deadline = Deadline(options.deadline, monotonic)
         self.retries_used = 0
         self.hops = 0
         self.requests = 0
@@ -311,7 +259,7 @@ class Fetch:
 
     def remaining(self) -> float:
         """Seconds left before the deadline (negative once passed)."""
-        return self._deadline_at - self._monotonic()
+        return self._deadline.remaining()
 
     def deadline_error(self) -> CollateralFetchError:
         """The error a fetch that ran out of time raises (naming the last failure seen)."""
@@ -326,23 +274,23 @@ class Fetch:
 
     def request(self) -> Request:
         """The next request; raises the deadline error once the deadline has passed."""
-        left = self.remaining()
-        if left <= 0:
+        timeout = self._deadline.timeout(self.options.timeout)
+        if timeout is None:
             raise self.deadline_error()
         self._head, self._chunks, self._size = None, [], 0
         self.requests += 1
-        headers = self.origin_headers if origin_of(self.current) == self.origin else {}
-        return Request(self.current, headers, min(self.options.timeout, left))
+        headers = headers_for(self.current, self.origin, self.origin_headers)
+        return Request(self.current, headers, timeout)
 
     def head(self, response: httpx.Response) -> Action:
         """What to do with a response head: read the body, follow a redirect, or wait."""
         self._head = response
         status = response.status_code
-        if status in _REDIRECT_STATUSES:
+        if status in REDIRECT_STATUSES:
             return self._redirect(response)
         if status != 200:
             message = self._status_message(response)
-            if status in _RETRY_STATUSES:
+            if status in RETRY_STATUSES:
                 return self._retry(message, response)
             raise self._error(message, response)
         encodings = [e.strip().lower() for e in response.headers.get_list("Content-Encoding")]
@@ -352,9 +300,9 @@ class Fetch:
                 f"{clean(', '.join(encodings), 40)!r}) that was not asked for",
                 response,
             )
-        declared = response.headers.get_list("Content-Length")
-        if len(declared) == 1 and declared[0].strip().isdigit() and declared[0].isascii():
-            self._check_size(int(declared[0].strip()) if len(declared[0]) <= 20 else math.inf)
+        declared = declared_length(response.headers)
+        if declared is not None:
+            self._check_size(declared)
         return READ_BODY
 
     def chunk(self, data: bytes) -> None:
@@ -414,36 +362,31 @@ class Fetch:
         """A transport failure: wait and retry (timeouts, dropped connections) or raise.
 
         A connection that cannot be made (refused, unreachable, unknown
-        host, TLS handshake refused) is not retried: nothing suggests it
-        will be different in a few seconds.
+        host, TLS handshake refused) is not retried (:func:`tdxquote._http.transport_failure`).
         """
-        if isinstance(exc, httpx.TimeoutException):
-            message = f"timed out ({type(exc).__name__})"
-        else:
-            message = f"{type(exc).__name__}: {clean(str(exc) or type(exc).__name__)}"
+        failure = transport_failure(exc)
         if self.remaining() <= 0:
-            self._last_failure = message
+            self._last_failure = failure.message
             raise self.deadline_error() from None
-        retryable = isinstance(
-            exc, (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.NetworkError)
-        ) and not isinstance(exc, httpx.ConnectError)
-        if not retryable:
-            raise self._error(message) from None
-        return self._retry(message, None)
+        if not failure.retryable:
+            raise self._error(failure.message) from None
+        return self._retry(failure.message, None)
 
     # --- helpers --------------------------------------------------------------------
 
     def _retry(self, message: str, response: httpx.Response | None) -> Wait:
         self._last_failure = message
-        if self.retries_used >= self.options.retries:
-            raise self._error(message, response)
-        delay = self._delay(response)
-        if delay >= self.remaining():
-            raise self._error(
-                f"{message}; waiting {delay:g} s to retry would pass the "
-                f"{self.options.deadline:g} s deadline",
-                response,
+        try:
+            delay = retry_delay(
+                self.options.schedule,
+                retries_used=self.retries_used,
+                retry_after=None if response is None else response.headers.get_list("Retry-After"),
+                now=self._clock(),
+                deadline=self._deadline,
+                last_failure=message,
             )
+        except HttpRefusal as refusal:
+            raise self._error(refusal.message, response) from None
         self.retries_used += 1
         if response is not None:
             reason = f"{self.server} answered {response.status_code}"
@@ -461,41 +404,14 @@ class Fetch:
         )
         return Wait(delay, notice)
 
-    def _delay(self, response: httpx.Response | None) -> float:
-        options = self.options
-        if response is not None:
-            try:
-                asked = retry_after_seconds(response.headers.get_list("Retry-After"), self._clock())
-            except ValueError as exc:
-                raise self._error(f"malformed Retry-After header: {exc}", response) from None
-            if asked is not None:
-                if asked > options.max_retry_after:
-                    shown = "an unbounded time" if math.isinf(asked) else f"{asked:.0f} s"
-                    raise self._error(
-                        f"the server asks to retry after {shown}, more than the "
-                        f"{options.max_retry_after:g} s allowed",
-                        response,
-                    )
-                return asked
-        return float(min(options.max_backoff, options.backoff * 2.0**self.retries_used))
-
     def _redirect(self, response: httpx.Response) -> Redirect:
-        locations = response.headers.get_list("Location")
-        if len(locations) != 1:
-            raise self._error(
-                f"redirect (HTTP {response.status_code}) with {len(locations)} Location headers",
-                response,
-            )
-        if self.hops >= MAX_REDIRECTS:
-            raise self._error(f"more than {MAX_REDIRECTS} redirects", response)
         try:
-            target = httpx.URL(self.current).join(locations[0].strip())
-        except (httpx.InvalidURL, TypeError, ValueError, UnicodeError) as exc:
-            raise self._error(
-                f"redirect to an invalid URL {clean(locations[0])!r}: {clean(str(exc))}", response
-            ) from None
-        if origin_of(target) is None:
-            raise self._error(f"redirect to a non-http(s) URL {clean(str(target))!r}", response)
+            # GET only, and everything fetched is signed: an https -> http hop is allowed.
+            target = redirect_target(
+                self.current, response, hops=self.hops, max_redirects=MAX_REDIRECTS
+            )
+        except HttpRefusal as refusal:
+            raise self._error(refusal.message, response) from None
         self.hops += 1
         self.current = str(target)
         return Redirect(self.current)
@@ -519,7 +435,7 @@ class Fetch:
             )
         if status == 410:
             return f"{what}: this TCB evaluation data number is no longer available (HTTP 410)"
-        return f"{what}: HTTP {status} {reason}"
+        return f"{what}: {status_line(response)}"
 
     def _error(self, message: str, response: httpx.Response | None = None) -> CollateralFetchError:
         if response is None:
@@ -535,10 +451,3 @@ class Fetch:
             request_id=_header(headers, "Request-ID"),
             error_code=_header(headers, "Error-Code"),
         )
-
-
-def _header(headers: httpx.Headers, name: str) -> str | None:
-    """A header for messages: the first value, printable ASCII, bounded; None when empty."""
-    values = headers.get_list(name)
-    value = clean(values[0].strip()) if values else ""
-    return value if value else None

@@ -24,7 +24,8 @@ same :class:`~tdxquote.VerifiedQuote` the DCAP path does, so one
 :class:`ItaVerifier` / :class:`IntelApiVerifier` serve the TeeSQL clients'
 verifier interface like :class:`tdxquote.ratls.DcapVerifier`, with the
 RA-TLS key binding checked; :class:`CompositeVerifier` requires several
-backends to agree.
+backends to agree; :class:`ItaQuoteVerifier` is a :class:`~tdxquote.Verifier`
+whose quotes ITA appraises (for :func:`tdxquote.ratls.verify_certificate`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ from ._verifiers import (
     STATUS_ORDER,
     CompositeVerifier,
     IntelApiVerifier,
+    ItaQuoteVerifier,
     ItaVerifier,
     RaTlsVerifier,
 )
@@ -115,6 +117,7 @@ __all__ = [
     "ItaError",
     "ItaFetchError",
     "ItaKeyCache",
+    "ItaQuoteVerifier",
     "ItaToken",
     "ItaTokenError",
     "ItaVerifiedQuote",

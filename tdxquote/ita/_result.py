@@ -27,26 +27,17 @@ from typing import Any
 
 from tdxquote._quote import Quote
 from tdxquote.collateral import EnclaveIdentityTcbLevel, TcbLevel, TcbStatus
+from tdxquote.errors import VerificationError
 from tdxquote.verification import Policy, Supplemental, TcbError, VerifiedQuote
 from tdxquote.verification._verifier import to_datetime
 
+from . import _checks as check
+from ._checks import ITA_CHECKS
 from ._claims import TdxClaims, match_quote, read_claims
 from ._token import ItaToken
 
 __all__ = ["ITA_CHECKS", "ItaVerifiedQuote", "appraise_token"]
 
-ITA_CHECKS: tuple[str, ...] = (
-    "ita_token_header",
-    "ita_signing_key",
-    "ita_signing_chain",
-    "ita_crls",
-    "ita_token_signature",
-    "ita_token_times",
-    "ita_token_issuer",
-    "ita_claims",
-    "ita_claims_match_quote",
-)
-"""The checks a quote passes on the ITA path, in order (before the policy)."""
 
 _UNKNOWN_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _OUT_OF_DATE = frozenset({TcbStatus.OUT_OF_DATE, TcbStatus.OUT_OF_DATE_CONFIGURATION_NEEDED})
@@ -114,11 +105,18 @@ def appraise_token(
     :class:`~tdxquote.verification.PolicyError`.
     """
     when = to_datetime(now)
-    claims = read_claims(token.claims)
-    match_quote(claims, quote)
+    passed = list(check.TOKEN_CHECKS)
+    try:
+        claims = read_claims(token.claims)
+        passed.append(check.CLAIMS)
+        match_quote(claims, quote)
+        passed.append(check.CLAIMS_MATCH_QUOTE)
+        if claims.tcb_status is TcbStatus.REVOKED:
+            raise TcbError("ITA reports the TCB as Revoked", code="tcb_revoked")
+    except VerificationError as error:
+        error.checks_passed = tuple(passed)
+        raise
     status = claims.tcb_status
-    if status is TcbStatus.REVOKED:
-        raise TcbError("ITA reports the TCB as Revoked", code="tcb_revoked")
     tcb_date = claims.tcb_date if claims.tcb_date is not None else _UNKNOWN_DATE
     level = TcbLevel(
         sgx_components=(),
@@ -176,5 +174,9 @@ def appraise_token(
         token=token,
         claims=claims,
     )
-    (policy if policy is not None else Policy()).apply(verified, when)
+    try:
+        (policy if policy is not None else Policy()).apply(verified, when)
+    except VerificationError as error:
+        error.checks_passed = ITA_CHECKS
+        raise
     return verified

@@ -24,6 +24,7 @@ from joserfc.errors import BadSignatureError, JoseError
 
 from tdxquote.errors import ItaTokenError
 
+from . import _checks as check
 from ._cache import ItaKeyCache
 from ._config import ItaConfig
 from ._constants import MAX_TOKEN_RESPONSE_SIZE
@@ -208,13 +209,29 @@ def check_times(
 def token_flow(
     token: str, *, config: ItaConfig, cache: ItaKeyCache, now: datetime
 ) -> Flow[ItaToken]:
-    """Verify ``token`` at ``now``; yields the key set and CRL fetches it needs."""
+    """Verify ``token`` at ``now``; yields the key set and CRL fetches it needs.
+
+    A refusal carries the checks that passed before it (``checks_passed``,
+    names of :data:`~tdxquote.ita.ITA_CHECKS`).
+    """
+    passed: list[str] = []
+    try:
+        return (yield from _token_checks(token, config, cache, now, passed))
+    except ItaTokenError as error:
+        error.checks_passed = tuple(passed)
+        raise
+
+
+def _token_checks(
+    token: str, config: ItaConfig, cache: ItaKeyCache, now: datetime, passed: list[str]
+) -> Flow[ItaToken]:
     header = read_header(token)
     alg, kid = str(header["alg"]), str(header["kid"])
     if alg not in config.algorithms:
         raise _algorithm_error(
             f"the token's alg {alg!r} is not accepted (accepted: {', '.join(config.algorithms)})"
         )
+    passed.append(check.HEADER)
 
     def resolve(use_cache: bool) -> Flow[tuple[SigningKey, bool]]:
         return key_flow(
@@ -236,9 +253,12 @@ def token_flow(
         # The cached set may be stale or tampered with: the portal's own set decides.
         key, _ = yield from resolve(False)
         payload = _verify_with(token, key, alg)
+    passed += [check.SIGNING_KEY, check.SIGNING_CHAIN, check.SIGNATURE]
     yield from revocation_flow(key.chain, cache, now)
+    passed.append(check.CRLS)
     claims = _read_claims(payload)
     issued, expires, not_before = check_times(claims, now, config.leeway)
+    passed.append(check.TIMES)
     if config.issuer is not None and claims.get("iss") != config.issuer:
         raise ItaTokenError(
             f"the token's iss is {claims.get('iss')!r}, not {config.issuer!r}",

@@ -1,19 +1,21 @@
 """HTTP for the ITA client: retries, a total deadline, size caps and an origin-bound API key.
 
-Everything that decides (which header goes where, what is retried, how long
-to wait, when the deadline is passed, which redirect is followed) lives in
-:class:`_Exchange`, which does no I/O; :class:`HttpTransport` and
-:class:`AsyncHttpTransport` only move bytes.  The rules are the PCS
-client's (:mod:`tdxquote.collateral.pcs`), plus what a secret-bearing client
-needs:
+:class:`_Exchange` holds one fetch's state and asks the rules it shares
+with the PCS client (:mod:`tdxquote._http`) for every decision, without
+I/O; :class:`HttpTransport` and :class:`AsyncHttpTransport` only move bytes.
+The rules, with what this client sets:
 
 * 429, 500, 502, 503 and 504 responses, timeouts and dropped connections
   are retried up to ``retries`` times, after ``Retry-After`` when the server
-  sends a sane one (digits or an HTTP date; more than ``max_retry_after``
-  seconds: give up at once), else ``backoff * 2**attempt`` capped at
-  ``max_backoff``.  A refused connection (or an unknown host) fails at once.
-* ``deadline`` bounds one fetch in total: every attempt, redirect, body
-  chunk and wait.  A server that trickles bytes is cut off there.
+  sends a readable one (ASCII digits, here at most 12, or an HTTP date; more
+  than ``max_retry_after`` seconds: give up at once; an unreadable one means
+  the normal backoff, where the PCS client fails), else
+  ``backoff * 2**attempt`` capped at ``max_backoff``.  A refused connection
+  (or an unknown host) fails at once.
+* ``deadline`` bounds one fetch in total: every attempt, redirect, byte of
+  the head and the body, and wait.  A server that trickles bytes is cut off
+  there (the synchronous transport caps every socket operation, the
+  asynchronous one bounds each attempt).
 * Responses over the request's ``max_size`` are refused (by their declared
   length before reading, else while reading).
 * The API key goes only to its own origin (scheme, host and port), on the
@@ -32,16 +34,35 @@ Flows written as generators (yield an :class:`HttpRequest`, receive an
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import ipaddress
 import re
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import httpx
 
+from tdxquote._http import (
+    REDIRECT_STATUSES,
+    RETRY_STATUSES,
+    Deadline,
+    HttpRefusal,
+    Origin,
+    RetrySchedule,
+    check_count,
+    check_seconds,
+    declared_length,
+    header_text,
+    headers_for,
+    origin_of,
+    redirect_target,
+    retry_delay,
+    status_line,
+    transport_failure,
+)
+from tdxquote._http import retry_after_seconds as _read_retry_after
+from tdxquote._http_deadline import DeadlineTransport, deadline_scope
 from tdxquote.errors import ItaFetchError
 
 __all__ = [
@@ -61,21 +82,19 @@ __all__ = [
 
 T = TypeVar("T")
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_BODY_KEEPING_REDIRECTS = frozenset({307, 308})
 _ERROR_SNIPPET = 1024
-_RETRY_AFTER_DIGITS = re.compile(r"[0-9]{1,12}")
+_RETRY_AFTER_DIGITS = 12
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
-_RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """Timeouts, deadline and retry schedule (the PCS client's defaults).
+    """Timeouts, deadline and retry schedule (the PCS client's rules, a longer deadline).
 
     ``timeout``: seconds for each connect, read or write.  ``deadline``:
     seconds for a whole fetch, retries, redirects and waits included.
+    Checked as the PCS client's options are (finite, non-negative numbers;
+    ``timeout`` and ``deadline`` positive).
     """
 
     timeout: float = 30.0
@@ -88,27 +107,36 @@ class HttpSettings:
 
     def __post_init__(self) -> None:
         for name in ("timeout", "deadline"):
-            value = getattr(self, name)
-            if not value > 0:
-                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+            object.__setattr__(self, name, check_seconds(name, getattr(self, name), positive=True))
         for name in ("backoff", "max_backoff", "max_retry_after"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.retries < 0 or self.max_redirects < 0:
-            raise ValueError("retries and max_redirects must not be negative")
+            object.__setattr__(self, name, check_seconds(name, getattr(self, name), positive=False))
+        check_count("retries", self.retries, minimum=0)
+        check_count("max_redirects", self.max_redirects, minimum=0)
+
+    @property
+    def schedule(self) -> RetrySchedule:
+        """The retry rules: an unreadable ``Retry-After`` means the normal backoff."""
+        return RetrySchedule(
+            self.retries,
+            self.backoff,
+            self.max_backoff,
+            self.max_retry_after,
+            malformed_retry_after="backoff",
+            retry_after_digits=_RETRY_AFTER_DIGITS,
+        )
 
 
 @dataclass(frozen=True)
 class ApiKey:
     """A secret header sent only to one origin (its value never appears in a repr)."""
 
-    origin: tuple[str, str, int]
+    origin: Origin | None
     header: str
     value: str = field(repr=False)
 
     def headers_for(self, url: httpx.URL) -> dict[str, str]:
         """``{header: value}`` when ``url`` is on the key's origin, else nothing."""
-        return {self.header: self.value} if _origin(url) == self.origin else {}
+        return dict(headers_for(url, self.origin, {self.header: self.value}))
 
 
 @dataclass(frozen=True)
@@ -140,8 +168,8 @@ class HttpResponse:
 
     @property
     def request_id(self) -> str | None:
-        """The server's ``Request-Id`` header, when it sent one."""
-        return self.headers.get("request-id") or None
+        """The server's ``Request-Id`` header (printable, bounded), when it sent one."""
+        return header_text(self.headers, "request-id")
 
 
 Flow = Generator[HttpRequest, HttpResponse, T]
@@ -149,17 +177,6 @@ Flow = Generator[HttpRequest, HttpResponse, T]
 
 
 # --- URLs --------------------------------------------------------------------------------
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int]:
-    scheme = url.scheme.lower()
-    port = url.port if url.port is not None else {"http": 80, "https": 443}.get(scheme, 0)
-    return (scheme, url.host.lower(), port)
-
-
-def origin_of(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of ``url``, with the scheme's default port filled in."""
-    return _origin(httpx.URL(url))
 
 
 def _is_loopback(host: str) -> bool:
@@ -199,24 +216,16 @@ def check_service_url(url: str, what: str) -> str:
 def retry_after_seconds(value: str | None, now: float) -> float | None:
     """Seconds a ``Retry-After`` value asks for; None when absent or unreadable.
 
-    Only ASCII digits (at most 12) or an HTTP date with a zone are read;
-    anything else (signs, decimals, other scripts' digits, junk) counts as
-    absent, so the normal backoff applies.  A date in the past is 0.
+    The shared reading (:func:`tdxquote._http.retry_after_seconds`: ASCII
+    digits, here at most 12, or an HTTP date with a zone; a date in the past
+    is 0); anything else counts as absent, so the normal backoff applies.
     """
-    if value is None:
-        return None
-    value = value.strip()
-    if _RETRY_AFTER_DIGITS.fullmatch(value):
-        return float(value)
-    if len(value) > 64:
-        return None
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+        return _read_retry_after(
+            [] if value is None else [value], now, max_digits=_RETRY_AFTER_DIGITS
+        )
+    except ValueError:
         return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 def _printable(data: bytes) -> str:
@@ -227,7 +236,7 @@ def _printable(data: bytes) -> str:
 class _Retryable(Exception):
     """An attempt failed in a way worth retrying; ``error`` is raised if none is left."""
 
-    def __init__(self, error: ItaFetchError, retry_after: str | None = None) -> None:
+    def __init__(self, error: ItaFetchError, retry_after: Sequence[str] | None = None) -> None:
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
@@ -240,8 +249,15 @@ class _Redirect:
     body: bytes | None
 
 
+_REFUSAL_CODES = {
+    "redirect": "ita_redirect_refused",
+    "too_large": "ita_response_too_large",
+    "deadline": "ita_deadline_exceeded",
+}
+
+
 class _Exchange:
-    """The state and every decision of one fetch (sans I/O)."""
+    """The state of one fetch; every decision is a rule of :mod:`tdxquote._http`."""
 
     def __init__(
         self,
@@ -254,9 +270,8 @@ class _Exchange:
         self.request = request
         self.settings = settings
         self.api_key = api_key
-        self.monotonic = monotonic
         self.clock = clock
-        self.started = monotonic()
+        self.deadline = Deadline(settings.deadline, monotonic)
         self.attempt = 0
         self.start_attempt()
 
@@ -267,11 +282,12 @@ class _Exchange:
         self.body = self.request.body
         self.redirects = 0
         self.size = 0
+        self.reading_body = False
 
     def remaining(self) -> float:
-        return self.settings.deadline - (self.monotonic() - self.started)
+        return self.deadline.remaining()
 
-    def _deadline_error(self, detail: str = "") -> ItaFetchError:
+    def deadline_error(self, detail: str = "") -> ItaFetchError:
         extra = f" ({detail})" if detail else ""
         return ItaFetchError(
             f"{self.request.what}: no answer within the {self.settings.deadline:g} s deadline"
@@ -282,14 +298,14 @@ class _Exchange:
 
     def check_deadline(self) -> None:
         if self.remaining() <= 0:
-            raise self._deadline_error()
+            raise self.deadline_error()
 
     def timeout(self) -> httpx.Timeout:
         """The per-operation timeout, never beyond the deadline."""
-        remaining = self.remaining()
-        if remaining <= 0:
-            raise self._deadline_error()
-        return httpx.Timeout(min(self.settings.timeout, remaining))
+        timeout = self.deadline.timeout(self.settings.timeout)
+        if timeout is None:
+            raise self.deadline_error()
+        return httpx.Timeout(timeout)
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "tdxquote"}
@@ -308,127 +324,104 @@ class _Exchange:
             code=code,
             url=str(self.url),
             status=None if response is None else response.status_code,
-            request_id=None if response is None else (response.headers.get("request-id") or None),
+            request_id=None if response is None else header_text(response.headers, "request-id"),
         )
 
-    def on_head(self, response: httpx.Response) -> _Redirect | None:
-        """What the head says: a redirect to follow, or None to read a 200 body.
+    def refused(self, refusal: HttpRefusal, response: httpx.Response | None) -> ItaFetchError:
+        return self.error(refusal.message, response, _REFUSAL_CODES.get(refusal.reason))
 
-        Raises :class:`_Retryable` or :class:`ItaFetchError` for anything else.
+    def on_head(self, response: httpx.Response) -> _Redirect | None:
+        """What the head says: a redirect to follow, or None to read the body.
+
+        Raises :class:`ItaFetchError` for a redirect that is not followed or
+        a declared body over the cap.
         """
-        status = response.status_code
-        if status in _REDIRECTS:
+        if response.status_code in REDIRECT_STATUSES:
             return self._redirect(response)
-        declared = response.headers.get("content-length")
-        if status == 200 and declared is not None and declared.isdigit():
-            self.check_size(int(declared), response)
+        self.reading_body = True
+        declared = declared_length(response.headers)
+        if response.status_code == 200 and declared is not None:
+            self.check_size(declared, response)
         return None
 
     def failure(self, response: httpx.Response, snippet: bytes) -> Exception:
         """The error for a non-200, non-redirect response (retryable or final)."""
-        reason = response.reason_phrase or "error"
-        message = f"HTTP {response.status_code} {reason}"
+        message = status_line(response)
         detail = _printable(snippet)
         if detail:
             message += f": {detail}"
         error = self.error(message, response)
         if response.status_code in RETRY_STATUSES:
-            return _Retryable(error, response.headers.get("retry-after"))
+            return _Retryable(error, response.headers.get_list("retry-after"))
         return error
 
     def _redirect(self, response: httpx.Response) -> _Redirect:
-        status = response.status_code
-        location = response.headers.get("location")
-        if not location:
-            raise self.error(f"HTTP {status} without a Location", response, "ita_redirect_refused")
-        if self.redirects >= self.settings.max_redirects:
-            raise self.error(
-                f"more than {self.settings.max_redirects} redirects",
-                response,
-                "ita_redirect_refused",
-            )
         try:
-            target = self.url.join(location)
-        except (httpx.InvalidURL, ValueError):
-            raise self.error(
-                f"redirect to an invalid URL {location[:200]!r}", response, "ita_redirect_refused"
-            ) from None
-        if target.scheme not in ("http", "https") or not target.host:
-            raise self.error(
-                f"redirect to a non-http(s) URL {str(target)[:200]!r}",
+            target = redirect_target(
+                self.url,
                 response,
-                "ita_redirect_refused",
+                hops=self.redirects,
+                max_redirects=self.settings.max_redirects,
+                method=self.method,
+                downgrade_allowed=self.request.signed,
             )
-        if self.url.scheme == "https" and target.scheme == "http" and not self.request.signed:
-            raise self.error(
-                f"redirect from https to http ({str(target)[:200]}) refused",
-                response,
-                "ita_redirect_refused",
-            )
-        if self.method != "GET" and status not in _BODY_KEEPING_REDIRECTS:
-            raise self.error(
-                f"HTTP {status} would turn the {self.method} into a GET: refused",
-                response,
-                "ita_redirect_refused",
-            )
+        except HttpRefusal as refusal:
+            raise self.refused(refusal, response) from None
         self.redirects += 1
         return _Redirect(target, self.method, self.body)
 
     def follow(self, redirect: _Redirect) -> None:
         self.url, self.method, self.body = redirect.url, redirect.method, redirect.body
         self.size = 0
+        self.reading_body = False
 
     # --- the body ------------------------------------------------------------------------
-    def check_size(self, size: int, response: httpx.Response) -> None:
+    def check_size(self, size: float, response: httpx.Response) -> None:
         if size > self.request.max_size:
-            raise self.error(
-                f"response larger than {self.request.max_size} bytes",
+            raise self.refused(
+                HttpRefusal("too_large", f"response larger than {self.request.max_size} bytes"),
                 response,
-                "ita_response_too_large",
             )
 
     def on_chunk(self, chunk: bytes, response: httpx.Response) -> None:
         self.size += len(chunk)
         self.check_size(self.size, response)
         if self.remaining() <= 0:
-            raise self._deadline_error("the response was still arriving")
+            raise self.deadline_error("the response was still arriving")
 
     def success(self, response: httpx.Response, body: bytes) -> HttpResponse:
         return HttpResponse(str(self.url), response.status_code, response.headers, body)
 
     # --- transport errors and retries -----------------------------------------------------
     def on_transport_error(self, exc: httpx.HTTPError) -> Exception:
-        if isinstance(exc, httpx.TimeoutException):
-            if self.remaining() <= 0:
-                return self._deadline_error(f"timed out: {type(exc).__name__}")
-            return _Retryable(self.error(f"timed out ({type(exc).__name__})"))
-        text = str(exc) or type(exc).__name__
-        error = self.error(f"{type(exc).__name__}: {text}")
-        # Nothing listens there, or the name does not resolve: waiting will not help.
-        if isinstance(exc, httpx.ConnectError):
-            return error
-        return _Retryable(error) if isinstance(exc, _RETRYABLE_TRANSPORT) else error
+        failure = transport_failure(exc)
+        if self.remaining() <= 0:
+            arriving = "the response was still arriving: " if self.reading_body else ""
+            return self.deadline_error(arriving + failure.message)
+        error = self.error(failure.message)
+        return _Retryable(error) if failure.retryable else error
 
     def retry_delay(self, retry: _Retryable) -> float:
         """Seconds to wait before the next attempt; raises when giving up."""
-        settings = self.settings
-        if self.attempt >= settings.retries:
-            raise retry.error
-        asked = retry_after_seconds(retry.retry_after, self.clock())
-        if asked is not None and asked > settings.max_retry_after:
-            raise self.error(
-                f"the server asks to retry after {asked:.0f} s, more than the "
-                f"{settings.max_retry_after:.0f} s allowed ({retry.error.message})",
-                code=retry.error.code,
-            ) from None
-        delay = (
-            asked
-            if asked is not None
-            else float(min(settings.max_backoff, settings.backoff * (2**self.attempt)))
-        )
-        if delay >= self.remaining():
-            raise self._deadline_error(
-                f"a retry in {delay:g} s would pass it; last error: {retry.error.message}"
+        last = retry.error
+        try:
+            delay = retry_delay(
+                self.settings.schedule,
+                retries_used=self.attempt,
+                retry_after=retry.retry_after,
+                now=self.clock(),
+                deadline=self.deadline,
+                last_failure=last.message,
+            )
+        except HttpRefusal as refusal:
+            if refusal.reason == "exhausted":
+                raise last from None
+            if refusal.reason == "deadline":
+                message, code = refusal.message, "ita_deadline_exceeded"
+            else:
+                message, code = f"{last.message}; {refusal.message}", last.code
+            raise ItaFetchError(
+                message, code=code, url=last.url, status=last.status, request_id=last.request_id
             ) from None
         self.attempt += 1
         return delay
@@ -471,7 +464,11 @@ class HttpTransport(_TransportBase):
     ) -> None:
         super().__init__(settings, api_key, monotonic, clock)
         self._sleep = sleep
-        self._http = httpx.Client(transport=transport, follow_redirects=False)
+        # Every socket operation ends by the deadline, so a trickled head is cut off too.
+        self._http = httpx.Client(
+            transport=transport if transport is not None else DeadlineTransport(),
+            follow_redirects=False,
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -488,7 +485,8 @@ class HttpTransport(_TransportBase):
         exchange = self._exchange(request)
         while True:
             try:
-                return self._attempt(exchange)
+                with deadline_scope(exchange.remaining):
+                    return self._attempt(exchange)
             except _Retryable as retry:
                 self._sleep(exchange.retry_delay(retry))
                 exchange.start_attempt()
@@ -564,7 +562,13 @@ class AsyncHttpTransport(_TransportBase):
         exchange = self._exchange(request)
         while True:
             try:
-                return await self._attempt(exchange)
+                # The whole attempt (head, redirects, body) ends by the deadline.
+                return await asyncio.wait_for(
+                    self._attempt(exchange), timeout=max(exchange.remaining(), 0.0)
+                )
+            except asyncio.TimeoutError:
+                detail = "the response was still arriving" if exchange.reading_body else ""
+                raise exchange.deadline_error(detail) from None
             except _Retryable as retry:
                 await self._sleep(exchange.retry_delay(retry))
                 exchange.start_attempt()

@@ -28,6 +28,7 @@ import httpx
 
 from tdxquote._quote import Quote, parse_quote
 from tdxquote._reports import SgxReport
+from tdxquote.collateral import Collateral
 from tdxquote.errors import VerifiersDisagreeError
 from tdxquote.ratls._attestation import parse_tdx_quote
 from tdxquote.ratls._binding import expected_report_data
@@ -38,9 +39,10 @@ from tdxquote.ratls._extensions import certificate_parts
 from tdxquote.ratls._options import VerifyOptions
 from tdxquote.ratls._teesql import _PERMISSIVE, VerificationResult, _now, apply_options
 from tdxquote.ratls._verify import attestation_checks
+from tdxquote.verification import Policy, VerifiedQuote, Verifier
 
 from ._cache import ItaKeyCache
-from ._client import AsyncItaClient
+from ._client import AsyncItaClient, ItaClient
 from ._config import ItaConfig
 from ._constants import API_KEY_ENV, REGIONS
 from ._result import ItaVerifiedQuote
@@ -49,6 +51,7 @@ __all__ = [
     "STATUS_ORDER",
     "CompositeVerifier",
     "IntelApiVerifier",
+    "ItaQuoteVerifier",
     "ItaVerifier",
     "RaTlsVerifier",
 ]
@@ -245,6 +248,40 @@ class IntelApiVerifier(ItaVerifier):
             **config_options,
         )
         super().__init__(config, cache=cache, now=now, transport=transport)
+
+
+class ItaQuoteVerifier(Verifier):
+    """A :class:`~tdxquote.Verifier` whose :meth:`verify` has ITA appraise the quote.
+
+    For code written against ``Verifier`` (RA-TLS certificate verification):
+    no collateral is used or accepted; ``policy`` applies as it does to
+    :meth:`ItaClient.appraise`.  Synchronous only.
+    """
+
+    def __init__(self, client: ItaClient, *, policy: Policy | None = None) -> None:
+        # The client stands where a collateral source would: it gives the verdict.
+        super().__init__(policy=policy, source=client)
+        self.client = client
+
+    def verify(
+        self,
+        quote: Quote | bytes | bytearray | memoryview,
+        collateral: Collateral | None = None,
+        *,
+        now: datetime | int | float,
+        policy: Policy | None = None,
+    ) -> VerifiedQuote:
+        """ITA's verdict on ``quote`` at ``now``, then ``policy`` (default: the verifier's)."""
+        if collateral is not None:
+            raise TypeError("Intel Trust Authority verifies without collateral")
+        data = quote if isinstance(quote, Quote) else bytes(quote)
+        return self.client.appraise(
+            data, now=now, policy=policy if policy is not None else self.policy
+        )
+
+    async def averify(self, *args: Any, **kwargs: Any) -> VerifiedQuote:
+        """Not available: use :class:`~tdxquote.ita.AsyncItaClient` or ``ItaVerifier``."""
+        raise TypeError("ItaQuoteVerifier is synchronous: use AsyncItaClient or ItaVerifier")
 
 
 def _status_rank(status: str) -> int:

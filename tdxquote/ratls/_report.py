@@ -51,8 +51,26 @@ if TYPE_CHECKING:
 
 __all__ = ["certificate_report", "format_report", "report_exit_code"]
 
+ITA_FETCH_ERROR_CODES = frozenset(
+    {
+        "ita_fetch_failed",
+        "ita_deadline_exceeded",
+        "ita_response_too_large",
+        "ita_response_malformed",
+        "ita_redirect_refused",
+    }
+)
+"""The codes of ``tdxquote.ita``'s ``ItaFetchError``: Intel Trust Authority could not be asked."""
+
 USAGE_ERROR_CODES = frozenset(
-    {"parse_error", "no_collateral", "collateral_fetch_failed", "input_error", "usage_error"}
+    {
+        "parse_error",
+        "no_collateral",
+        "collateral_fetch_failed",
+        "input_error",
+        "usage_error",
+        *ITA_FETCH_ERROR_CODES,
+    }
 )
 """Verdict error codes that mean unusable input or no verdict (exit 2), not a refusal (exit 1)."""
 
