@@ -111,13 +111,21 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"unusable, bypassed: {problem} (tdxquote cache clear starts it afresh)")
     print(f"entries: {len(entries)}, {volume} bytes on disk (limit {cache.size_limit})")
+    width = max((len(e.artifact or "") for e in entries if e.valid), default=0)
     for entry in entries:
         if not entry.valid:
             print(f"  corrupt entry ({entry.size} bytes): {entry.key[:80]}")
             continue
         expires = "?" if entry.expires is None else _iso(entry.expires)
-        print(f"  {entry.artifact:<12} expires {expires}  {entry.url}")
+        print(f"  {entry.artifact or '?':<{width}} expires {expires}  {_short_url(entry.url)}")
     return EXIT_OK
+
+
+def _short_url(url: str | None, limit: int = 120) -> str:
+    """A URL for one line of text: a PCK certificate query carries a 768-digit PPID."""
+    if url is None:
+        return "?"
+    return url if len(url) <= limit else f"{url[: limit - 3]}..."
 
 
 def _iso(value: object) -> str:
