@@ -18,6 +18,7 @@ from .errors import QuoteParseError
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ._x509_der import CertView
     from .pck import PckExtension
 
 __all__ = [
@@ -102,12 +103,29 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     return out
 
 
-def certificate_to_dict(cert: x509.Certificate) -> dict[str, Any]:
-    """Subject, issuer, serial number (hex) and validity of a certificate.
+def certificate_to_dict(cert: x509.Certificate | CertView) -> dict[str, Any]:
+    """Subject, issuer (RFC 4514 text), serial number (hex) and validity of a certificate.
 
-    Raises :class:`~tdxquote.errors.QuoteParseError` when a name does not decode.
+    ``cert`` is a DER view (:func:`tdxquote._x509_der.parse_certificate`,
+    what ``tdxquote parse`` shows, without ``cryptography``) or a
+    ``cryptography`` certificate; both give the same text.  Raises
+    :class:`~tdxquote.errors.QuoteParseError` when a name does not read.
     """
-    from ._x509_read import name_text, names  # cryptography.x509: only with a chain
+    from ._x509_der import CertView, X509FormatError, name_rfc4514
+
+    if isinstance(cert, CertView):
+        try:
+            subject, issuer = name_rfc4514(cert.subject), name_rfc4514(cert.issuer)
+        except X509FormatError as exc:
+            raise _pck_name_error(str(exc)) from None
+        return {
+            "subject": subject,
+            "issuer": issuer,
+            "serial_number": format(cert.serial, "x"),
+            "not_before": iso_utc(cert.not_before),
+            "not_after": iso_utc(cert.not_after),
+        }
+    from ._x509_read import name_text, names  # cryptography.x509: only for its certificates
 
     read = names(cert, _pck_name_error)
     return {
@@ -160,12 +178,15 @@ def pck_to_dict(quote: Quote) -> dict[str, Any]:
     that failed is None and ``pck_error`` says why (its offset is in the quote
     for ``pck_chain`` errors, in the extension value for ``pck_extension.*``).
     """
+    from ._pck_read import read_pck_chain, read_pck_extension
+
     chain: list[dict[str, Any]] | None = None
     extension: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     try:
-        chain = [certificate_to_dict(cert) for cert in quote.pck_chain]
-        extension = pck_extension_to_dict(quote.pck_extension)
+        views = read_pck_chain(quote.pck_chain_pem, quote._layout[9])
+        chain = [certificate_to_dict(view) for view in views]
+        extension = pck_extension_to_dict(read_pck_extension(views[0]))
     except QuoteParseError as exc:
         error = parse_error_to_dict(exc)
     return {"pck_chain": chain, "pck_extension": extension, "pck_error": error}

@@ -672,11 +672,16 @@ class Quote:
 
     @cached_property
     def pck_extension(self) -> PckExtension:
-        """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...)."""
-        from ._pem_chain import leaf_of
-        from .pck import pck_extension_from_certificate
+        """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...).
 
-        return pck_extension_from_certificate(leaf_of(self.pck_chain, self._layout[9]))
+        Read from the leaf's DER (the chain's first certificate) without
+        ``cryptography``; the other certificates of the chain are checked as
+        PEM only.  Raises :class:`QuoteParseError` (field ``pck_chain`` for
+        the chain or the leaf, ``pck_extension...`` for the extension).
+        """
+        from ._pck_read import read_pck_extension, read_pck_leaf
+
+        return read_pck_extension(read_pck_leaf(self.pck_chain_pem, self._layout[9]))
 
 
 _tuple_new: Any = tuple.__new__

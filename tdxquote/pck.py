@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from cryptography import x509
-
-from tdxquote import _der, _x509_read
+from tdxquote import _der
 from tdxquote._der import Buffer, Tlv
 from tdxquote.errors import QuoteParseError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "SGX_EXTENSION_OID",
@@ -276,6 +277,124 @@ def _parse_configuration(data: bytes, seq: Tlv) -> PckConfiguration:
     return PckConfiguration(**flags)
 
 
+# --- Intel's own encoding, read by comparing its fixed bytes -------------------------------
+#
+# Intel encodes the extension one way: entries in arc order, every length in its shortest
+# form, SVNs below 128 in one octet, all three configuration flags.  Everything but the
+# values is then fixed, so it is compared a few bytes at a time instead of being walked
+# element by element.  Whatever differs in the least (an SVN of 128 or more, another order,
+# a missing flag, an error) is left to _parse_any_encoding, which reads every encoding the
+# schema allows; what this path accepts is DER that path accepts with the same values.
+
+
+def _sequence(arc_oid: str, content_size: int) -> bytes:
+    """``SEQUENCE { OID arc_oid, ...`` up to the content that follows the OID."""
+    oid = _der.encode_oid(arc_oid)
+    return b"\x30" + _der.encode_length(len(oid) + content_size) + oid
+
+
+def _head(arc_oid: str, value_tag: int, value_size: int) -> bytes:
+    """The bytes of an entry ``SEQUENCE { OID, value }`` up to its value's content."""
+    return _sequence(arc_oid, 2 + value_size) + bytes((value_tag, value_size))
+
+
+_OID = SGX_EXTENSION_OID
+_INTEL_PPID = _head(f"{_OID}.1", _der.OCTET_STRING, PPID_SIZE)
+_INTEL_COMPONENTS = tuple(_head(f"{_OID}.2.{arc}", _der.INTEGER, 1) for arc in range(1, 18))
+_INTEL_CPU_SVN = _head(f"{_OID}.2.18", _der.OCTET_STRING, CPU_SVN_SIZE)
+_INTEL_TCB_SIZE = 17 * (len(_INTEL_COMPONENTS[0]) + 1) + len(_INTEL_CPU_SVN) + CPU_SVN_SIZE
+_INTEL_TCB = (
+    _sequence(f"{_OID}.2", 4 + _INTEL_TCB_SIZE) + b"\x30" + _der.encode_length(_INTEL_TCB_SIZE)
+)
+_INTEL_PCE_ID = _head(f"{_OID}.3", _der.OCTET_STRING, PCE_ID_SIZE)
+_INTEL_FMSPC = _head(f"{_OID}.4", _der.OCTET_STRING, FMSPC_SIZE)
+_INTEL_SGX_TYPE = _head(f"{_OID}.5", _der.ENUMERATED, 1)
+_INTEL_INSTANCE_ID = _head(f"{_OID}.6", _der.OCTET_STRING, PLATFORM_INSTANCE_ID_SIZE)
+_INTEL_FLAGS = tuple(_head(f"{_OID}.7.{arc}", _der.BOOLEAN, 1) for arc in (1, 2, 3))
+_INTEL_CONFIG_SIZE = 3 * (len(_INTEL_FLAGS[0]) + 1)
+_INTEL_CONFIG = (
+    _sequence(f"{_OID}.7", 2 + _INTEL_CONFIG_SIZE)
+    + b"\x30"
+    + _der.encode_length(_INTEL_CONFIG_SIZE)
+)
+_FLAG_VALUES = {0x00: False, 0xFF: True}
+
+
+def _parse_intel_encoding(data: bytes) -> PckExtension | None:
+    """The extension in Intel's own encoding, or None for any other bytes."""
+    size = len(data)
+    if size < 4 or data[0] != 0x30 or data[1] != 0x82 or (data[2] << 8 | data[3]) != size - 4:
+        return None
+    at = 4
+    end = at + len(_INTEL_PPID)
+    if data[at:end] != _INTEL_PPID:
+        return None
+    ppid = data[end : end + PPID_SIZE]
+    at = end + PPID_SIZE
+    end = at + len(_INTEL_TCB)
+    if data[at:end] != _INTEL_TCB:
+        return None
+    at = end
+    svns = []
+    for head in _INTEL_COMPONENTS:  # COMP01..16, then PCESVN
+        end = at + len(head)
+        if data[at:end] != head or end >= size or data[end] >= 0x80:
+            return None
+        svns.append(data[end])
+        at = end + 1
+    end = at + len(_INTEL_CPU_SVN)
+    if data[at:end] != _INTEL_CPU_SVN:
+        return None
+    cpu_svn = data[end : end + CPU_SVN_SIZE]
+    at = end + CPU_SVN_SIZE
+    end = at + len(_INTEL_PCE_ID)
+    if data[at:end] != _INTEL_PCE_ID:
+        return None
+    pce_id = data[end : end + PCE_ID_SIZE]
+    at = end + PCE_ID_SIZE
+    end = at + len(_INTEL_FMSPC)
+    if data[at:end] != _INTEL_FMSPC:
+        return None
+    fmspc = data[end : end + FMSPC_SIZE]
+    at = end + FMSPC_SIZE
+    end = at + len(_INTEL_SGX_TYPE)
+    if (
+        data[at:end] != _INTEL_SGX_TYPE
+        or end >= size
+        or data[end] > SgxType.SCALABLE_WITH_INTEGRITY
+    ):
+        return None
+    sgx_type = _SGX_TYPES[data[end]]
+    at = end + 1
+    tcb = PckTcb(tuple(svns[:16]), svns[16], cpu_svn)
+    if at == size:  # the Processor CA's five entries
+        return PckExtension(ppid, tcb, pce_id, fmspc, sgx_type)
+    end = at + len(_INTEL_INSTANCE_ID)
+    if data[at:end] != _INTEL_INSTANCE_ID:
+        return None
+    instance_id = data[end : end + PLATFORM_INSTANCE_ID_SIZE]
+    at = end + PLATFORM_INSTANCE_ID_SIZE
+    end = at + len(_INTEL_CONFIG)
+    if data[at:end] != _INTEL_CONFIG:
+        return None
+    at = end
+    flags = []
+    for head in _INTEL_FLAGS:
+        end = at + len(head)
+        flag = _FLAG_VALUES.get(data[end]) if data[at:end] == head and end < size else None
+        if flag is None:
+            return None
+        flags.append(flag)
+        at = end + 1
+    if at != size:
+        return None
+    configuration = PckConfiguration(flags[0], flags[1], flags[2])
+    return PckExtension(ppid, tcb, pce_id, fmspc, sgx_type, instance_id, configuration)
+
+
+_SGX_TYPES = tuple(SgxType)
+
+
 def parse_pck_extension(value: Buffer) -> PckExtension:
     """Parse the DER value of the SGX extension (OID 1.2.840.113741.1.13.1).
 
@@ -287,6 +406,11 @@ def parse_pck_extension(value: Buffer) -> PckExtension:
     trailing bytes, or malformed DER.
     """
     data = value if isinstance(value, bytes) else bytes(value)
+    return _parse_intel_encoding(data) or _parse_any_encoding(data)
+
+
+def _parse_any_encoding(data: bytes) -> PckExtension:
+    """Entry by entry, in any order: every DER encoding the schema allows, or the error."""
     top = _der.read_one(data, tag=_der.SEQUENCE, field=_FIELD)
     found = _entries(data, top, _TOP_OIDS, _FIELD)
     count = len(found)
@@ -337,9 +461,6 @@ def parse_pck_extension(value: Buffer) -> PckExtension:
     )
 
 
-_SGX_EXTENSION_X509_OID = x509.ObjectIdentifier(SGX_EXTENSION_OID)
-
-
 def pck_extension_from_certificate(cert: x509.Certificate) -> PckExtension:
     """Find and parse the SGX extension of the PCK leaf certificate ``cert``.
 
@@ -354,11 +475,17 @@ def pck_extension_from_certificate(cert: x509.Certificate) -> PckExtension:
 
 
 def _pck_extension_of(cert: x509.Certificate) -> PckExtension:
+    from cryptography import x509  # only for a cryptography certificate
+
+    from tdxquote import _x509_read
+
     def fail(reason: str) -> QuoteParseError:
         return QuoteParseError(f"PCK leaf certificate: {reason}", offset=0, field=_FIELD)
 
     try:
-        extension = _x509_read.extensions(cert, fail).get_extension_for_oid(_SGX_EXTENSION_X509_OID)
+        extension = _x509_read.extensions(cert, fail).get_extension_for_oid(
+            x509.ObjectIdentifier(SGX_EXTENSION_OID)
+        )
     except x509.ExtensionNotFound:
         raise QuoteParseError(
             f"certificate has no SGX extension ({SGX_EXTENSION_OID})", offset=0, field=_FIELD
