@@ -46,9 +46,7 @@ def _blocks(pem: bytes | None, offset: int) -> list[bytes]:
     checked with ``bytes.translate`` at C speed.
     """
     if pem is None:
-        raise _chain_error(
-            "the certification data is not a PEM certificate chain (type 5)", offset
-        )
+        raise _chain_error("the certification data is not a PEM certificate chain (type 5)", offset)
     parts = pem.split(_BEGIN)
     bodies = []
     for part in parts[1:]:

@@ -20,8 +20,7 @@ input bytes; malformed input raises :class:`X509FormatError` (a
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+import struct
 from datetime import datetime, timezone
 
 from . import _der
@@ -81,11 +80,11 @@ class CertView:
 
     __slots__ = (
         "_common_name",
+        "_digest",
         "_extensions",
         "_extensions_der",
         "_is_ca",
         "der",
-        "digest",
         "ecdsa_sha256",
         "issuer",
         "not_after",
@@ -113,7 +112,7 @@ class CertView:
         extensions_der: bytes,
     ) -> None:
         self.der = der
-        self.digest = hashlib.sha256(der).digest()
+        self._digest: bytes | None = None
         self.tbs = tbs
         self.signature = signature
         self.ecdsa_sha256 = ecdsa_sha256
@@ -130,6 +129,14 @@ class CertView:
 
     def __repr__(self) -> str:
         return f"<CertView {describe_name(self.subject)} serial={self.serial:x}>"
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of the certificate's DER (computed when first asked for)."""
+        digest = self._digest
+        if digest is None:
+            digest = self._digest = _sha256(self.der)
+        return digest
 
     @property
     def self_issued(self) -> bool:
@@ -180,25 +187,63 @@ class CertView:
         return self._is_ca
 
 
-@dataclass(frozen=True, slots=True)
 class CrlView:
-    """What verification reads from a CRL, sliced from its DER.
+    """What verification reads from a CRL, sliced from its DER (read-only).
 
     ``revoked`` holds the serial numbers of the revoked certificates;
-    ``crl_number`` is ``None`` without a CRL Number extension.
+    ``crl_number`` is ``None`` without a CRL Number extension.  Two views are
+    equal when their DER is.
     """
 
-    der: bytes
-    digest: bytes
-    tbs: bytes
-    signature: bytes
-    ecdsa_sha256: bool
-    issuer: bytes
-    this_update: datetime
-    next_update: datetime | None
-    revoked: frozenset[int]
-    crl_number: int | None
-    has_authority_key_identifier: bool
+    __slots__ = (
+        "crl_number",
+        "der",
+        "digest",
+        "ecdsa_sha256",
+        "has_authority_key_identifier",
+        "issuer",
+        "next_update",
+        "revoked",
+        "signature",
+        "tbs",
+        "this_update",
+    )
+
+    def __init__(
+        self,
+        *,
+        der: bytes,
+        digest: bytes,
+        tbs: bytes,
+        signature: bytes,
+        ecdsa_sha256: bool,
+        issuer: bytes,
+        this_update: datetime,
+        next_update: datetime | None,
+        revoked: frozenset[int],
+        crl_number: int | None,
+        has_authority_key_identifier: bool,
+    ) -> None:
+        self.der = der
+        self.digest = digest
+        self.tbs = tbs
+        self.signature = signature
+        self.ecdsa_sha256 = ecdsa_sha256
+        self.issuer = issuer
+        self.this_update = this_update
+        self.next_update = next_update
+        self.revoked = revoked
+        self.crl_number = crl_number
+        self.has_authority_key_identifier = has_authority_key_identifier
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CrlView) and other.der == self.der
+
+    def __hash__(self) -> int:
+        return hash(self.der)
+
+    def __repr__(self) -> str:
+        return f"<CrlView {describe_name(self.issuer)} revoked={len(self.revoked)}>"
 
     @property
     def issuer_common_name(self) -> str:
@@ -517,6 +562,10 @@ def _parse_certificate(der: bytes) -> CertView:
     )
 
 
+_ENTRY_HEAD = struct.Struct("4B").unpack_from
+_DATE_HEAD = struct.Struct("2B").unpack_from
+
+
 def _revoked_serials(data: bytes, element: _Element) -> frozenset[int]:
     """The serial of each ``SEQUENCE { INTEGER, Time, Extensions OPTIONAL }`` entry.
 
@@ -529,34 +578,39 @@ def _revoked_serials(data: bytes, element: _Element) -> frozenset[int]:
     serials: list[int] = []
     append = serials.append
     from_bytes = int.from_bytes
+    head = _ENTRY_HEAD
     pos, end = element[2], element[3]
     while pos < end:
         try:
-            if data[pos] == 0x30 and data[pos + 1] < 0x80 and data[pos + 2] == 2:
-                entry_end = pos + 2 + data[pos + 1]
-                serial_end = pos + 4 + data[pos + 3]
-                tag = data[serial_end]
-                date_end = serial_end + 2 + data[serial_end + 1]
-                if (
-                    0 < data[pos + 3] < 0x80
-                    and entry_end <= end
-                    and (
-                        (tag == _UTC_TIME and date_end - serial_end == 15)
-                        or (tag == _GENERALIZED_TIME and date_end - serial_end == 17)
+            # SEQUENCE { INTEGER, UTCTime or GeneralizedTime, [SEQUENCE] }, short lengths
+            tag, size, int_tag, serial_size = head(data, pos)
+            entry_end = pos + 2 + size
+            serial_end = pos + 4 + serial_size
+            date_tag, date_size = _DATE_HEAD(data, serial_end)
+            date_end = serial_end + 2 + date_size
+            if (
+                tag == 0x30
+                and size < 0x80
+                and int_tag == 2
+                and 0 < serial_size < 0x80
+                and entry_end <= end
+                and (
+                    (date_tag == _UTC_TIME and date_size == 13)
+                    or (date_tag == _GENERALIZED_TIME and date_size == 15)
+                )
+                and (
+                    date_end == entry_end
+                    or (
+                        date_end + 2 <= entry_end
+                        and data[date_end] == 0x30
+                        and date_end + 2 + data[date_end + 1] == entry_end
                     )
-                    and (
-                        date_end == entry_end
-                        or (
-                            date_end + 2 <= entry_end
-                            and data[date_end] == 0x30
-                            and date_end + 2 + data[date_end + 1] == entry_end
-                        )
-                    )
-                ):
-                    append(from_bytes(data[pos + 4 : serial_end], "big", signed=True))
-                    pos = entry_end
-                    continue
-        except IndexError:
+                )
+            ):
+                append(from_bytes(data[pos + 4 : serial_end], "big", signed=True))
+                pos = entry_end
+                continue
+        except (IndexError, struct.error):
             pass
         entry = _read(data, pos, end)
         parts = _children(data, entry)
@@ -609,7 +663,7 @@ def _parse_crl(der: bytes) -> CrlView:
         crl_number = _der.decode_integer(value, _der.read_one(value, field="x509"), field="x509")
     return CrlView(
         der=der,
-        digest=hashlib.sha256(der).digest(),
+        digest=_sha256(der),
         tbs=der[tbs[1] : tbs[3]],
         signature=signature,
         ecdsa_sha256=ecdsa,
@@ -620,6 +674,12 @@ def _parse_crl(der: bytes) -> CrlView:
         crl_number=crl_number,
         has_authority_key_identifier=AUTHORITY_KEY_IDENTIFIER in extensions,
     )
+
+
+def _sha256(data: bytes) -> bytes:
+    from hashlib import sha256  # not at import: tdxquote parse needs no digest
+
+    return sha256(data).digest()
 
 
 # --- names, for matching and messages ------------------------------------------------------
@@ -735,4 +795,4 @@ def name_rfc4514(name: bytes) -> str:
 def describe_name(name: bytes) -> str:
     """A short human description of a DER ``Name`` for error messages (its CN)."""
     common_name = name_common_name(name)
-    return f"CN={common_name}" if common_name else f"<name {hashlib.sha256(name).hexdigest()[:12]}>"
+    return f"CN={common_name}" if common_name else f"<name {_sha256(name).hex()[:12]}>"

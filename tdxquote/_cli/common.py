@@ -15,13 +15,12 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._input import QuoteInput, parse_sniffed, sniff_quote
-from .._json import quote_to_dict
-from .._quote import Quote
-from ..errors import QuoteParseError
 from .output import EXIT_FOR_KIND, ErrorKind, error_object, write_envelope, zulu
 
 if TYPE_CHECKING:
+    from .._input import QuoteInput
+    from .._quote import Quote
+
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = [
@@ -148,6 +147,10 @@ def load_quote(source: str, *, max_size: int = MAX_QUOTE_INPUT) -> ParsedInput:
     the parse error's field and offset, and a hint at what the input is when
     it is not a quote) instead of any other exception.
     """
+    # The parser loads here, not with the CLI: ``tdxquote --help`` does not need it.
+    from .._input import parse_sniffed, sniff_quote
+    from ..errors import QuoteParseError
+
     data = read_input(source, max_size=max_size)
     how: QuoteInput | None = None
     try:
@@ -164,6 +167,13 @@ def load_quote(source: str, *, max_size: int = MAX_QUOTE_INPUT) -> ParsedInput:
             details={} if how is None else {"input": how.to_dict()},
         ) from None
     return ParsedInput(quote, how)
+
+
+def quote_to_dict(quote: Quote, *, include_pck: bool = True) -> dict[str, Any]:
+    """:func:`tdxquote._json.quote_to_dict` (imported on first use)."""
+    from .._json import quote_to_dict as to_dict
+
+    return to_dict(quote, include_pck=include_pck)
 
 
 def error_dict(error: CliError) -> dict[str, Any]:
