@@ -47,6 +47,8 @@ __all__ = [
     "verify_raw_signature",
 ]
 
+_TWO_32_OCTET_INTEGERS = b"\x30\x44\x02\x20"  # SEQUENCE of 68 octets, INTEGER of 32
+_INTEGER_32 = b"\x02\x20"
 _P256 = ec.SECP256R1()
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 
@@ -85,6 +87,8 @@ def raw_signature_to_der(signature: bytes) -> bytes | None:
     if len(signature) != 64:
         return None
     r, s = signature[:32], signature[32:]
+    if 0 < r[0] < 0x80 and 0 < s[0] < 0x80:  # most signatures: two 32-octet INTEGERs
+        return b"".join((_TWO_32_OCTET_INTEGERS, r, _INTEGER_32, s))
     if not r.strip(b"\x00") or not s.strip(b"\x00"):
         return None
     body = _der_integer(r) + _der_integer(s)
