@@ -18,7 +18,6 @@ remembered dates at ``now``.  A failure is never remembered.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 import threading
@@ -387,6 +386,8 @@ class Verifier:
             if self._source_is_async:
                 collateral = await fetch(quote, **options)
             else:
+                import asyncio  # only here: importing asyncio costs more than a verification
+
                 collateral = await asyncio.to_thread(fetch, quote, **options)
         assert collateral is not None
         return self._verify(quote, collateral, when, active)
