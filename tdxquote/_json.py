@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ._quote import Quote
 from ._reports import Report, SgxReport, TdReport10, TdReport15, TdReport15Ex
@@ -18,6 +18,7 @@ from .errors import QuoteParseError
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ._sgx_extension import ExtensionFields
     from ._x509_der import CertView
     from .pck import PckExtension
 
@@ -37,12 +38,18 @@ __all__ = [
 ]
 
 
-class BodyKind(NamedTuple):
+class BodyKind:
     """What a report body is: a short stable key, a label for people, its size."""
 
-    key: str
-    label: str
-    size: int
+    __slots__ = ("key", "label", "size")
+
+    def __init__(self, key: str, label: str, size: int) -> None:
+        self.key = key
+        self.label = label
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"BodyKind(key={self.key!r}, label={self.label!r}, size={self.size})"
 
 
 BODY_KINDS: dict[type[Report], BodyKind] = {
@@ -144,24 +151,47 @@ def _pck_name_error(reason: str) -> QuoteParseError:
 def pck_extension_to_dict(extension: PckExtension) -> dict[str, Any]:
     """Every field of the PCK certificate's SGX extension."""
     config = extension.configuration
+    tcb = extension.tcb
+    return _extension_dict(
+        (
+            extension.ppid,
+            tcb.sgx_components,
+            tcb.pce_svn,
+            tcb.cpu_svn,
+            extension.pce_id,
+            extension.fmspc,
+            int(extension.sgx_type),
+            extension.platform_instance_id,
+            None
+            if config is None
+            else (config.dynamic_platform, config.cached_keys, config.smt_enabled),
+        )
+    )
+
+
+def _extension_dict(fields: ExtensionFields) -> dict[str, Any]:
+    """What :func:`pck_extension_to_dict` gives, from the values the DER reader returns."""
+    from ._sgx_extension import SGX_TYPE_NAMES
+
+    ppid, components, pce_svn, cpu_svn, pce_id, fmspc, sgx_type, instance_id, config = fields
     return {
-        "fmspc": extension.fmspc.hex(),
-        "pce_id": extension.pce_id.hex(),
-        "ppid": extension.ppid.hex(),
-        "sgx_type": extension.sgx_type.name,
-        "ca_type": extension.ca_type,
+        "fmspc": fmspc.hex(),
+        "pce_id": pce_id.hex(),
+        "ppid": ppid.hex(),
+        "sgx_type": SGX_TYPE_NAMES[sgx_type],
+        "ca_type": "processor" if instance_id is None else "platform",
         "tcb": {
-            "sgx_components": list(extension.tcb.sgx_components),
-            "pce_svn": extension.tcb.pce_svn,
-            "cpu_svn": extension.tcb.cpu_svn.hex(),
+            "sgx_components": list(components),
+            "pce_svn": pce_svn,
+            "cpu_svn": cpu_svn.hex(),
         },
-        "platform_instance_id": _jsonable(extension.platform_instance_id),
+        "platform_instance_id": None if instance_id is None else instance_id.hex(),
         "configuration": None
         if config is None
         else {
-            "dynamic_platform": config.dynamic_platform,
-            "cached_keys": config.cached_keys,
-            "smt_enabled": config.smt_enabled,
+            "dynamic_platform": config[0],
+            "cached_keys": config[1],
+            "smt_enabled": config[2],
         },
     }
 
@@ -178,7 +208,7 @@ def pck_to_dict(quote: Quote) -> dict[str, Any]:
     that failed is None and ``pck_error`` says why (its offset is in the quote
     for ``pck_chain`` errors, in the extension value for ``pck_extension.*``).
     """
-    from ._pck_read import read_pck_chain, read_pck_extension
+    from ._pck_read import read_pck_chain, read_pck_extension_fields
 
     chain: list[dict[str, Any]] | None = None
     extension: dict[str, Any] | None = None
@@ -186,7 +216,7 @@ def pck_to_dict(quote: Quote) -> dict[str, Any]:
     try:
         views = read_pck_chain(quote.pck_chain_pem, quote._layout[9])
         chain = [certificate_to_dict(view) for view in views]
-        extension = pck_extension_to_dict(read_pck_extension(views[0]))
+        extension = _extension_dict(read_pck_extension_fields(views[0]))
     except QuoteParseError as exc:
         error = parse_error_to_dict(exc)
     return {"pck_chain": chain, "pck_extension": extension, "pck_error": error}

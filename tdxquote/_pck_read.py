@@ -18,12 +18,16 @@ so a certificate that one of them refuses is "not decoded".
 from __future__ import annotations
 
 import binascii
+from typing import TYPE_CHECKING
 
+from ._sgx_extension import SGX_EXTENSION_OID, ExtensionFields, parse_fields
 from ._x509_der import CertView, X509FormatError, parse_certificate
 from .errors import QuoteParseError
-from .pck import SGX_EXTENSION_OID, PckExtension, parse_pck_extension
 
-__all__ = ["read_pck_chain", "read_pck_extension", "read_pck_leaf"]
+if TYPE_CHECKING:
+    from .pck import PckExtension
+
+__all__ = ["read_pck_chain", "read_pck_extension", "read_pck_extension_fields", "read_pck_leaf"]
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
 _END = b"-----END CERTIFICATE-----"
@@ -95,11 +99,12 @@ def read_pck_leaf(pem: bytes | None, offset: int) -> CertView:
     return _certificate(_blocks(pem, offset)[0], 0, offset)
 
 
-def read_pck_extension(leaf: CertView) -> PckExtension:
-    """The SGX extension of the PCK leaf, parsed by :func:`~tdxquote.pck.parse_pck_extension`.
+def read_pck_extension_fields(leaf: CertView) -> ExtensionFields:
+    """The values of the SGX extension of the PCK leaf (:mod:`tdxquote._sgx_extension`).
 
     A leaf whose extensions cannot be read or that has no SGX extension is a
-    :class:`QuoteParseError` of field ``pck_extension`` at offset 0.
+    :class:`QuoteParseError` of field ``pck_extension`` at offset 0; a
+    malformed extension raises as :func:`~tdxquote.pck.parse_pck_extension`.
     """
     try:
         found = leaf.extensions.get(_SGX_EXTENSION)
@@ -113,4 +118,11 @@ def read_pck_extension(leaf: CertView) -> PckExtension:
             offset=0,
             field="pck_extension",
         )
-    return parse_pck_extension(found[1])
+    return parse_fields(found[1])
+
+
+def read_pck_extension(leaf: CertView) -> PckExtension:
+    """The SGX extension of the PCK leaf as a :class:`~tdxquote.pck.PckExtension`."""
+    from .pck import pck_extension_of_fields
+
+    return pck_extension_of_fields(read_pck_extension_fields(leaf))

@@ -234,10 +234,11 @@ class PlatformCache:
 
 def _decode_platform(pem: bytes | None, offset: int) -> _Platform:
     """What :attr:`Quote.pck_extension` gives for this chain: the FMSPC, or its error."""
-    from ._pck_read import read_pck_extension, read_pck_leaf
+    from ._pck_read import read_pck_extension_fields, read_pck_leaf
 
     try:
-        return _Platform(read_pck_extension(read_pck_leaf(pem, offset)).fmspc.hex(), None)
+        fields = read_pck_extension_fields(read_pck_leaf(pem, offset))
+        return _Platform(fields[5].hex(), None)  # the FMSPC
     except QuoteParseError as exc:
         return _Platform(None, (exc.field, exc.offset, exc.reason))
 
