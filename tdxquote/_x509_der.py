@@ -700,6 +700,37 @@ def name_common_name(name: bytes) -> str:
     Decoding never fails: undecodable characters become U+FFFD, so a hostile
     name can neither raise nor match a name it does not spell.
     """
+    # Single-attribute RDNs with short lengths are read inline, up to the common name; any
+    # other shape is read element by element from the start (same answer, slower).
+    if len(name) > 2 and name[0] == 0x30 and name[1] < 0x80 and name[1] + 2 == len(name):
+        pos, end = 2, len(name)
+        try:
+            while pos < end:
+                size = name[pos + 1]
+                rdn_end = pos + 2 + size
+                oid_size = name[pos + 5]
+                value_at = pos + 6 + oid_size
+                if not (
+                    name[pos] == 0x31
+                    and size < 0x80
+                    and rdn_end <= end
+                    and name[pos + 2] == 0x30
+                    and name[pos + 3] == size - 2
+                    and name[pos + 4] == 0x06
+                    and oid_size < 0x80
+                    and name[value_at] & 0x1F != 0x1F  # (no high-tag-number form)
+                    and name[value_at + 1] < 0x80
+                    and value_at + 2 + name[value_at + 1] == rdn_end
+                ):
+                    break
+                if name[pos + 6 : value_at] == _COMMON_NAME:
+                    codec = _STRING_CODECS.get(name[value_at], "latin-1")
+                    return name[value_at + 2 : rdn_end].decode(codec, "replace")
+                pos = rdn_end
+            else:
+                return ""
+        except IndexError:
+            pass
     try:
         top = _der.read_one(name, tag=_der.SEQUENCE, field="x509")
         for rdn in _der.iter_children(name, top, field="x509"):
