@@ -12,18 +12,19 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ._quote import Quote
-from ._reports import Report, SgxReport, TdReport10, TdReport15, TdReport15Ex
+from ._reports import SgxReport
 from .errors import QuoteParseError
 
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ._reports import Report
     from ._sgx_extension import ExtensionFields
     from ._x509_der import CertView
     from .pck import PckExtension
 
 __all__ = [
-    "BODY_KINDS",
+    "BODY_KIND_OF_TYPE",
     "CERTIFICATION_TYPE_NAMES",
     "BodyKind",
     "body_kind",
@@ -52,13 +53,23 @@ class BodyKind:
         return f"BodyKind(key={self.key!r}, label={self.label!r}, size={self.size})"
 
 
-BODY_KINDS: dict[type[Report], BodyKind] = {
-    SgxReport: BodyKind("sgx", "SGX enclave report", 384),
-    TdReport10: BodyKind("td10", "TD report 1.0", 584),
-    TdReport15: BodyKind("td15", "TD report 1.5", 648),
-    TdReport15Ex: BodyKind("td15ex", "TD report 1.5 ex", 885),
+BODY_KIND_OF_TYPE: dict[int, BodyKind] = {
+    1: BodyKind("sgx", "SGX enclave report", 384),
+    2: BodyKind("td10", "TD report 1.0", 584),
+    3: BodyKind("td15", "TD report 1.5", 648),
+    4: BodyKind("td15ex", "TD report 1.5 ex", 885),
 }
-"""Body class -> kind; ``key`` is what ``scan`` counts by."""
+"""Effective body type (1 SGX, 2 TD 1.0, 3 TD 1.5, 4 TD 1.5 ex, for every quote version) ->
+kind; ``key`` is what ``scan`` counts by."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BODY_KINDS":  # by report class: imports the TD 1.5 report classes
+        from ._reports import report_codec
+
+        return {report_codec(body_type)[0]: kind for body_type, kind in BODY_KIND_OF_TYPE.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CERTIFICATION_TYPE_NAMES = {
     1: "PPID in cleartext",
@@ -73,7 +84,7 @@ CERTIFICATION_TYPE_NAMES = {
 
 def body_kind(quote: Quote) -> BodyKind:
     """The kind of ``quote``'s body (for every version, not only v5's descriptor)."""
-    return BODY_KINDS[type(quote.body)]
+    return BODY_KIND_OF_TYPE[quote._layout[3]]
 
 
 def flag_names(flags: enum.IntFlag) -> list[str]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, overload
 
 from . import _layout_table as table
 from ._lazy import cached_property
-from ._reports import REPORT_CODECS, Report, SgxReport
+from ._reports import SgxReport, report_codec
 from .errors import QuoteParseError
 from .schema._constants import (
     ATTESTATION_KEY_TYPE_ECDSA_P256,
@@ -34,6 +34,7 @@ from .schema._rules import check_header
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ._reports import Report
     from .pck import PckExtension
 
 __all__ = ["CertificationData", "Header", "Quote", "TeeType", "parse_quote"]
@@ -703,5 +704,15 @@ def _fill(quote: Quote, layout: _Layout) -> None:
     _set_layout(quote, [*layout, None, None, None, None])
 
 
-_REPORT_DECODERS = {key: (cls, codec.unpack_from) for key, (cls, codec) in REPORT_CODECS.items()}
-_SGX_UNPACK_FROM = REPORT_CODECS[BODY_TYPE_SGX][1].unpack_from
+class _Decoders(dict[int, tuple[Any, Any]]):
+    """Body type -> (report class, its unpack): the TD 1.5 ones are added when first needed."""
+
+    def __missing__(self, body_type: int) -> tuple[Any, Any]:
+        cls, codec = report_codec(body_type)
+        found = self[body_type] = (cls, codec.unpack_from)
+        return found
+
+
+_REPORT_DECODERS = _Decoders()
+_SGX_UNPACK_FROM = _REPORT_DECODERS[BODY_TYPE_SGX][1]
+_REPORT_DECODERS[BODY_TYPE_TD10]

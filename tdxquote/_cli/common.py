@@ -10,7 +10,6 @@ every outcome is one document of the contract in :mod:`.output`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
@@ -212,4 +211,6 @@ def report_error(error: CliError, *, as_json: bool, command: str, result: object
 
 def write_json(value: object) -> None:
     """Write ``value`` to standard output as indented JSON and a newline."""
+    import json  # not at import: the text output needs none
+
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
