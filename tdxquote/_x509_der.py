@@ -313,6 +313,15 @@ def _children(data: bytes, element: _Element, tag: int = _der.SEQUENCE) -> list[
     children = []
     pos, end = element[2], element[3]
     while pos < end:
+        # A short-form element inline (most are); anything else through _read.
+        if pos + 2 <= end:
+            child_tag = data[pos]
+            length = data[pos + 1]
+            stop = pos + 2 + length
+            if length < 0x80 and child_tag & 0x1F != 0x1F and stop <= end:
+                children.append((child_tag, pos, pos + 2, stop))
+                pos = stop
+                continue
         child = _read(data, pos, end)
         children.append(child)
         pos = child[3]
@@ -352,20 +361,16 @@ def _time(data: bytes, element: _Element) -> datetime:
         raise _fail("expected UTCTime or GeneralizedTime in DER form", offset)
     if text[-1:] != b"Z" or not digits.isdigit() or not digits.isascii():
         raise _fail("malformed time", offset)
-    year = int(digits[:year_digits])
+    # One conversion, then two digits at a time from the right (cheaper than six ints).
+    value, second = divmod(int(digits), 100)
+    value, minute = divmod(value, 100)
+    value, hour = divmod(value, 100)
+    value, day = divmod(value, 100)
+    year, month = divmod(value, 100)
     if year_digits == 2:
         year += 2000 if year < 50 else 1900
-    rest = digits[year_digits:]
     try:
-        return datetime(
-            year,
-            int(rest[0:2]),
-            int(rest[2:4]),
-            int(rest[4:6]),
-            int(rest[6:8]),
-            int(rest[8:10]),
-            tzinfo=timezone.utc,
-        )
+        return datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     except ValueError:
         raise _fail("impossible date", offset) from None
 
@@ -404,6 +409,10 @@ def _extensions(data: bytes, wrapper: _Element) -> dict[bytes, tuple[bool, bytes
     inner = _read(data, wrapper[2], wrapper[3])
     if inner[3] != wrapper[3]:
         raise _fail("trailing bytes after the extensions", inner[3])
+    if inner[0] == _der.SEQUENCE:
+        inline = _extensions_inline(data, inner[2], inner[3])
+        if inline is not None:
+            return inline
     found: dict[bytes, tuple[bool, bytes]] = {}
     for extension in _children(data, inner):
         parts = _children(data, extension)
@@ -423,6 +432,56 @@ def _extensions(data: bytes, wrapper: _Element) -> dict[bytes, tuple[bool, bytes
         if key in found:
             raise _fail("duplicate extension", extension[1])
         found[key] = (critical, data[value[2] : value[3]])
+    return found
+
+
+def _length(data: bytes, at: int) -> tuple[int, int]:
+    """The DER length at ``at`` (short form, or 1 or 2 octets, minimal) and where the content
+    starts; (-1, 0) for any other form."""
+    size = data[at]
+    if size < 0x80:
+        return size, at + 1
+    if size == 0x81 and data[at + 1] >= 0x80:
+        return data[at + 1], at + 2
+    if size == 0x82 and data[at + 1]:
+        return data[at + 1] << 8 | data[at + 2], at + 3
+    return -1, 0
+
+
+def _extensions_inline(data: bytes, pos: int, end: int) -> dict[bytes, tuple[bool, bytes]] | None:
+    """The extensions ``SEQUENCE { OID, BOOLEAN OPTIONAL, OCTET STRING }`` read inline; None
+    for anything the element-by-element reader must judge (it accepts all this accepts)."""
+    found: dict[bytes, tuple[bool, bytes]] = {}
+    try:
+        while pos < end:
+            if data[pos] != 0x30:
+                return None
+            size, at = _length(data, pos + 1)
+            stop = at + size
+            if size < 0 or stop > end or data[at] != _der.OBJECT_IDENTIFIER:
+                return None
+            oid_end = at + 2 + data[at + 1]
+            value_at = oid_end
+            critical = False
+            if data[oid_end] == _der.BOOLEAN:
+                if data[oid_end + 1] != 1 or data[oid_end + 2] not in (0, 0xFF):
+                    return None
+                critical = data[oid_end + 2] == 0xFF
+                value_at = oid_end + 3
+            value_size, content = _length(data, value_at + 1)
+            key = data[at + 2 : oid_end]
+            if (
+                data[at + 1] >= 0x80
+                or data[value_at] != _der.OCTET_STRING
+                or value_size < 0
+                or content + value_size != stop
+                or key in found
+            ):
+                return None
+            found[key] = (critical, data[content:stop])
+            pos = stop
+    except IndexError:
+        return None
     return found
 
 

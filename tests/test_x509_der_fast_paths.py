@@ -1,9 +1,10 @@
-"""``_x509_der`` reads names inline as it would element by element.
+"""``_x509_der`` reads names and extensions inline as it would element by element.
 
-Names are most of a certificate's elements, so their common shape (short
-lengths, one attribute per RDN) is read inline; anything else goes element by
-element.  Both must accept, refuse and return exactly the same, on generated
-and damaged names.  (Revoked CRL entries: ``test_x509_verify``.)
+Names and extensions are most of a certificate's elements, so their common
+shapes (short lengths, one attribute per RDN; OID, flag, value) are read
+inline; anything else goes element by element.  Both must accept, refuse and
+return exactly the same, on generated and damaged input.  (Revoked CRL
+entries: ``test_x509_verify``.)
 """
 
 from __future__ import annotations
@@ -97,3 +98,62 @@ def test_the_inline_name_check_is_taken_for_real_names() -> None:
         )
     )
     assert _x509_der._plain_name(name, _x509_der._read(name, 0, len(name)))
+
+
+_EXTENSION_PARTS = st.sampled_from(
+    [
+        bytes.fromhex("0603551d13"),  # basicConstraints
+        bytes.fromhex("0603551d0f"),
+        bytes.fromhex("06092a864886f84d010d01"),
+        bytes.fromhex("0101ff"),
+        bytes.fromhex("010100"),
+        bytes.fromhex("010101"),  # a BOOLEAN that is neither 0 nor 255
+        bytes.fromhex("0500"),
+    ]
+)
+
+
+@st.composite
+def _extension_lists(draw: st.DrawFn) -> bytes:
+    extensions = []
+    for _ in range(draw(st.integers(0, 5))):
+        parts = draw(st.lists(_EXTENSION_PARTS, max_size=2))
+        value = draw(st.binary(max_size=draw(st.sampled_from([4, 200, 300]))))
+        parts.append(_der.encode_octet_string(value))
+        extensions.append(_der.encode_sequence(*parts))
+    data = bytearray(_der.encode_sequence(*extensions))
+    for _ in range(draw(st.integers(0, 2))):
+        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    return bytes(data)
+
+
+def _read_extensions(data: bytes) -> object:
+    try:
+        wrapper = (0xA3, 0, 0, len(data))
+        return _x509_der._extensions(data, wrapper)
+    except QuoteParseError as exc:
+        return f"{exc.reason} @{exc.offset}"
+
+
+@budget(2000)
+@given(_extension_lists())
+def test_extensions_are_read_inline_as_element_by_element(data: bytes) -> None:
+    inline = _read_extensions(data)
+    fast = _x509_der._extensions_inline
+    _x509_der._extensions_inline = lambda data, pos, end: None  # element by element only
+    try:
+        assert _read_extensions(data) == inline
+    finally:
+        _x509_der._extensions_inline = fast
+
+
+def test_the_inline_extension_reader_reads_real_extensions() -> None:
+    data = _der.encode_sequence(
+        _der.encode_sequence(bytes.fromhex("0603551d13"), bytes.fromhex("0101ff"), b"\x04\x00"),
+        _der.encode_sequence(bytes.fromhex("0603551d0f"), _der.encode_octet_string(bytes(300))),
+    )
+    found = _x509_der._extensions_inline(data, 4, len(data))
+    assert found == {
+        bytes.fromhex("551d13"): (True, b""),
+        bytes.fromhex("551d0f"): (False, bytes(300)),
+    }
