@@ -5,14 +5,16 @@ SGX extension, ``tdxquote scan`` counts FMSPCs, and :attr:`Quote.pck_extension`
 gives the extension: none of them verifies anything, so none needs
 ``cryptography``.  They read the certificates with the strict DER reader of
 :mod:`tdxquote._x509_der` (the one verification uses) and the extension with
-:mod:`tdxquote.pck`'s own DER reader.
+:mod:`tdxquote._sgx_extension` (the reader behind :mod:`tdxquote.pck`).
 
 Every problem is a :class:`~tdxquote.errors.QuoteParseError`: ``field``
 ``pck_chain`` with the chain's offset in the quote for the chain and its
 certificates, ``pck_extension...`` with an offset into the extension value
-for the extension.  The reader is stricter than ``cryptography`` where
-verification is (names must read exactly, a serial number must be positive),
-so a certificate that one of them refuses is "not decoded".
+for the extension.  The reader is as strict as verification (names must read
+exactly, a serial number must be positive): such a certificate is "not
+decoded".  It does not check what ``cryptography`` also checks on load but
+verification needs not (a PrintableString character outside its alphabet, a
+multi-valued RDN out of DER order); such names are shown as they read.
 """
 
 from __future__ import annotations

@@ -714,5 +714,5 @@ class _Decoders(dict[int, tuple[Any, Any]]):
 
 
 _REPORT_DECODERS = _Decoders()
-_SGX_UNPACK_FROM = _REPORT_DECODERS[BODY_TYPE_SGX][1]
-_REPORT_DECODERS[BODY_TYPE_TD10]
+_SGX_UNPACK_FROM = _REPORT_DECODERS[BODY_TYPE_SGX][1]  # (the QE report's: every quote has one)
+_REPORT_DECODERS[BODY_TYPE_TD10]  # made now: TD 1.0 quotes are the common ones
