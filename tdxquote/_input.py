@@ -37,7 +37,6 @@ import base64
 import binascii
 import re
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._quote import Quote, parse_quote
@@ -87,18 +86,54 @@ _MAX_JSON_NODES = 2000
 _MAX_JSON_DEPTH = 8
 
 
-@dataclass(frozen=True)
 class QuoteInput:
     """How a quote was handed over.
 
     ``encoding`` is one of :data:`ENCODINGS`; ``container`` is None, ``"json"``
     (``location`` is the member's path, ``tdx.quote``, or ``""`` for the whole
     document) or ``"labelled-text"`` (``location`` is the label, ``Quote``).
+    Immutable, compared and hashed by value (a plain class: importing
+    ``dataclasses`` would cost ``tdxquote parse`` more than the rest of its
+    start-up).
     """
 
+    __slots__ = ("container", "encoding", "location")
     encoding: str
-    container: str | None = None
-    location: str | None = None
+    container: str | None
+    location: str | None
+
+    def __init__(
+        self, encoding: str, container: str | None = None, location: str | None = None
+    ) -> None:
+        object.__setattr__(self, "encoding", encoding)
+        object.__setattr__(self, "container", container)
+        object.__setattr__(self, "location", location)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"QuoteInput is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"QuoteInput is immutable (cannot delete {name!r})")
+
+    def _key(self) -> tuple[str, str | None, str | None]:
+        return (self.encoding, self.container, self.location)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QuoteInput):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"QuoteInput(encoding={self.encoding!r}, container={self.container!r}, "
+            f"location={self.location!r})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (QuoteInput, self._key())
 
     def describe(self) -> str:
         """``base64``, ``hex in JSON member quote``, ``JSON byte array``, ..."""

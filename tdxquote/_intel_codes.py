@@ -7,17 +7,44 @@ imports beyond the standard library: the error tree and the verdict both use it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 __all__ = ["QUOTE3_ERRORS", "QV_RESULT_UNSPECIFIED", "QvResult", "quote3_error_value"]
 
 
-@dataclass(frozen=True)
 class QvResult:
-    """Intel's ``sgx_ql_qv_result_t``: name and numeric value (``code`` in hex)."""
+    """Intel's ``sgx_ql_qv_result_t``: name and numeric value (``code`` in hex).
 
+    Immutable, compared and hashed by value.  (A plain class, not a dataclass:
+    the error tree imports it, and importing ``dataclasses`` costs more than
+    the rest of ``tdxquote parse``'s start-up.)
+    """
+
+    __slots__ = ("name", "value")
     name: str
     value: int
+
+    def __init__(self, name: str, value: int) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "value", value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"QvResult is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"QvResult is immutable (cannot delete {name!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QvResult):
+            return NotImplemented
+        return (self.name, self.value) == (other.name, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.value))
+
+    def __repr__(self) -> str:
+        return f"QvResult(name={self.name!r}, value={self.value!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (QvResult, (self.name, self.value))
 
     @property
     def code(self) -> str:

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ._quote import Quote
-from ._reports import Report, SgxReport, TdReport10, TdReport15, TdReport15Ex
+from ._reports import SgxReport
 from .errors import QuoteParseError
 
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ._reports import Report
+    from ._sgx_extension import ExtensionFields
+    from ._x509_der import CertView
     from .pck import PckExtension
 
 __all__ = [
-    "BODY_KINDS",
+    "BODY_KIND_OF_TYPE",
     "CERTIFICATION_TYPE_NAMES",
     "BodyKind",
     "body_kind",
@@ -36,21 +39,37 @@ __all__ = [
 ]
 
 
-class BodyKind(NamedTuple):
+class BodyKind:
     """What a report body is: a short stable key, a label for people, its size."""
 
-    key: str
-    label: str
-    size: int
+    __slots__ = ("key", "label", "size")
+
+    def __init__(self, key: str, label: str, size: int) -> None:
+        self.key = key
+        self.label = label
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"BodyKind(key={self.key!r}, label={self.label!r}, size={self.size})"
 
 
-BODY_KINDS: dict[type[Report], BodyKind] = {
-    SgxReport: BodyKind("sgx", "SGX enclave report", 384),
-    TdReport10: BodyKind("td10", "TD report 1.0", 584),
-    TdReport15: BodyKind("td15", "TD report 1.5", 648),
-    TdReport15Ex: BodyKind("td15ex", "TD report 1.5 ex", 885),
+BODY_KIND_OF_TYPE: dict[int, BodyKind] = {
+    1: BodyKind("sgx", "SGX enclave report", 384),
+    2: BodyKind("td10", "TD report 1.0", 584),
+    3: BodyKind("td15", "TD report 1.5", 648),
+    4: BodyKind("td15ex", "TD report 1.5 ex", 885),
 }
-"""Body class -> kind; ``key`` is what ``scan`` counts by."""
+"""Effective body type (1 SGX, 2 TD 1.0, 3 TD 1.5, 4 TD 1.5 ex, for every quote version) ->
+kind; ``key`` is what ``scan`` counts by."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BODY_KINDS":  # by report class: imports the TD 1.5 report classes
+        from ._reports import report_codec
+
+        return {report_codec(body_type)[0]: kind for body_type, kind in BODY_KIND_OF_TYPE.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CERTIFICATION_TYPE_NAMES = {
     1: "PPID in cleartext",
@@ -65,7 +84,7 @@ CERTIFICATION_TYPE_NAMES = {
 
 def body_kind(quote: Quote) -> BodyKind:
     """The kind of ``quote``'s body (for every version, not only v5's descriptor)."""
-    return BODY_KINDS[type(quote.body)]
+    return BODY_KIND_OF_TYPE[quote._layout[3]]
 
 
 def flag_names(flags: enum.IntFlag) -> list[str]:
@@ -102,12 +121,29 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     return out
 
 
-def certificate_to_dict(cert: x509.Certificate) -> dict[str, Any]:
-    """Subject, issuer, serial number (hex) and validity of a certificate.
+def certificate_to_dict(cert: x509.Certificate | CertView) -> dict[str, Any]:
+    """Subject, issuer (RFC 4514 text), serial number (hex) and validity of a certificate.
 
-    Raises :class:`~tdxquote.errors.QuoteParseError` when a name does not decode.
+    ``cert`` is a DER view (:func:`tdxquote._x509_der.parse_certificate`,
+    what ``tdxquote parse`` shows, without ``cryptography``) or a
+    ``cryptography`` certificate; both give the same text.  Raises
+    :class:`~tdxquote.errors.QuoteParseError` when a name does not read.
     """
-    from ._x509_read import name_text, names  # cryptography.x509: only with a chain
+    from ._x509_der import CertView, X509FormatError, name_rfc4514
+
+    if isinstance(cert, CertView):
+        try:
+            subject, issuer = name_rfc4514(cert.subject), name_rfc4514(cert.issuer)
+        except X509FormatError as exc:
+            raise _pck_name_error(str(exc)) from None
+        return {
+            "subject": subject,
+            "issuer": issuer,
+            "serial_number": format(cert.serial, "x"),
+            "not_before": iso_utc(cert.not_before),
+            "not_after": iso_utc(cert.not_after),
+        }
+    from ._x509_read import name_text, names  # cryptography.x509: only for its certificates
 
     read = names(cert, _pck_name_error)
     return {
@@ -126,24 +162,47 @@ def _pck_name_error(reason: str) -> QuoteParseError:
 def pck_extension_to_dict(extension: PckExtension) -> dict[str, Any]:
     """Every field of the PCK certificate's SGX extension."""
     config = extension.configuration
+    tcb = extension.tcb
+    return _extension_dict(
+        (
+            extension.ppid,
+            tcb.sgx_components,
+            tcb.pce_svn,
+            tcb.cpu_svn,
+            extension.pce_id,
+            extension.fmspc,
+            int(extension.sgx_type),
+            extension.platform_instance_id,
+            None
+            if config is None
+            else (config.dynamic_platform, config.cached_keys, config.smt_enabled),
+        )
+    )
+
+
+def _extension_dict(fields: ExtensionFields) -> dict[str, Any]:
+    """What :func:`pck_extension_to_dict` gives, from the values the DER reader returns."""
+    from ._sgx_extension import SGX_TYPE_NAMES
+
+    ppid, components, pce_svn, cpu_svn, pce_id, fmspc, sgx_type, instance_id, config = fields
     return {
-        "fmspc": extension.fmspc.hex(),
-        "pce_id": extension.pce_id.hex(),
-        "ppid": extension.ppid.hex(),
-        "sgx_type": extension.sgx_type.name,
-        "ca_type": extension.ca_type,
+        "fmspc": fmspc.hex(),
+        "pce_id": pce_id.hex(),
+        "ppid": ppid.hex(),
+        "sgx_type": SGX_TYPE_NAMES[sgx_type],
+        "ca_type": "processor" if instance_id is None else "platform",
         "tcb": {
-            "sgx_components": list(extension.tcb.sgx_components),
-            "pce_svn": extension.tcb.pce_svn,
-            "cpu_svn": extension.tcb.cpu_svn.hex(),
+            "sgx_components": list(components),
+            "pce_svn": pce_svn,
+            "cpu_svn": cpu_svn.hex(),
         },
-        "platform_instance_id": _jsonable(extension.platform_instance_id),
+        "platform_instance_id": None if instance_id is None else instance_id.hex(),
         "configuration": None
         if config is None
         else {
-            "dynamic_platform": config.dynamic_platform,
-            "cached_keys": config.cached_keys,
-            "smt_enabled": config.smt_enabled,
+            "dynamic_platform": config[0],
+            "cached_keys": config[1],
+            "smt_enabled": config[2],
         },
     }
 
@@ -160,12 +219,15 @@ def pck_to_dict(quote: Quote) -> dict[str, Any]:
     that failed is None and ``pck_error`` says why (its offset is in the quote
     for ``pck_chain`` errors, in the extension value for ``pck_extension.*``).
     """
+    from ._pck_read import read_pck_chain, read_pck_extension_fields
+
     chain: list[dict[str, Any]] | None = None
     extension: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     try:
-        chain = [certificate_to_dict(cert) for cert in quote.pck_chain]
-        extension = pck_extension_to_dict(quote.pck_extension)
+        views = read_pck_chain(quote.pck_chain_pem, quote._layout[9])
+        chain = [certificate_to_dict(view) for view in views]
+        extension = _extension_dict(read_pck_extension_fields(views[0]))
     except QuoteParseError as exc:
         error = parse_error_to_dict(exc)
     return {"pck_chain": chain, "pck_extension": extension, "pck_error": error}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, overload
 
 from . import _layout_table as table
 from ._lazy import cached_property
-from ._reports import REPORT_CODECS, Report, SgxReport
+from ._reports import SgxReport, report_codec
 from .errors import QuoteParseError
 from .schema._constants import (
     ATTESTATION_KEY_TYPE_ECDSA_P256,
@@ -36,6 +36,7 @@ from .schema._rules import check_header
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ._reports import Report
     from .pck import PckExtension
 
 __all__ = ["CertificationData", "Header", "PckIdentifier", "Quote", "TeeType", "parse_quote"]
@@ -363,10 +364,15 @@ def _header_error(problem: str) -> QuoteParseError:
     return _fail(problem, _HEADER_FIELDS[name][0], f"header.{name}")
 
 
-class _HeaderView(NamedTuple):
-    version: int
-    attestation_key_type: int
-    tee_type: int
+class _HeaderView:
+    """The three header fields :func:`check_header` reads (a NamedTuple costs more to make)."""
+
+    __slots__ = ("attestation_key_type", "tee_type", "version")
+
+    def __init__(self, version: int, attestation_key_type: int, tee_type: int) -> None:
+        self.version = version
+        self.attestation_key_type = attestation_key_type
+        self.tee_type = tee_type
 
 
 # Every (version, attestation key type, TEE type) the schema's header rule accepts.
@@ -742,11 +748,16 @@ class Quote:
 
     @cached_property
     def pck_extension(self) -> PckExtension:
-        """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...)."""
-        from ._pem_chain import leaf_of
-        from .pck import pck_extension_from_certificate
+        """The SGX extension of the PCK leaf certificate (FMSPC, TCB components, ...).
 
-        return pck_extension_from_certificate(leaf_of(self.pck_chain, self._layout[9]))
+        Read from the leaf's DER (the chain's first certificate) without
+        ``cryptography``; the other certificates of the chain are checked as
+        PEM only.  Raises :class:`QuoteParseError` (field ``pck_chain`` for
+        the chain or the leaf, ``pck_extension...`` for the extension).
+        """
+        from ._pck_read import read_pck_extension, read_pck_leaf
+
+        return read_pck_extension(read_pck_leaf(self.pck_chain_pem, self._layout[9]))
 
 
 _tuple_new: Any = tuple.__new__
@@ -763,5 +774,15 @@ def _fill(quote: Quote, layout: _Layout) -> None:
     _set_layout(quote, [*layout, None, None, None, None])
 
 
-_REPORT_DECODERS = {key: (cls, codec.unpack_from) for key, (cls, codec) in REPORT_CODECS.items()}
-_SGX_UNPACK_FROM = REPORT_CODECS[BODY_TYPE_SGX][1].unpack_from
+class _Decoders(dict[int, tuple[Any, Any]]):
+    """Body type -> (report class, its unpack): the TD 1.5 ones are added when first needed."""
+
+    def __missing__(self, body_type: int) -> tuple[Any, Any]:
+        cls, codec = report_codec(body_type)
+        found = self[body_type] = (cls, codec.unpack_from)
+        return found
+
+
+_REPORT_DECODERS = _Decoders()
+_SGX_UNPACK_FROM = _REPORT_DECODERS[BODY_TYPE_SGX][1]  # (the QE report's: every quote has one)
+_REPORT_DECODERS[BODY_TYPE_TD10]  # made now: TD 1.0 quotes are the common ones

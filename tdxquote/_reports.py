@@ -1,5 +1,8 @@
 """Typed, immutable report bodies: the TD reports (TDX 1.0, 1.5, 1.5 ex) and the SGX report.
 
+The TD 1.5 reports live in :mod:`tdxquote._reports_td15` and are imported from
+here on first use (quote v5 body types 3 and 4 only).
+
 Each class is a ``NamedTuple`` whose fields are exactly the fields of its
 ``construct`` schema, in order; ``struct`` formats come from the layout table
 generated from the schemas (:mod:`tdxquote._layout_table`).
@@ -8,7 +11,7 @@ generated from the schemas (:mod:`tdxquote._layout_table`).
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from ._flags import SgxAttributes, TdAttributes, Xfam
 from ._layout_table import REPORT_FORMATS
@@ -77,63 +80,6 @@ class _TdReport10Fields(NamedTuple):
     report_data: bytes
 
 
-class _TdReport15Fields(NamedTuple):
-    """TD report body of TDX 1.5 (648 bytes): quote v5 body type 3."""
-
-    tee_tcb_svn: bytes
-    mr_seam: bytes
-    mr_signer_seam: bytes
-    seam_attributes: bytes
-    td_attributes: bytes
-    xfam: bytes
-    mr_td: bytes
-    mr_config_id: bytes
-    mr_owner: bytes
-    mr_owner_config: bytes
-    rtmr0: bytes
-    rtmr1: bytes
-    rtmr2: bytes
-    rtmr3: bytes
-    report_data: bytes
-    tee_tcb_svn2: bytes
-    mr_service_td: bytes
-
-
-class _TdReport15ExFields(NamedTuple):
-    """TD report body "TDX 1.5 ex" (885 bytes): quote v5 body type 4.
-
-    The layout is dcap-qvl 0.7.0's; no real quote of this type is public yet.
-    """
-
-    tee_tcb_svn: bytes
-    mr_seam: bytes
-    mr_signer_seam: bytes
-    seam_attributes: bytes
-    td_attributes: bytes
-    xfam: bytes
-    mr_td: bytes
-    mr_config_id: bytes
-    mr_owner: bytes
-    mr_owner_config: bytes
-    rtmr0: bytes
-    rtmr1: bytes
-    rtmr2: bytes
-    rtmr3: bytes
-    report_data: bytes
-    tee_tcb_svn2: bytes
-    mr_service_td: bytes
-    vmid: int
-    td_id: bytes
-    dev_info: bytes
-    init_service_td_hash: bytes
-    init_service_td_attributes: bytes
-    init_cpu_svn: bytes
-    init_tee_tcb_svn: bytes
-    init_tee_fmspc: bytes
-    cur_service_td_hash: bytes
-    cur_service_td_attributes: bytes
-
-
 class _SgxReportFields(NamedTuple):
     """An SGX enclave report body (384 bytes): the QE report, or an SGX quote's body."""
 
@@ -181,41 +127,47 @@ class TdReport10(_TdReport10Fields, _TdReportMixin):
         return _TD10.pack(*self)
 
 
-class TdReport15(_TdReport15Fields, _TdReportMixin):
-    """TD report body of TDX 1.5 (648 bytes): quote v5 body type 3."""
-
-    __slots__ = ()
-
-    def to_bytes(self) -> bytes:
-        """The body's exact wire bytes."""
-        return _TD15.pack(*self)
-
-
-class TdReport15Ex(_TdReport15ExFields, _TdReportMixin):
-    """TD report body "TDX 1.5 ex" (885 bytes): quote v5 body type 4.
-
-    The layout is dcap-qvl 0.7.0's; no real quote of this type is public yet.
-    """
-
-    __slots__ = ()
-
-    def to_bytes(self) -> bytes:
-        """The body's exact wire bytes."""
-        return _TD15EX.pack(*self)
-
-
-TdReport = TdReport10 | TdReport15 | TdReport15Ex
-Report = TdReport10 | TdReport15 | TdReport15Ex | SgxReport
-
 _SGX = struct.Struct(REPORT_FORMATS[1])
 _TD10 = struct.Struct(REPORT_FORMATS[2])
-_TD15 = struct.Struct(REPORT_FORMATS[3])
-_TD15EX = struct.Struct(REPORT_FORMATS[4])
 
-# (class, struct) per schema: the fast parser decodes a body with one unpack.
-REPORT_CODECS: dict[int, tuple[type[Report], struct.Struct]] = {
-    1: (SgxReport, _SGX),
-    2: (TdReport10, _TD10),
-    3: (TdReport15, _TD15),
-    4: (TdReport15Ex, _TD15EX),
-}
+# The TD 1.5 reports (quote v5 body types 3 and 4) are made when first asked for
+# (``tdxquote._reports_td15``): a class costs as much to make as parsing a few quotes.
+if TYPE_CHECKING:
+    from ._reports_td15 import TdReport15, TdReport15Ex
+
+    TdReport: TypeAlias = TdReport10 | TdReport15 | TdReport15Ex
+    Report: TypeAlias = TdReport10 | TdReport15 | TdReport15Ex | SgxReport
+    REPORT_CODECS: dict[int, tuple[type[Report], struct.Struct]]
+
+_CODECS: dict[int, tuple[type[Any], struct.Struct]] = {1: (SgxReport, _SGX), 2: (TdReport10, _TD10)}
+
+
+def report_codec(body_type: int) -> tuple[type[Report], struct.Struct]:
+    """The report class and ``struct`` of a body type (1 to 4); KeyError for any other."""
+    found = _CODECS.get(body_type)
+    if found is None:
+        if body_type not in (3, 4):
+            raise KeyError(body_type)
+        from ._reports_td15 import CODECS
+
+        _CODECS.update(CODECS)
+        found = _CODECS[body_type]
+    return found
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("TdReport15", "TdReport15Ex"):
+        from . import _reports_td15
+
+        return getattr(_reports_td15, name)
+    if name in ("TdReport", "Report", "REPORT_CODECS"):
+        from ._reports_td15 import TdReport15, TdReport15Ex
+
+        values = {
+            "TdReport": TdReport10 | TdReport15 | TdReport15Ex,
+            "Report": TdReport10 | TdReport15 | TdReport15Ex | SgxReport,
+            "REPORT_CODECS": {body_type: report_codec(body_type) for body_type in (1, 2, 3, 4)},
+        }
+        globals().update(values)
+        return values[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -233,18 +233,14 @@ class PlatformCache:
 
 
 def _decode_platform(pem: bytes | None, offset: int) -> _Platform:
-    from ._pem_chain import decode_pck_chain, leaf_of
-    from .pck import pck_extension_from_certificate
+    """What :attr:`Quote.pck_extension` gives for this chain: the FMSPC, or its error."""
+    from ._pck_read import read_pck_extension_fields, read_pck_leaf
 
     try:
-        leaf = leaf_of(decode_pck_chain(pem, offset), offset)
-        return _Platform(pck_extension_from_certificate(leaf).fmspc.hex(), None)
+        fields = read_pck_extension_fields(read_pck_leaf(pem, offset))
+        return _Platform(fields[5].hex(), None)  # the FMSPC
     except QuoteParseError as exc:
         return _Platform(None, (exc.field, exc.offset, exc.reason))
-
-
-_PLATFORMS = PlatformCache()
-"""This process' platform cache: it lives as long as the process, across batches."""
 
 
 # --- one batch ------------------------------------------------------------------------------
@@ -253,8 +249,8 @@ _TEE_NAMES = {0x00000000: "SGX", 0x00000081: "TDX"}
 _BODY_KEYS = {1: "sgx", 2: "td10", 3: "td15", 4: "td15ex"}
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
-# One parsed quote's counters: (version, TEE, body kind, input format, FMSPC).
-_Key = tuple[str, str, str, str, str]
+# One parsed quote's counters but its FMSPC: (version, TEE, body kind, input format).
+_Key = tuple[str, str, str, str]
 
 
 def _read(path: str, max_size: int) -> bytes | str:
@@ -333,8 +329,8 @@ def scan_batch(
     that reason); binary and hex quotes are told apart as ``tdxquote parse``
     does.  Every problem with an item is a failure in the report (named by
     its path or name), never an exception.  FMSPCs are looked up in
-    ``platforms`` (default: this process' cache), so a worker that runs many
-    batches decodes each platform's PCK chain once.
+    ``platforms``, so a worker that passes one cache to all its batches reads
+    each platform's PCK leaf once (default: a new cache for this batch).
 
     The function and its arguments pickle, so process pools and cluster
     engines can run it; merge the reports of consecutive batches in order
@@ -342,11 +338,14 @@ def scan_batch(
     """
     if max_size < 1:
         raise ValueError(f"max_size must be at least 1, not {max_size}")
-    cache = _PLATFORMS if platforms is None else platforms
+    cache = PlatformCache() if platforms is None else platforms
     report = ScanReport()
     failures = report.failures
     pck_errors = report.pck_errors
     counts: dict[_Key, int] = {}
+    # FMSPCs apart: a batch of many platforms has as many keys as quotes, and a plain
+    # dict goes into an empty Counter at C speed.
+    fmspcs: dict[str, int] = {}
     files = 0
     for item in items:
         files += 1
@@ -362,7 +361,7 @@ def scan_batch(
             failures.append(ScanFailure(name, "file", None, read))
             continue
         try:
-            key, pck_error = _scan_quote(read, cache)  # type: ignore[arg-type]
+            key, fmspc, pck_error = _scan_quote(read, cache)  # type: ignore[arg-type]
         except QuoteParseError as exc:
             failures.append(ScanFailure(name, exc.field, exc.offset, exc.reason))
             continue
@@ -372,25 +371,26 @@ def scan_batch(
             )
             continue
         counts[key] = counts.get(key, 0) + 1
+        fmspcs[fmspc] = fmspcs.get(fmspc, 0) + 1
         if pck_error is not None:
             pck_errors.append(ScanFailure(name, *pck_error))
     report.files = files
     parsed = 0
-    for (version, tee, body, input_format, fmspc), count in counts.items():
+    for (version, tee, body, input_format), count in counts.items():
         parsed += count
         report.by_version[version] += count
         report.by_tee[tee] += count
         report.by_body_type[body] += count
         report.by_input_format[input_format] += count
-        report.by_fmspc[fmspc] += count
     report.parsed = parsed
+    report.by_fmspc.update(fmspcs)
     return report
 
 
 def _scan_quote(
     data: bytes, cache: PlatformCache
-) -> tuple[_Key, tuple[str, int | None, str] | None]:
-    """One quote's counter key, and the PCK problem (field, offset, reason) if any."""
+) -> tuple[_Key, str, tuple[str, int | None, str] | None]:
+    """One quote's counter key, its FMSPC, and the PCK problem (field, offset, reason) if any."""
     raw, input_format = decode_quote_input(data)
     quote = parse_quote(raw)
     layout = quote._layout  # version, TEE and effective body type, as parsed
@@ -398,7 +398,7 @@ def _scan_quote(
     pem = quote.pck_chain_pem
     fmspc: str | None = None
     error: tuple[str, int | None, str] | None = None
-    if pem is None:  # not type 5: the error Quote.pck_chain raises, nothing to remember
+    if pem is None:  # not type 5: the error Quote.pck_extension raises, nothing to remember
         fmspc, error = _decode_platform(None, cert_at)
     else:
         fmspc, error = cache.lookup(pem, cert_at)
@@ -407,9 +407,8 @@ def _scan_quote(
         _TEE_NAMES[layout[2]],
         _BODY_KEYS[layout[3]],
         input_format,
-        fmspc or "unknown",
     )
-    return key, error
+    return key, fmspc or "unknown", error
 
 
 # --- the corpus -----------------------------------------------------------------------------
@@ -465,17 +464,36 @@ def _batches(entries: Iterator[_Entry]) -> Iterator[list[_Entry]]:
         yield batch
 
 
+# A worker process of scan_paths' pool: its platform cache, made by the pool's initializer
+# when the process starts and used by every batch the process runs for that scan.
+_worker_platforms: PlatformCache | None = None
+
+
+def _start_worker() -> None:
+    global _worker_platforms
+    _worker_platforms = PlatformCache()
+
+
+def _scan_in_worker(batch: list[_Entry], max_size: int) -> ScanReport:
+    return scan_batch(batch, max_size=max_size, platforms=_worker_platforms)
+
+
 def _reports(entries: Iterator[_Entry], jobs: int, max_size: int) -> Iterator[ScanReport]:
-    """Batch reports in corpus order; with ``jobs`` > 1, at most ``3 * jobs`` in flight."""
+    """Batch reports in corpus order; with ``jobs`` > 1, at most ``3 * jobs`` in flight.
+
+    The run owns its platform caches: one here with one job, else one in each
+    worker process (made by the pool's initializer, gone with the pool).
+    """
     if jobs == 1:
+        platforms = PlatformCache()
         for batch in _batches(entries):
-            yield scan_batch(batch, max_size=max_size)
+            yield scan_batch(batch, max_size=max_size, platforms=platforms)
         return
-    pool = ProcessPoolExecutor(max_workers=jobs)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker)
     try:
         pending: deque[Future[ScanReport]] = deque()
         for batch in _batches(entries):
-            pending.append(pool.submit(scan_batch, batch, max_size=max_size))
+            pending.append(pool.submit(_scan_in_worker, batch, max_size))
             if len(pending) >= 3 * jobs:
                 yield pending.popleft().result()
         while pending:

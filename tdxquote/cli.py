@@ -78,13 +78,17 @@ module's own ``help=`` (a test compares them)."""
 _EXIT_INTERRUPTED = 130
 
 
-def build_parser(only: LazyCommand | bool | None = True) -> argparse.ArgumentParser:
+def build_parser(
+    only: LazyCommand | bool | None = True, *, siblings: bool = True
+) -> argparse.ArgumentParser:
     """The top-level parser, with one subparser per registered command.
 
     By default every command's full subparser is built (every command module
     is imported).  With ``only`` a command (or None), that command's
     subparser is the full one and the others are stand-ins carrying their
-    name and help, which is all ``--help`` and a usage error show.
+    name and help, which is all ``--help`` and a usage error show; with
+    ``siblings=False`` they are left out (the command line names ``only``
+    first, so no other command can be reached or listed).
     """
     parser = argparse.ArgumentParser(
         prog="tdxquote",
@@ -96,6 +100,8 @@ def build_parser(only: LazyCommand | bool | None = True) -> argparse.ArgumentPar
     for command in COMMANDS:
         if only is True or command is only:
             sub = command.add_parser(subparsers)
+        elif not siblings:
+            continue
         else:
             sub = subparsers.add_parser(command.name, help=command.help)
         sub.set_defaults(_run=command.run)
@@ -118,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     ``--version`` return their exit code instead of leaving the interpreter.
     """
     words = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(only=_chosen_command(words))
+    chosen = _chosen_command(words)
+    # ``tdxquote parse FILE``: the other commands' stand-ins would only cost start-up time
+    # (argparse looks its messages up in the gettext catalogues for each).
+    first = chosen is not None and words[0] == chosen.name
+    parser = build_parser(only=chosen, siblings=not first)
     try:
         args = parser.parse_args(words)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors

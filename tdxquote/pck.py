@@ -22,13 +22,24 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from cryptography import x509
-
-from tdxquote import _der, _x509_read
-from tdxquote._der import Buffer, Tlv
+from tdxquote import _der
+from tdxquote._der import Buffer
+from tdxquote._sgx_extension import (  # noqa: F401  (the sizes, as this module always had them)
+    CPU_SVN_SIZE,
+    FMSPC_SIZE,
+    PCE_ID_SIZE,
+    PLATFORM_INSTANCE_ID_SIZE,
+    PPID_SIZE,
+    SGX_EXTENSION_OID,
+    ExtensionFields,
+    parse_fields,
+)
 from tdxquote.errors import QuoteParseError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = [
     "SGX_EXTENSION_OID",
@@ -41,14 +52,6 @@ __all__ = [
     "pck_extension_from_certificate",
 ]
 
-SGX_EXTENSION_OID = "1.2.840.113741.1.13.1"
-"""OID of the SGX extension in PCK certificates."""
-
-PPID_SIZE = 16
-PCE_ID_SIZE = 2
-FMSPC_SIZE = 6
-CPU_SVN_SIZE = 16
-PLATFORM_INSTANCE_ID_SIZE = 16
 SGX_TCB_COMPONENTS = 16
 
 _FIELD = "pck_extension"
@@ -130,152 +133,6 @@ class PckExtension:
         return self.tcb.sgx_components
 
 
-# OIDs are matched on their encoded content octets; arcs below 128 are one octet.
-_PREFIX = _der.encode_oid_content(SGX_EXTENSION_OID)
-_PPID, _TCB, _PCE_ID, _FMSPC, _SGX_TYPE, _PLATFORM_INSTANCE_ID, _CONFIGURATION = range(1, 8)
-_TOP_OIDS = {_PREFIX + bytes((arc,)): arc for arc in range(1, 8)}
-_TOP_NAMES = {
-    _PPID: "ppid",
-    _TCB: "tcb",
-    _PCE_ID: "pce_id",
-    _FMSPC: "fmspc",
-    _SGX_TYPE: "sgx_type",
-    _PLATFORM_INSTANCE_ID: "platform_instance_id",
-    _CONFIGURATION: "configuration",
-}
-_PROCESSOR_REQUIRED = (_PPID, _TCB, _PCE_ID, _FMSPC, _SGX_TYPE)
-_PLATFORM_REQUIRED = (*_PROCESSOR_REQUIRED, _PLATFORM_INSTANCE_ID, _CONFIGURATION)
-
-_TCB_PCESVN = 17
-_TCB_CPUSVN = 18
-_TCB_OIDS = {_PREFIX + bytes((_TCB, arc)): arc for arc in range(1, 19)}
-_TCB_FIELDS = {
-    **{arc: f"{_FIELD}.tcb.comp{arc:02d}" for arc in range(1, 17)},
-    _TCB_PCESVN: f"{_FIELD}.tcb.pcesvn",
-    _TCB_CPUSVN: f"{_FIELD}.tcb.cpusvn",
-}
-
-_PPID_FIELD = f"{_FIELD}.ppid"
-_TCB_FIELD = f"{_FIELD}.tcb"
-_PCE_ID_FIELD = f"{_FIELD}.pce_id"
-_FMSPC_FIELD = f"{_FIELD}.fmspc"
-_SGX_TYPE_FIELD = f"{_FIELD}.sgx_type"
-_PLATFORM_INSTANCE_ID_FIELD = f"{_FIELD}.platform_instance_id"
-_CONFIG_FIELD = f"{_FIELD}.configuration"
-
-_CONFIG_NAMES = {1: "dynamic_platform", 2: "cached_keys", 3: "smt_enabled"}
-_CONFIG_OIDS = {_PREFIX + bytes((_CONFIGURATION, arc)): arc for arc in _CONFIG_NAMES}
-
-
-_new_tlv = tuple.__new__
-
-
-def _entries(data: bytes, seq: Tlv, table: dict[bytes, int], field: str) -> dict[int, Tlv]:
-    """Map each ``SEQUENCE {OID, value}`` entry of the SEQUENCE ``seq`` to its arc.
-
-    Unknown and repeated OIDs are errors.  The common encoding (short lengths)
-    is read inline; anything else goes through :func:`tdxquote._der.read_tlv`,
-    which accepts exactly what the inline path accepts plus the long forms,
-    and raises for everything malformed.
-    """
-    if seq.tag != _der.SEQUENCE:
-        _der.expect_tag(seq, _der.SEQUENCE, field=field)
-    found: dict[int, Tlv] = {}
-    pos = seq.start
-    end = seq.end
-    read_tlv = _der.read_tlv
-    while pos < end:
-        inline = False
-        if data[pos] == 0x30 and pos + 4 <= end:
-            entry_length = data[pos + 1]
-            oid_length = data[pos + 3]
-            entry_end = pos + 2 + entry_length
-            oid_start = pos + 4
-            oid_end = oid_start + oid_length
-            inline = (
-                entry_length < 0x80
-                and oid_length < 0x80
-                and data[pos + 2] == 0x06
-                and oid_end < entry_end <= end
-            )
-        if inline:
-            entry_offset = pos
-            oid_offset = pos + 2
-        else:
-            entry = read_tlv(data, pos, end, field=field)
-            if entry.tag != _der.SEQUENCE:
-                _der.expect_tag(entry, _der.SEQUENCE, field=field)
-            oid = read_tlv(data, entry.start, entry.end, field=field)
-            if oid.tag != _der.OBJECT_IDENTIFIER:
-                _der.expect_tag(oid, _der.OBJECT_IDENTIFIER, field=field)
-            entry_offset, entry_end = entry.offset, entry.end
-            oid_offset, oid_start, oid_end = oid.offset, oid.start, oid.end
-            if oid_end == entry_end:
-                raise QuoteParseError(
-                    "entry has an OID but no value", offset=entry_offset, field=field
-                )
-        value_length = data[oid_end + 1] if oid_end + 2 <= entry_end else 0x80
-        if value_length < 0x80 and oid_end + 2 + value_length == entry_end:
-            value_tag = data[oid_end]
-            if value_tag & 0x1F == 0x1F:
-                raise QuoteParseError(
-                    "high-tag-number form is not supported", offset=oid_end, field=field
-                )
-            value = _new_tlv(Tlv, (value_tag, oid_end, oid_end + 2, entry_end))
-        else:
-            value = read_tlv(data, oid_end, entry_end, field=field)
-            if value.end != entry_end:
-                raise QuoteParseError(
-                    "entry has more than two elements", offset=value.end, field=field
-                )
-        arc = table.get(data[oid_start:oid_end])
-        if arc is None or arc in found:
-            oid_tlv = Tlv(_der.OBJECT_IDENTIFIER, oid_offset, oid_start, oid_end)
-            dotted = _der.decode_oid(data, oid_tlv, field=field)
-            problem = "unknown" if arc is None else "duplicate"
-            raise QuoteParseError(f"{problem} OID {dotted}", offset=oid_offset, field=field)
-        found[arc] = value
-        pos = entry_end
-    return found
-
-
-def _ranged(data: bytes, tlv: Tlv, field: str, maximum: int) -> int:
-    """Decode a non-negative INTEGER no larger than ``maximum``."""
-    start = tlv.start
-    if tlv.tag == _der.INTEGER and tlv.end - start == 1 and data[start] < 0x80:
-        return data[start]  # the common one-octet encoding, inline
-    value = _der.decode_integer(data, tlv, field=field)
-    if value > maximum:
-        raise QuoteParseError(
-            f"value {value} out of range 0..{maximum}", offset=tlv.offset, field=field
-        )
-    return value
-
-
-def _parse_tcb(data: bytes, seq: Tlv) -> PckTcb:
-    found = _entries(data, seq, _TCB_OIDS, _TCB_FIELD)
-    if len(found) != 18:
-        raise QuoteParseError(
-            f"TCB must have 18 entries, found {len(found)}", offset=seq.offset, field=_TCB_FIELD
-        )
-    # 18 distinct known OIDs out of 18: every entry is present.
-    components = tuple([_ranged(data, found[arc], _TCB_FIELDS[arc], 0xFF) for arc in range(1, 17)])
-    pce_svn = _ranged(data, found[_TCB_PCESVN], _TCB_FIELDS[_TCB_PCESVN], 0xFFFF)
-    cpu_svn = _der.decode_octet_string(
-        data, found[_TCB_CPUSVN], field=_TCB_FIELDS[_TCB_CPUSVN], size=CPU_SVN_SIZE
-    )
-    return PckTcb(components, pce_svn, cpu_svn)
-
-
-def _parse_configuration(data: bytes, seq: Tlv) -> PckConfiguration:
-    found = _entries(data, seq, _CONFIG_OIDS, _CONFIG_FIELD)
-    flags: dict[str, bool] = {}
-    for arc, tlv in found.items():
-        name = _CONFIG_NAMES[arc]
-        flags[name] = _der.decode_boolean(data, tlv, field=f"{_CONFIG_FIELD}.{name}")
-    return PckConfiguration(**flags)
-
-
 def parse_pck_extension(value: Buffer) -> PckExtension:
     """Parse the DER value of the SGX extension (OID 1.2.840.113741.1.13.1).
 
@@ -286,58 +143,21 @@ def parse_pck_extension(value: Buffer) -> PckExtension:
     range, an octet string of the wrong size, an SGX type outside 0..2,
     trailing bytes, or malformed DER.
     """
-    data = value if isinstance(value, bytes) else bytes(value)
-    top = _der.read_one(data, tag=_der.SEQUENCE, field=_FIELD)
-    found = _entries(data, top, _TOP_OIDS, _FIELD)
-    count = len(found)
-    if count != 5 and count != 7:
-        raise QuoteParseError(
-            f"SGX extension must have 5 (Processor CA) or 7 (Platform CA) entries, found {count}",
-            offset=top.offset,
-            field=_FIELD,
-        )
-    for arc in _PROCESSOR_REQUIRED if count == 5 else _PLATFORM_REQUIRED:
-        if arc not in found:
-            raise QuoteParseError(
-                f"required entry {_TOP_NAMES[arc]} ({SGX_EXTENSION_OID}.{arc}) is missing",
-                offset=top.offset,
-                field=f"{_FIELD}.{_TOP_NAMES[arc]}",
-            )
+    return pck_extension_of_fields(parse_fields(value))
 
-    ppid = _der.decode_octet_string(data, found[_PPID], field=_PPID_FIELD, size=PPID_SIZE)
-    tcb = _parse_tcb(data, found[_TCB])
-    pce_id = _der.decode_octet_string(data, found[_PCE_ID], field=_PCE_ID_FIELD, size=PCE_ID_SIZE)
-    fmspc = _der.decode_octet_string(data, found[_FMSPC], field=_FMSPC_FIELD, size=FMSPC_SIZE)
-    type_tlv = found[_SGX_TYPE]
-    sgx_type = _der.decode_enumerated(data, type_tlv, field=_SGX_TYPE_FIELD)
-    if sgx_type > SgxType.SCALABLE_WITH_INTEGRITY:
-        raise QuoteParseError(
-            f"unknown SGX type {sgx_type}", offset=type_tlv.offset, field=_SGX_TYPE_FIELD
-        )
 
-    platform_instance_id: bytes | None = None
-    configuration: PckConfiguration | None = None
-    if count == 7:
-        platform_instance_id = _der.decode_octet_string(
-            data,
-            found[_PLATFORM_INSTANCE_ID],
-            field=_PLATFORM_INSTANCE_ID_FIELD,
-            size=PLATFORM_INSTANCE_ID_SIZE,
-        )
-        configuration = _parse_configuration(data, found[_CONFIGURATION])
-
+def pck_extension_of_fields(fields: ExtensionFields) -> PckExtension:
+    """The :class:`PckExtension` of the values :func:`tdxquote._sgx_extension.parse_fields` read."""
+    ppid, components, pce_svn, cpu_svn, pce_id, fmspc, sgx_type, instance_id, config = fields
     return PckExtension(
         ppid=ppid,
-        tcb=tcb,
+        tcb=PckTcb(components, pce_svn, cpu_svn),
         pce_id=pce_id,
         fmspc=fmspc,
         sgx_type=SgxType(sgx_type),
-        platform_instance_id=platform_instance_id,
-        configuration=configuration,
+        platform_instance_id=instance_id,
+        configuration=None if config is None else PckConfiguration(*config),
     )
-
-
-_SGX_EXTENSION_X509_OID = x509.ObjectIdentifier(SGX_EXTENSION_OID)
 
 
 def pck_extension_from_certificate(cert: x509.Certificate) -> PckExtension:
@@ -354,11 +174,17 @@ def pck_extension_from_certificate(cert: x509.Certificate) -> PckExtension:
 
 
 def _pck_extension_of(cert: x509.Certificate) -> PckExtension:
+    from cryptography import x509  # only for a cryptography certificate
+
+    from tdxquote import _x509_read
+
     def fail(reason: str) -> QuoteParseError:
         return QuoteParseError(f"PCK leaf certificate: {reason}", offset=0, field=_FIELD)
 
     try:
-        extension = _x509_read.extensions(cert, fail).get_extension_for_oid(_SGX_EXTENSION_X509_OID)
+        extension = _x509_read.extensions(cert, fail).get_extension_for_oid(
+            x509.ObjectIdentifier(SGX_EXTENSION_OID)
+        )
     except x509.ExtensionNotFound:
         raise QuoteParseError(
             f"certificate has no SGX extension ({SGX_EXTENSION_OID})", offset=0, field=_FIELD

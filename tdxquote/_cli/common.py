@@ -10,18 +10,16 @@ every outcome is one document of the contract in :mod:`.output`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._input import QuoteInput, parse_sniffed, sniff_quote
-from .._json import quote_to_dict
-from .._quote import Quote
-from ..errors import QuoteParseError
 from .output import EXIT_FOR_KIND, ErrorKind, error_object, write_envelope, zulu
 
 if TYPE_CHECKING:
+    from .._input import QuoteInput
+    from .._quote import Quote
+
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = [
@@ -148,6 +146,10 @@ def load_quote(source: str, *, max_size: int = MAX_QUOTE_INPUT) -> ParsedInput:
     the parse error's field and offset, and a hint at what the input is when
     it is not a quote) instead of any other exception.
     """
+    # The parser loads here, not with the CLI: ``tdxquote --help`` does not need it.
+    from .._input import parse_sniffed, sniff_quote
+    from ..errors import QuoteParseError
+
     data = read_input(source, max_size=max_size)
     how: QuoteInput | None = None
     try:
@@ -164,6 +166,13 @@ def load_quote(source: str, *, max_size: int = MAX_QUOTE_INPUT) -> ParsedInput:
             details={} if how is None else {"input": how.to_dict()},
         ) from None
     return ParsedInput(quote, how)
+
+
+def quote_to_dict(quote: Quote, *, include_pck: bool = True) -> dict[str, Any]:
+    """:func:`tdxquote._json.quote_to_dict` (imported on first use)."""
+    from .._json import quote_to_dict as to_dict
+
+    return to_dict(quote, include_pck=include_pck)
 
 
 def error_dict(error: CliError) -> dict[str, Any]:
@@ -202,4 +211,6 @@ def report_error(error: CliError, *, as_json: bool, command: str, result: object
 
 def write_json(value: object) -> None:
     """Write ``value`` to standard output as indented JSON and a newline."""
+    import json  # not at import: the text output needs none
+
     sys.stdout.write(json.dumps(value, indent=2) + "\n")

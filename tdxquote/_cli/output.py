@@ -19,7 +19,6 @@ The JSON Schemas are in ``docs/json/``; ``docs/cli.md`` documents them.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from typing import Any, Literal
@@ -94,4 +93,6 @@ def envelope(command: str, result: Any, error: dict[str, Any] | None = None) -> 
 def write_envelope(command: str, result: Any, error: dict[str, Any] | None = None) -> None:
     """Print :func:`envelope` as indented JSON on standard output (timestamps with ``Z``)."""
     document = _zulu_all(envelope(command, result, error))
+    import json  # not at import: the text output needs none
+
     sys.stdout.write(json.dumps(document, indent=2) + "\n")

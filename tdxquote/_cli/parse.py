@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from .._json import BODY_KINDS, CERTIFICATION_TYPE_NAMES
+from .._json import BODY_KIND_OF_TYPE, CERTIFICATION_TYPE_NAMES
 from ..schema import INTEL_QE_VENDOR_ID
 from .common import EXIT_OK, CliError, load_quote, quote_to_dict, report_error
 from .output import write_envelope
@@ -51,7 +51,7 @@ _FLAG_FIELDS = {
 }
 _DEBUG_FIELDS = {"td_attributes", "attributes"}
 _DERIVED = {"td_attributes_flags", "xfam_flags", "attributes_flags", "debug"}
-_BODY_LABELS = {kind.key: kind.label for kind in BODY_KINDS.values()}
+_BODY_LABELS = {kind.key: kind.label for kind in BODY_KIND_OF_TYPE.values()}
 _WIDTH = 16
 
 

@@ -75,9 +75,21 @@ class VerifiedCollateral:
 
 
 def chain_views(
-    text: str, name: str, known: dict[bytes, CertView] | None = None
+    text: str,
+    name: str,
+    known: dict[bytes, CertView] | None = None,
+    chains: dict[str, tuple[CertView, ...]] | None = None,
 ) -> tuple[CertView, ...]:
-    """The certificates of a collateral issuer chain (PEM text), read from their DER."""
+    """The certificates of a collateral issuer chain (PEM text), read from their DER.
+
+    ``known`` maps DER to views already read; ``chains`` PEM text to chains
+    already read (the TCB Info and QE identity chains are usually one text).
+    """
+    if chains is not None:
+        found = chains.get(text)
+        if found is None:
+            found = chains[text] = chain_views(text, name, known)
+        return found
     try:
         return tuple(view_of(der, known) for der in pem_certificate_ders(text))
     except (UnicodeError, ValueError, X509FormatError) as exc:
@@ -123,6 +135,7 @@ class CollateralCheck:
         self._pck_chain: tuple[CertView, ...] | None = None
         #: Certificates read during these checks, by DER (chains share their root).
         self.known: dict[bytes, CertView] = {trust.der: trust.view}
+        self._chains: dict[str, tuple[CertView, ...]] = {}
 
     # --- what the platform checks need, from the result or the stages --------------------
     @property
@@ -217,7 +230,9 @@ class CollateralCheck:
         signature: bytes,
         signature_code: str,
     ) -> SigningChain:
-        chain = chain_views(getattr(self.collateral.raw, chain_name), chain_name, self.known)
+        chain = chain_views(
+            getattr(self.collateral.raw, chain_name), chain_name, self.known, self._chains
+        )
         signing = check_signing_chain(chain, self.trust, self.cache, code=chain_code, what=what)
         check_not_revoked(
             signing.signer,

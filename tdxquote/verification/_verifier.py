@@ -18,7 +18,6 @@ remembered dates at ``now``.  A failure is never remembered.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 import threading
@@ -27,7 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._quote import PckIdentifier, Quote, parse_quote
+from .._layout_table import BODY_DESCRIPTOR_SIZE, HEADER_SIZE
+from .._quote import PckIdentifier, Quote, TeeType, parse_quote
 from .._reports import SgxReport, TdReport15, TdReport15Ex
 from .._time import to_datetime
 from .._trust import TrustRoot, load_trust_root
@@ -84,6 +84,7 @@ class QuoteContext:
     """
 
     platform: VerifiedPlatform
+    certification_payload: bytes
     attestation_key_bytes: bytes
     qe_auth_data: bytes
     attestation_key: EllipticCurvePublicKey
@@ -97,31 +98,41 @@ class QuoteContext:
     verdict_fields: dict[str, object]
 
 
+_TEE_TDX = TeeType.TDX
+_BODY_AT = HEADER_SIZE
+_V5_BODY_AT = HEADER_SIZE + BODY_DESCRIPTOR_SIZE
+_sha256 = hashlib.sha256
 _TD_TCB_FIELDS = 0x78  # TEE_TCB_SVN, MRSEAM, MRSIGNERSEAM, SEAMATTRIBUTES: the body's start
 _TD15_SVN2 = slice(0x248, 0x258)  # TEE_TCB_SVN2 in TD 1.5 bodies (types 3 and 4)
 
 
-def _context_id(quote: Quote, signed: bytes) -> bytes:
-    """The digest of everything a quote context depends on in the quote.
+def _context_id(quote: Quote) -> tuple[bytes, bytes]:
+    """The digest of what a quote context depends on in the quote, and its PCK payload.
 
-    The quote's kind, the body's TCB fields (not its measurements or report
-    data), and the signature data after the quote's own signature: the
+    The digest covers the quote's kind, the body's TCB fields (not its
+    measurements or report data), and the signature data after the quote's
+    own signature up to the PCK certification data's payload: the
     attestation key, the QE report and its signature, the QE auth data and
-    the PCK chain.  Two quotes with the same digest differ only in what the
-    quote signature alone decides.
+    the certification data's type and size.  The payload itself (the PEM
+    chain, the same kilobytes in every quote of a platform) is returned
+    apart: the context keeps it and a quote uses the context only when its
+    payload is the same, byte for byte (a comparison costs far less than
+    hashing it on every call).  Two quotes with the same digest and payload
+    differ only in what the quote signature alone decides.
     """
-    data = quote.to_bytes()
-    head = len(signed)
-    region = data[head + 68 : head + 4 + quote.signed_data_size]
-    body_type = quote.body_type
-    kind = bytes((quote.version, 1 if quote.is_tdx else 0, body_type or 0))
-    if not quote.is_tdx:
-        return hashlib.sha256(kind + region).digest()
-    at = quote.body_offset
+    layout = quote._layout
+    data, version, tee, body_type = layout[0], layout[1], layout[2], layout[3]
+    body_end, auth_end, cert_at = layout[4], layout[5], layout[9]
+    kind = bytes((version, 1 if tee == _TEE_TDX else 0, body_type if version == 5 else 0))
+    region = data[body_end + 68 : cert_at]
+    payload = data[cert_at:auth_end]
+    if tee != _TEE_TDX:
+        return _sha256(kind + region).digest(), payload
+    at = _V5_BODY_AT if version == 5 else _BODY_AT
     tcb = data[at : at + _TD_TCB_FIELDS]
     if body_type in (3, 4):
         tcb += data[at + _TD15_SVN2.start : at + _TD15_SVN2.stop]
-    return hashlib.sha256(b"".join((kind, tcb, region))).digest()
+    return _sha256(b"".join((kind, tcb, region))).digest(), payload
 
 
 def _verdict(quote: Quote, context: QuoteContext, expired: bool) -> VerifiedQuote:
@@ -377,6 +388,8 @@ class Verifier:
             if self._source_is_async:
                 collateral = await fetch(quote, **options)
             else:
+                import asyncio  # only here: importing asyncio costs more than a verification
+
                 collateral = await asyncio.to_thread(fetch, quote, **options)
         assert collateral is not None
         return self._verify(quote, collateral, when, active)
@@ -392,9 +405,10 @@ class Verifier:
         trust = self.trust_root
         cache = self.cache
         signed = quote.signed_bytes
-        key = ("quote", collateral.digest, trust.digest, _context_id(quote, signed))
+        digest, payload = _context_id(quote)
+        key = ("quote", collateral.digest, trust.digest, digest)
         context = cache.get(key)
-        if isinstance(context, QuoteContext):
+        if isinstance(context, QuoteContext) and context.certification_payload == payload:
             # The key covers the attestation key and QE auth data: the binding holds.
             leaf_key = context.platform.chain.leaf_key
             if not cache.remembers_qe_reports and leaf_key is not None:
@@ -412,7 +426,7 @@ class Verifier:
         else:
             checks: list[str] = []
             try:
-                context = self._check(quote, collateral, checks)
+                context = self._check(quote, collateral, checks, payload)
             except VerificationError as error:
                 error.checks_passed = tuple(checks)
                 raise
@@ -427,7 +441,9 @@ class Verifier:
             raise
         return verified
 
-    def _check(self, quote: Quote, collateral: Collateral, checks: list[str]) -> QuoteContext:
+    def _check(
+        self, quote: Quote, collateral: Collateral, checks: list[str], payload: bytes
+    ) -> QuoteContext:
         """Every check in Intel's order; the context of this platform and QE report."""
         identifier = _pck_identifier(quote)
         # The PCK certificate, the CRLs, the TCB Info and the QE identity.
@@ -515,6 +531,7 @@ class Verifier:
         checks_done = tuple(checks)
         return QuoteContext(
             platform=platform,
+            certification_payload=payload,
             attestation_key_bytes=quote.attestation_key,
             qe_auth_data=quote.qe_auth_data,
             attestation_key=attestation_key,
