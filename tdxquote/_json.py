@@ -224,6 +224,13 @@ def pck_to_dict(quote: Quote) -> dict[str, Any]:
     chain: list[dict[str, Any]] | None = None
     extension: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    if quote.certification_data.type in _PCK_IDENTIFIER_TYPES:
+        # No chain to decode: the PCK identifier stands for it (certification_data).
+        try:
+            _ = quote.pck_identifier
+        except QuoteParseError as exc:
+            error = parse_error_to_dict(exc)
+        return {"pck_chain": None, "pck_extension": None, "pck_error": error}
     try:
         views = read_pck_chain(quote.pck_chain_pem, quote._layout[9])
         chain = [certificate_to_dict(view) for view in views]
@@ -231,6 +238,28 @@ def pck_to_dict(quote: Quote) -> dict[str, Any]:
     except QuoteParseError as exc:
         error = parse_error_to_dict(exc)
     return {"pck_chain": chain, "pck_extension": extension, "pck_error": error}
+
+
+_PCK_IDENTIFIER_TYPES = frozenset((1, 2, 3))
+
+
+def _pck_identifier_dict(quote: Quote) -> dict[str, Any] | None:
+    """The PPID, CPUSVN, PCESVN and PCE-ID of types 1-3; None for other types or when malformed."""
+    if quote.certification_data.type not in _PCK_IDENTIFIER_TYPES:
+        return None
+    try:
+        identifier = quote.pck_identifier
+    except QuoteParseError:
+        return None  # reported in pck_error
+    if identifier is None:
+        return None
+    return {
+        "ppid": identifier.ppid.hex(),
+        "encrypted": identifier.encrypted,
+        "cpu_svn": identifier.cpu_svn.hex(),
+        "pce_svn": identifier.pce_svn,
+        "pce_id": None if identifier.pce_id is None else identifier.pce_id.hex(),
+    }
 
 
 def quote_to_dict(quote: Quote, *, include_pck: bool = True) -> dict[str, Any]:
@@ -274,6 +303,7 @@ def quote_to_dict(quote: Quote, *, include_pck: bool = True) -> dict[str, Any]:
             "type": cert.type,
             "type_name": CERTIFICATION_TYPE_NAMES.get(cert.type, "unknown"),
             "size": len(cert.data),
+            "pck_identifier": _pck_identifier_dict(quote),
         },
     }
     if include_pck:

@@ -13,9 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-import construct as c
-
-from .schema import SGX_REPORT, TD_REPORT_15EX
+from ._layout_table import REPORT_FIELDS, REPORT_FORMATS
 
 __all__ = ["BODY_FIELD_SIZES", "MeasurementInput", "body_field_size", "measurement", "measurements"]
 
@@ -24,16 +22,20 @@ MeasurementInput = bytes | bytearray | memoryview | str
 
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+_STRUCT_ITEM = re.compile(r"(\d*)([a-zA-Z])")
+_SGX, _TD15EX = 1, 4  # body types (schema._constants, whose package imports construct)
 
 
 def _byte_fields() -> Mapping[str, int]:
+    # From the generated layout table (no construct import): the widest TD body and the
+    # SGX report; a byte array is an "Ns" item of the report's struct format.
     sizes: dict[str, int] = {}
-    for schema in (TD_REPORT_15EX, SGX_REPORT):
-        for sub in schema.subcons:
-            name = sub.name
-            if name is None or name.startswith("reserved") or not isinstance(sub.subcon, c.Bytes):
+    for body_type in (_TD15EX, _SGX):
+        items = _STRUCT_ITEM.findall(REPORT_FORMATS[body_type].lstrip("<"))
+        for name, (count, code) in zip(REPORT_FIELDS[body_type], items, strict=True):
+            if name.startswith("reserved") or code != "s":
                 continue
-            size = int(sub.sizeof())
+            size = int(count)
             if sizes.setdefault(name, size) != size:
                 raise AssertionError(f"body field {name} has two sizes")  # a schema bug
     return MappingProxyType(sizes)
@@ -42,7 +44,7 @@ def _byte_fields() -> Mapping[str, int]:
 BODY_FIELD_SIZES: Mapping[str, int] = _byte_fields()
 """Byte length of every byte-array field of a report body (TD 1.0/1.5/1.5ex, SGX).
 
-Derived from :mod:`tdxquote.schema`: ``mr_td``, ``rtmr0``-``rtmr3``,
+Derived from the layout table generated from :mod:`tdxquote.schema`: ``mr_td``, ``rtmr0``-``rtmr3``,
 ``mr_seam``, ``mr_config_id``, ``mr_owner`` ... 48; ``report_data`` 64;
 ``mr_enclave``, ``mr_signer`` 32; ``xfam``, ``td_attributes`` 8 ...
 """

@@ -296,3 +296,17 @@ def test_measurements_wants_a_list() -> None:
         measurements(48, field="mr_td", size=48)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at least one value"):
         measurements([], field="mr_td", size=48)
+
+
+def test_field_sizes_read_from_the_layout_table_match_the_construct_schemas() -> None:
+    import construct as c
+
+    from tdxquote.schema import SGX_REPORT, TD_REPORT_15EX
+
+    expected: dict[str, int] = {}
+    for schema in (TD_REPORT_15EX, SGX_REPORT):
+        for sub in schema.subcons:
+            name = sub.name
+            if name and not name.startswith("reserved") and isinstance(sub.subcon, c.Bytes):
+                expected.setdefault(name, int(sub.sizeof()))
+    assert dict(BODY_FIELD_SIZES) == expected

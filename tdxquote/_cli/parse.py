@@ -159,6 +159,20 @@ def format_summary(fields: dict[str, Any], *, input_format: str) -> str:
     lines.append(
         _line("cert data", f"type {cert['type']} ({cert['type_name']}), {cert['size']} bytes")
     )
+    identifier = cert["pck_identifier"]
+    if identifier is not None:
+        pce_id = identifier["pce_id"]
+        ppid = (
+            f"{len(identifier['ppid']) // 2} bytes, encrypted"
+            if identifier["encrypted"]
+            else identifier["ppid"]
+        )
+        lines += [
+            _line("  PPID", ppid),
+            _line("  CPUSVN", identifier["cpu_svn"]),
+            _line("  PCESVN", identifier["pce_svn"]),
+            _line("  PCE-ID", "(absent)" if pce_id is None else pce_id),
+        ]
     lines.append("QE report")
     lines.extend(_report_lines(fields["qe_report"]))
     lines.extend(_pck_lines(fields))
@@ -192,7 +206,10 @@ def _pck_lines(fields: dict[str, Any]) -> list[str]:
             lines.append(f"  [{index}] {cert['subject']}")
             lines.append(f"      valid {cert['not_before']} to {cert['not_after']}")
     if error is not None:
-        part = "certificate chain" if chain is None else "certificate SGX extension"
+        if error["field"].startswith("certification_data"):
+            part = "identifier (PPID, CPUSVN, PCESVN, PCE-ID)"
+        else:
+            part = "certificate chain" if chain is None else "certificate SGX extension"
         lines.append(
             f"PCK {part} not decoded ({error['field']} at offset {error['offset']}): "
             f"{error['message']}"

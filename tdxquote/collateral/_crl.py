@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from tdxquote._x509_read import quiet_name_warnings
 from tdxquote.errors import CollateralFormatError
 
 from ._pem import ascii_text, pem_blocks
@@ -53,6 +52,8 @@ def load_crl(data: bytes | str) -> x509.CertificateRevocationList:
     are :class:`~tdxquote.errors.CollateralFormatError` with code ``crl_format``.
     """
     from cryptography import x509
+
+    from tdxquote._x509_read import quiet_name_warnings
 
     der = crl_der(data)
     try:
