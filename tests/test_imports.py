@@ -63,7 +63,7 @@ def test_import_tdxquote_loads_no_heavy_dependency() -> None:
 
 def test_the_probe_sees_a_heavy_import() -> None:
     # The check above could pass by never seeing anything: show that it sees.
-    assert heavy_roots(loaded_after("import tdxquote.collateral")) >= {"cryptography.x509"}
+    assert heavy_roots(loaded_after("import tdxquote._x509_read")) >= {"cryptography.x509"}
     assert heavy_roots(loaded_after("import tdxquote.schema; tdxquote.schema.QUOTE")) == {
         "construct"
     }
@@ -97,6 +97,19 @@ def test_pck_extension_is_read_without_cryptography(vectors: Path) -> None:
         print(parse_quote(open(sys.argv[1], "rb").read()).pck_extension.fmspc_hex)
         """
     assert loaded_after(code, str(vectors / V4), extra=("cryptography",)) == set()
+
+
+def test_first_verification_loads_no_heavy_dependency(vectors: Path) -> None:
+    # The README's call verifies from DER with tdxquote's own reader and the layout table:
+    # neither cryptography.x509 nor construct is imported (only cryptography's EC keys).
+    code = """
+        import sys, tdxquote
+        collateral = tdxquote.Collateral.from_json(open(sys.argv[2]).read())
+        verified = tdxquote.verify(open(sys.argv[1], "rb").read(), collateral, now=1751624191)
+        assert verified.status.value == "UpToDate", verified.status
+        """
+    collateral = str(vectors / "dcap-qvl/tdx_quote_collateral.json")
+    assert loaded_after(code, str(vectors / V4), collateral) == set()
 
 
 def test_cli_help_loads_no_heavy_dependency() -> None:
