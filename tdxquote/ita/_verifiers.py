@@ -26,18 +26,20 @@ from typing import Any, Protocol
 
 import httpx
 
-from tdxquote._quote import Quote, parse_quote
-from tdxquote._reports import SgxReport
+from tdxquote._quote import Quote
 from tdxquote.collateral import Collateral
 from tdxquote.errors import VerifiersDisagreeError
-from tdxquote.ratls._attestation import parse_tdx_quote
-from tdxquote.ratls._binding import expected_report_data
 from tdxquote.ratls._certificate import parse_certificate
-from tdxquote.ratls._chain import CertificateInput, load_chain
-from tdxquote.ratls._errors import BindingMismatchError, BindingUnavailableError
-from tdxquote.ratls._extensions import certificate_parts
+from tdxquote.ratls._chain import CertificateInput
+from tdxquote.ratls._errors import BindingMismatchError
 from tdxquote.ratls._options import VerifyOptions
-from tdxquote.ratls._teesql import _PERMISSIVE, VerificationResult, _now, apply_options
+from tdxquote.ratls._teesql import (
+    _PERMISSIVE,
+    TeeSqlCalls,
+    VerificationResult,
+    _now,
+    apply_options,
+)
 from tdxquote.ratls._verify import attestation_checks
 from tdxquote.verification import Policy, VerifiedQuote, Verifier
 
@@ -84,21 +86,6 @@ class RaTlsVerifier(Protocol):
     ) -> VerificationResult: ...
 
 
-# --- the options, applied as DcapVerifier applies them -------------------------------------------
-
-
-def _apply_options(
-    quote: Quote,
-    verified: ItaVerifiedQuote,
-    options: VerifyOptions,
-    certificate: Any,
-    *,
-    key_binding: bool,
-) -> VerificationResult:
-    # The DCAP backend's own TeeSQL policy, so both backends refuse and report alike.
-    return apply_options(quote, verified, options, certificate, key_binding=key_binding)
-
-
 def _check_token_binding(verified: ItaVerifiedQuote, expected: bytes) -> None:
     """The token's ``tdx_report_data`` must bind the certificate's key (TeeSQL never checks)."""
     token_report_data = verified.claims.value("tdx_report_data") or b""
@@ -111,7 +98,7 @@ def _check_token_binding(verified: ItaVerifiedQuote, expected: bytes) -> None:
         )
 
 
-class ItaVerifier:
+class ItaVerifier(TeeSqlCalls):
     """A TeeSQL ``RaTlsVerifier`` that has Intel Trust Authority appraise the quote.
 
     ``config``: where ITA is and how far to trust it (default
@@ -153,55 +140,20 @@ class ItaVerifier:
         async with AsyncItaClient(self.config, cache=self.cache, transport=self.transport) as ita:
             return await ita.appraise(quote, now=_now(self.now), policy=_PERMISSIVE)
 
-    # --- TeeSQL's interface -------------------------------------------------------------
-    async def verify(self, quote: bytes, options: Any = None) -> VerificationResult:
-        """Verify ``quote`` (or a DER certificate, which :meth:`verify_cert` handles).
-
-        A bare quote is refused with ``ratls_binding_unavailable`` unless
-        ``options.require_key_binding`` is False.
-        """
-        options = VerifyOptions.coerce(options)
-        data = bytes(quote)
-        if data[:1] == b"\x30":
-            return await self.verify_cert(data, options)
-        if options.require_key_binding:
-            raise BindingUnavailableError(
-                "only a quote was given: nothing binds it to the TLS key (pass the certificate, "
-                "or set require_key_binding=False)"
-            )
-        parsed = parse_quote(data)
-        verified = await self.appraise(parsed)
-        return _apply_options(parsed, verified, options, None, key_binding=False)
-
-    async def verify_with_pubkey(
-        self, quote: bytes, options: Any, cert_der: bytes
-    ) -> VerificationResult:
-        """sqlx-ra-tls's call: the quote, and the token, must bind ``cert_der``'s key."""
-        options = VerifyOptions.coerce(options)
-        leaf = load_chain(cert_der)[0]
-        expected = expected_report_data(certificate_parts(leaf).spki)
-        parsed = parse_tdx_quote(bytes(quote), field="quote")
-        body = parsed.body
-        assert not isinstance(body, SgxReport)
-        if body.report_data != expected:
-            raise BindingMismatchError(
-                "the quote's REPORTDATA does not bind the certificate's key",
-                expected=expected,
-                quote_report_data=body.report_data,
-                envelope_report_data=body.report_data,
-            )
-        verified = await self.appraise(parsed)
-        _check_token_binding(verified, expected)
-        return _apply_options(parsed, verified, options, None, key_binding=True)
+    # --- TeeSQL's interface (verify and verify_with_pubkey: TeeSqlCalls) -----------------
+    async def _verdict(self, quote: Quote, expected: bytes | None) -> ItaVerifiedQuote:
+        verified = await self.appraise(quote)
+        if expected is not None:
+            _check_token_binding(verified, expected)
+        return verified
 
     async def verify_cert(self, cert: CertificateInput, options: Any = None) -> VerificationResult:
         """Verify an RA-TLS certificate: binding, event log, ITA, token binding, the options."""
         options = VerifyOptions.coerce(options)
         certificate = parse_certificate(cert)
         attestation_checks(certificate)
-        verified = await self.appraise(certificate.quote)
-        _check_token_binding(verified, certificate.binding.expected)
-        return _apply_options(certificate.quote, verified, options, certificate, key_binding=True)
+        verified = await self._verdict(certificate.quote, certificate.binding.expected)
+        return apply_options(certificate.quote, verified, options, certificate, key_binding=True)
 
 
 class IntelApiVerifier(ItaVerifier):

@@ -131,7 +131,68 @@ def _now(source: Callable[[], datetime] | datetime | int | float | None) -> date
     return source
 
 
-class DcapVerifier:
+class TeeSqlCalls:
+    """TeeSQL's ``verify`` and ``verify_with_pubkey``, the same for every verifier backend.
+
+    A backend (:class:`DcapVerifier`, :class:`~tdxquote.ita.ItaVerifier`)
+    gives :meth:`verify_cert` and ``_verdict``, its verdict on a parsed quote
+    (with the expected REPORTDATA when the call binds a key, for checks of
+    its own); both calls end with :func:`apply_options`.
+    """
+
+    async def _verdict(self, quote: Quote, expected: bytes | None) -> VerifiedQuote:
+        raise NotImplementedError
+
+    async def verify_cert(
+        self, cert: CertificateInput, options: object = None
+    ) -> VerificationResult:
+        """Verify an RA-TLS certificate (the backend's)."""
+        raise NotImplementedError
+
+    async def verify(self, quote: bytes, options: object = None) -> VerificationResult:
+        """Verify ``quote`` (or a DER certificate, which :meth:`verify_cert` handles).
+
+        A bare quote is refused with ``ratls_binding_unavailable`` unless
+        ``options.require_key_binding`` is False.
+        """
+        options = VerifyOptions.coerce(options)
+        data = bytes(quote)
+        if data[:1] == b"\x30":
+            return await self.verify_cert(data, options)
+        if options.require_key_binding:
+            raise BindingUnavailableError(
+                "only a quote was given: nothing binds it to the TLS key (pass the certificate, "
+                "or set require_key_binding=False)"
+            )
+        parsed = parse_quote(data)
+        verified = await self._verdict(parsed, None)
+        return apply_options(parsed, verified, options, None, key_binding=False)
+
+    async def verify_with_pubkey(
+        self, quote: bytes, options: object, cert_der: bytes
+    ) -> VerificationResult:
+        """sqlx-ra-tls's call: ``quote`` must bind the key of the certificate ``cert_der``.
+
+        With Intel Trust Authority, the token's ``tdx_report_data`` must bind it too.
+        """
+        options = VerifyOptions.coerce(options)
+        leaf = load_chain(cert_der)[0]
+        expected = expected_report_data(certificate_parts(leaf).spki)
+        parsed = parse_tdx_quote(bytes(quote), field="quote")
+        body = parsed.body
+        assert not isinstance(body, SgxReport)
+        if body.report_data != expected:
+            raise BindingMismatchError(
+                "the quote's REPORTDATA does not bind the certificate's key",
+                expected=expected,
+                quote_report_data=body.report_data,
+                envelope_report_data=body.report_data,
+            )
+        verified = await self._verdict(parsed, expected)
+        return apply_options(parsed, verified, options, None, key_binding=True)
+
+
+class DcapVerifier(TeeSqlCalls):
     """A TeeSQL ``RaTlsVerifier`` that verifies with tdxquote (offline DCAP).
 
     ``collateral``: a :class:`~tdxquote.Collateral` for every quote, or a
@@ -169,46 +230,7 @@ class DcapVerifier:
         self.now = now
         self.unsafe_simulator = unsafe_simulator
 
-    # --- TeeSQL's interface ---------------------------------------------------------------
-    async def verify(self, quote: bytes, options: object = None) -> VerificationResult:
-        """Verify ``quote`` (or a DER certificate, which :meth:`verify_cert` handles).
-
-        A bare quote is refused with ``ratls_binding_unavailable`` unless
-        ``options.require_key_binding`` is False.
-        """
-        options = VerifyOptions.coerce(options)
-        data = bytes(quote)
-        if data[:1] == b"\x30":
-            return await self.verify_cert(data, options)
-        if options.require_key_binding:
-            raise BindingUnavailableError(
-                "only a quote was given: nothing binds it to the TLS key (pass the certificate, "
-                "or set require_key_binding=False)"
-            )
-        parsed = parse_quote(data)
-        verified = self._dcap(parsed, await self._collateral(parsed))
-        return apply_options(verified.quote, verified, options, None, key_binding=False)
-
-    async def verify_with_pubkey(
-        self, quote: bytes, options: object, cert_der: bytes
-    ) -> VerificationResult:
-        """sqlx-ra-tls's call: ``quote`` must bind the key of the certificate ``cert_der``."""
-        options = VerifyOptions.coerce(options)
-        leaf = load_chain(cert_der)[0]
-        expected = expected_report_data(certificate_parts(leaf).spki)
-        parsed = parse_tdx_quote(bytes(quote), field="quote")
-        body = parsed.body
-        assert not isinstance(body, SgxReport)
-        if body.report_data != expected:
-            raise BindingMismatchError(
-                "the quote's REPORTDATA does not bind the certificate's key",
-                expected=expected,
-                quote_report_data=body.report_data,
-                envelope_report_data=body.report_data,
-            )
-        verified = self._dcap(parsed, await self._collateral(parsed))
-        return apply_options(verified.quote, verified, options, None, key_binding=True)
-
+    # --- TeeSQL's interface (verify and verify_with_pubkey: TeeSqlCalls) -------------------
     async def verify_cert(
         self, cert: CertificateInput, options: object = None
     ) -> VerificationResult:
@@ -277,7 +299,9 @@ class DcapVerifier:
             result = await result
         return result
 
-    def _dcap(self, quote: Quote, collateral: Collateral | None) -> VerifiedQuote:
+    async def _verdict(self, quote: Quote, expected: bytes | None) -> VerifiedQuote:
+        # The key binding (expected) is the quote's REPORTDATA alone, checked by the caller.
+        collateral = await self._collateral(quote)
         return self.verifier.verify(quote, collateral, now=_now(self.now), policy=_PERMISSIVE)
 
 
