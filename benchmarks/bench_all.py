@@ -705,6 +705,7 @@ def write_chart(results: dict[str, dict[str, Any]], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     shown = []
     for row in ROWS:
@@ -729,6 +730,9 @@ def write_chart(results: dict[str, dict[str, Any]], path: str) -> None:
     axis.invert_yaxis()
     axis.set_xscale("log")
     axis.set_xlim(min([*values, 1.0]) / 1.5, max([*values, 1.0]) * 6)
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    axis.xaxis.set_major_formatter(plain)
+    axis.xaxis.set_minor_formatter(plain)
     axis.set_xlabel("measured / goal (log scale; right of the line: goal met)")
     axis.set_title("tdxquote against dcap-qvl 0.7.0: each goal of the performance table")
     figure.tight_layout()
