@@ -63,6 +63,7 @@ from tdxquote._quote import Quote, parse_quote
 from tdxquote._reports import SgxReport
 from tdxquote.collateral import TcbStatus
 from tdxquote.errors import QuoteParseError, VerificationError
+from tdxquote.testing._request_log import RequestLog
 from tdxquote.verification import Policy, Verifier
 
 from .pki import REFERENCE_TIME
@@ -447,13 +448,6 @@ class ItaFault:
         return cls(hang=True)
 
 
-@dataclass
-class _Injected:
-    fault: ItaFault
-    path: str | None
-    remaining: int | None
-
-
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request: which listener (``"api"`` or ``"portal"``) got it, and what it was."""
@@ -564,7 +558,7 @@ class _Listener(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class ItaServer:
+class ItaServer(RequestLog[RecordedRequest, ItaFault]):
     """An ITA-compatible API and portal on ``host`` (loopback only), random ports.
 
     ``api_key``: the key the API requires (None: any).  ``verifier``: a
@@ -587,6 +581,7 @@ class ItaServer:
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the ITA test server binds loopback addresses only, not {host}")
+        RequestLog.__init__(self)
         self.api_key = api_key
         self.verifier = verifier
         self.now = now
@@ -602,12 +597,8 @@ class ItaServer:
         self.crl_next_update: datetime | None = None
         #: Sign the CRLs with this key instead of the issuer's (a bad CRL signature).
         self.crl_signer: rsa.RSAPrivateKey | None = None
-        self.requests: list[RecordedRequest] = []
         self.nonces: list[dict[str, str]] = []
-        self._faults: list[_Injected] = []
-        self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
         self._api = self._listen(host, "api")
         self._portal = self._listen(host, "portal")
@@ -851,7 +842,7 @@ class ItaServer:
         )
         return _json_reply(200, {"token": token})
 
-    # --- log and faults --------------------------------------------------------------------
+    # --- log and faults (the rest: RequestLog) ----------------------------------------------
     def count(self, path: str | None = None, *, role: str | None = None) -> int:
         """Requests received (on ``role``'s listener, whose path starts with ``path``)."""
         with self._lock:
@@ -860,33 +851,3 @@ class ItaServer:
                 for r in self.requests
                 if (path is None or r.path.startswith(path)) and (role is None or r.role == role)
             )
-
-    def reset_log(self) -> None:
-        """Forget the logged requests."""
-        with self._lock:
-            self.requests.clear()
-
-    def inject(self, fault: ItaFault, *, path: str | None = None, times: int | None = 1) -> None:
-        """Apply ``fault`` to the next ``times`` requests (None: all) whose path starts with
-        ``path``."""
-        with self._lock:
-            self._faults.append(_Injected(fault, path, times))
-
-    def _take_fault(self, path: str) -> ItaFault | None:
-        with self._lock:
-            for injected in self._faults:
-                if injected.path is None or path.startswith(injected.path):
-                    if injected.remaining is not None:
-                        injected.remaining -= 1
-                        if injected.remaining <= 0:
-                            self._faults.remove(injected)
-                    return injected.fault
-        return None
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def _request_id(self) -> str:
-        with self._lock:
-            return f"{next(self._ids):032x}"

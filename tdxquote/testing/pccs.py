@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import itertools
 import os
 import socket
 import sys
@@ -69,6 +68,7 @@ from tdxquote.collateral._source import (
 )
 from tdxquote.collateral.pcs import CollateralParameters
 from tdxquote.errors import CollateralFormatError
+from tdxquote.testing._request_log import RequestLog
 
 __all__ = [
     "Fault",
@@ -185,13 +185,6 @@ class Fault:
     def concurrent(cls, parties: int, timeout: float = 10.0) -> Fault:
         """Hold each matching request until ``parties`` of them are in flight together."""
         return cls(barrier=threading.Barrier(parties, timeout=timeout))
-
-
-@dataclass
-class _Injected:
-    fault: Fault
-    path: str | None
-    remaining: int | None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -315,7 +308,7 @@ class _HttpServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class PccsServer:
+class PccsServer(RequestLog[RecordedRequest, Fault]):
     """A PCCS-compatible server on ``host`` (loopback only) and ``port`` (0: any free port).
 
     Use as a context manager (started in a background thread) or call
@@ -334,20 +327,17 @@ class PccsServer:
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the PCCS test server binds loopback addresses only, not {host}")
+        RequestLog.__init__(self)
         self.verbose = verbose
         self.at = at
         self._host = host
         self.hang_limit = 30.0
-        self.requests: list[RecordedRequest] = []
         #: Body bytes sent by :meth:`Fault.trickled` replies so far.
         self.trickled_bytes = 0
         self._replies: dict[tuple[str, ...], Reply] = {}
         self._bundles: list[_Bundle] = []
         self._pck_certificates: dict[tuple[str, ...], _PckCertificate] = {}
-        self._faults: list[_Injected] = []
-        self._lock = threading.Lock()
         self._released = threading.Event()
-        self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._http = _HttpServer((host, port), _Handler)
         self._http.owner = self
@@ -517,46 +507,12 @@ class PccsServer:
                 routes.update({("tcb", tee, fmspc), ("qe", tee), ("pckcrl", ca), ("rootcacrl",)})
             return sorted(routes)
 
-    # --- log and faults ---------------------------------------------------------------
+    # --- log and faults (the rest: RequestLog) -------------------------------------------
 
     def count(self, path: str | None = None) -> int:
         """Requests received (whose path starts with ``path``, if given)."""
         with self._lock:
             return sum(1 for r in self.requests if path is None or r.path.startswith(path))
-
-    def reset_log(self) -> None:
-        """Forget the logged requests."""
-        with self._lock:
-            self.requests.clear()
-
-    def inject(self, fault: Fault, *, path: str | None = None, times: int | None = 1) -> None:
-        """Apply ``fault`` to the next ``times`` requests (``None``: all) starting with ``path``."""
-        with self._lock:
-            self._faults.append(_Injected(fault, path, times))
-
-    def clear_faults(self) -> None:
-        """Drop every injected fault."""
-        with self._lock:
-            self._faults.clear()
-
-    def _take_fault(self, path: str) -> Fault | None:
-        with self._lock:
-            for injected in self._faults:
-                if injected.path is None or path.startswith(injected.path):
-                    if injected.remaining is not None:
-                        injected.remaining -= 1
-                        if injected.remaining <= 0:
-                            self._faults.remove(injected)
-                    return injected.fault
-        return None
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
-
-    def _request_id(self) -> str:
-        with self._lock:
-            return f"{next(self._ids):032x}"
 
     # --- routing ----------------------------------------------------------------------
 
