@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 
@@ -46,6 +46,7 @@ __all__ = [
     "TransportFailure",
     "backoff_delay",
     "check_count",
+    "check_retry_options",
     "check_seconds",
     "clean",
     "declared_length",
@@ -108,6 +109,33 @@ def check_count(name: str, value: int, *, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
     return value
+
+
+def check_retry_options(options: _RetryOptions) -> None:
+    """Check the shared fields of a frozen HTTP options dataclass, in place.
+
+    ``timeout`` and ``deadline`` positive seconds; ``backoff``,
+    ``max_backoff`` and ``max_retry_after`` non-negative seconds (ints become
+    floats); ``retries`` a count from 0.
+    """
+    for name, positive in _RETRY_OPTION_SECONDS:
+        value = check_seconds(name, getattr(options, name), positive=positive)
+        object.__setattr__(options, name, value)
+    check_count("retries", options.retries, minimum=0)
+
+
+class _RetryOptions(Protocol):
+    @property
+    def retries(self) -> int: ...
+
+
+_RETRY_OPTION_SECONDS = (
+    ("timeout", True),
+    ("deadline", True),
+    ("backoff", False),
+    ("max_backoff", False),
+    ("max_retry_after", False),
+)
 
 
 # --- hostile text -----------------------------------------------------------------------

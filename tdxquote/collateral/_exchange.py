@@ -28,7 +28,7 @@ from tdxquote._http import (
     Origin,
     RetrySchedule,
     check_count,
-    check_seconds,
+    check_retry_options,
     clean,
     declared_length,
     headers_for,
@@ -171,11 +171,7 @@ class FetchOptions:
     max_response_size: int = DEFAULT_MAX_RESPONSE
 
     def __post_init__(self) -> None:
-        for name in ("timeout", "deadline"):
-            object.__setattr__(self, name, check_seconds(name, getattr(self, name), positive=True))
-        for name in ("backoff", "max_backoff", "max_retry_after"):
-            object.__setattr__(self, name, check_seconds(name, getattr(self, name), positive=False))
-        check_count("retries", self.retries, minimum=0)
+        check_retry_options(self)
         check_count("max_response_size", self.max_response_size, minimum=1)
 
     @property

@@ -51,7 +51,7 @@ from tdxquote._http import (
     Origin,
     RetrySchedule,
     check_count,
-    check_seconds,
+    check_retry_options,
     declared_length,
     header_text,
     headers_for,
@@ -106,11 +106,7 @@ class HttpSettings:
     max_redirects: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("timeout", "deadline"):
-            object.__setattr__(self, name, check_seconds(name, getattr(self, name), positive=True))
-        for name in ("backoff", "max_backoff", "max_retry_after"):
-            object.__setattr__(self, name, check_seconds(name, getattr(self, name), positive=False))
-        check_count("retries", self.retries, minimum=0)
+        check_retry_options(self)
         check_count("max_redirects", self.max_redirects, minimum=0)
 
     @property
