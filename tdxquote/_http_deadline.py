@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ipaddress
 import ssl
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import httpcore
 import httpx
 
-__all__ = ["DeadlineTransport", "deadline_scope"]
+__all__ = ["DeadlineTransport", "deadline_client", "deadline_scope", "environment_proxies"]
 
 _REMAINING: contextvars.ContextVar[Callable[[], float] | None] = contextvars.ContextVar(
     "tdxquote_fetch_remaining", default=None
@@ -114,17 +117,108 @@ class _Backend(httpcore.NetworkBackend):
 
 
 class DeadlineTransport(httpx.HTTPTransport):
-    """httpx's default transport (TLS verified, connection pool), deadline-capped sockets."""
+    """httpx's default transport (TLS verified, connection pool), deadline-capped sockets.
 
-    def __init__(self) -> None:
+    ``proxy``: an ``http://`` or ``https://`` proxy URL to send every request
+    through (``CONNECT`` for https targets), its sockets capped the same way.
+    """
+
+    def __init__(self, proxy: str | None = None) -> None:
         context = httpx.create_ssl_context()
         super().__init__(verify=context)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5)
         # httpx offers no public way to choose the network backend: replace the pool it built.
-        self._pool = httpcore.ConnectionPool(
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=_Backend(),
+            )
+            return
+        spec = httpx.Proxy(proxy)  # ValueError for a scheme httpx has no proxy for
+        if spec.url.scheme not in ("http", "https"):
+            raise ValueError(
+                f"proxy {spec.url.scheme}:// is not supported by the synchronous clients "
+                "(http:// and https:// proxies are)"
+            )
+        self._pool = httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=spec.url.raw_scheme,
+                host=spec.url.raw_host,
+                port=spec.url.port,
+                target=spec.url.raw_path,
+            ),
+            proxy_auth=spec.raw_auth,
+            proxy_headers=spec.headers.raw,
             ssl_context=context,
+            proxy_ssl_context=spec.ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=_Backend(),
         )
+
+
+def deadline_client(transport: httpx.BaseTransport | None = None, **options: Any) -> httpx.Client:
+    """An ``httpx.Client`` with ``transport``, or deadline-capped transports.
+
+    Without ``transport``, the proxies of the environment are used as httpx
+    uses them for the asynchronous clients (:func:`environment_proxies`),
+    each through a :class:`DeadlineTransport` of its own.  ``options`` go to
+    ``httpx.Client``.
+    """
+    if transport is not None:
+        return httpx.Client(transport=transport, **options)
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    for pattern, proxy in environment_proxies().items():
+        try:
+            mounts[pattern] = None if proxy is None else DeadlineTransport(proxy)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc}, from the environment (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY)"
+            ) from None
+    return httpx.Client(transport=DeadlineTransport(), mounts=mounts, **options)
+
+
+def environment_proxies() -> dict[str, str | None]:
+    """httpx mount patterns for the proxies of the environment (None: connect directly).
+
+    ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``ALL_PROXY`` (either case, read by
+    :func:`urllib.request.getproxies`) give the proxy of ``http://``,
+    ``https://`` and every URL (a bare ``host:port`` is an ``http://``
+    proxy); ``NO_PROXY`` lists the hosts reached directly, with curl's rules
+    as httpx applies them: ``*`` turns every proxy off, ``.example.com``
+    matches the subdomains of example.com, ``example.com`` the domain too, an
+    IP address or ``localhost`` exactly, and ``scheme://host`` is taken as a
+    pattern.
+    """
+    found = urllib.request.getproxies()
+    patterns: dict[str, str | None] = {}
+    for scheme in ("http", "https", "all"):
+        proxy = found.get(scheme)
+        if proxy:
+            patterns[f"{scheme}://"] = proxy if "://" in proxy else f"http://{proxy}"
+    for host in (entry.strip() for entry in found.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if not host:
+            continue
+        if "://" in host:
+            patterns[host] = None
+        elif _is_ip_address(host):
+            patterns[f"all://[{host}]" if ":" in host else f"all://{host}"] = None
+        elif host.lower() == "localhost":
+            patterns[f"all://{host}"] = None
+        else:
+            patterns[f"all://*{host}"] = None
+    return patterns
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

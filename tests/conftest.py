@@ -77,6 +77,18 @@ def vector_cases(cases: Iterable[Any], ids: Iterable[str] | None = None) -> list
     return [pytest.param(None, id="no-shared-vectors", marks=pytest.mark.needs_vectors)]
 
 
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_environment_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to servers on 127.0.0.1: a developer's proxy settings must not reroute them
+    (tests/test_http_proxy.py sets its own)."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     """Path of the shared vectors; skips the test when they are absent."""

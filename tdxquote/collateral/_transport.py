@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tdxquote._http_deadline import DeadlineTransport, deadline_scope
+from tdxquote._http_deadline import DeadlineTransport, deadline_client, deadline_scope
 
-__all__ = ["DeadlineTransport", "deadline_scope"]
+__all__ = ["DeadlineTransport", "deadline_client", "deadline_scope"]

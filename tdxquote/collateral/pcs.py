@@ -58,7 +58,7 @@ from ._exchange import (
     Wait,
     origin_of,
 )
-from ._transport import DeadlineTransport, deadline_scope
+from ._transport import deadline_client, deadline_scope
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -578,11 +578,8 @@ class PcsClient(_ClientBase):
             monotonic=monotonic,
         )
         self._sleep = sleep
-        self._http = httpx.Client(
-            timeout=options.timeout,
-            headers=self.headers,
-            transport=transport if transport is not None else DeadlineTransport(),
-            follow_redirects=False,
+        self._http = deadline_client(
+            transport, timeout=options.timeout, headers=self.headers, follow_redirects=False
         )
 
     def close(self) -> None:

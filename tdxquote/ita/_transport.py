@@ -62,7 +62,7 @@ from tdxquote._http import (
     transport_failure,
 )
 from tdxquote._http import retry_after_seconds as _read_retry_after
-from tdxquote._http_deadline import DeadlineTransport, deadline_scope
+from tdxquote._http_deadline import deadline_client, deadline_scope
 from tdxquote.errors import ItaFetchError
 
 __all__ = [
@@ -461,10 +461,7 @@ class HttpTransport(_TransportBase):
         super().__init__(settings, api_key, monotonic, clock)
         self._sleep = sleep
         # Every socket operation ends by the deadline, so a trickled head is cut off too.
-        self._http = httpx.Client(
-            transport=transport if transport is not None else DeadlineTransport(),
-            follow_redirects=False,
-        )
+        self._http = deadline_client(transport, follow_redirects=False)
 
     def close(self) -> None:
         """Close the connection pool."""
