@@ -21,12 +21,18 @@ from tdxquote._chain_checks import check_root, issued_by_cached, public_key, req
 from tdxquote.errors import CertificateChainError
 
 if TYPE_CHECKING:
+    from tdxquote._quote import PckIdentifier
     from tdxquote._trust import TrustRoot
     from tdxquote._verified_cache import VerifiedCache
     from tdxquote._x509_verify import CertView
     from tdxquote.pck import PckExtension
 
-__all__ = ["check_pck_chain_issuers", "header_mismatch", "identifier_mismatch"]
+__all__ = [
+    "check_pck_chain_issuers",
+    "header_mismatch",
+    "identifier_mismatch",
+    "quote_identifier_mismatch",
+]
 
 _TCBM = re.compile(r"[0-9A-Fa-f]{36}")
 _FMSPC = re.compile(r"[0-9A-Fa-f]{12}")
@@ -55,6 +61,17 @@ def identifier_mismatch(
     if ppid is not None and extension.ppid != ppid:
         found.append(f"PPID {extension.ppid.hex()} (the quote's {ppid.hex()})")
     return None if not found else "the PCK certificate is for " + ", ".join(found)
+
+
+def quote_identifier_mismatch(extension: PckExtension, identifier: PckIdentifier) -> str | None:
+    """:func:`identifier_mismatch` for a quote's identifier (its PPID compared when in clear)."""
+    return identifier_mismatch(
+        extension,
+        cpu_svn=identifier.cpu_svn,
+        pce_svn=identifier.pce_svn,
+        pce_id=identifier.pce_id,
+        ppid=None if identifier.encrypted else identifier.ppid,
+    )
 
 
 def header_mismatch(

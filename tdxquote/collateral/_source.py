@@ -66,7 +66,12 @@ from ._bundle import Collateral, RawCollateral
 from ._chain import chain_pem_text, load_chain
 from ._crl import crl_der, load_crl
 from ._identity import EnclaveIdentity
-from ._pck_certificate import check_pck_chain_issuers, header_mismatch, identifier_mismatch
+from ._pck_certificate import (
+    check_pck_chain_issuers,
+    header_mismatch,
+    identifier_mismatch,
+    quote_identifier_mismatch,
+)
 from ._pem import ascii_text, pem_blocks
 from ._tcb_info import TcbInfo
 from .pcs import (
@@ -1044,11 +1049,4 @@ def _signed_qe_report(key: EllipticCurvePublicKey | None, quote: Quote) -> bool:
 
 
 def _identifies(identifier: PckIdentifier, extension: PckExtension) -> bool:
-    mismatch = identifier_mismatch(
-        extension,
-        cpu_svn=identifier.cpu_svn,
-        pce_svn=identifier.pce_svn,
-        pce_id=identifier.pce_id,
-        ppid=None if identifier.encrypted else identifier.ppid,
-    )
-    return mismatch is None
+    return quote_identifier_mismatch(extension, identifier) is None

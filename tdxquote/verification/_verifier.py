@@ -588,15 +588,9 @@ def _pck_identifier(quote: Quote) -> PckIdentifier | None:
 
 
 def _check_pck_identifier(identifier: PckIdentifier, extension: PckExtension) -> None:
-    from ..collateral._pck_certificate import identifier_mismatch
+    from ..collateral._pck_certificate import quote_identifier_mismatch
 
-    problem = identifier_mismatch(
-        extension,
-        cpu_svn=identifier.cpu_svn,
-        pce_svn=identifier.pce_svn,
-        pce_id=identifier.pce_id,
-        ppid=None if identifier.encrypted else identifier.ppid,
-    )
+    problem = quote_identifier_mismatch(extension, identifier)
     if problem is not None:
         raise CertificateChainError(
             f"{problem}: not the certificate of the key that signed the QE report",
