@@ -128,6 +128,7 @@ class DeadlineTransport(httpx.HTTPTransport):
         super().__init__(verify=context)
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5)
         # httpx offers no public way to choose the network backend: replace the pool it built.
+        self._proxy_label: str | None = None
         if proxy is None:
             self._pool = httpcore.ConnectionPool(
                 ssl_context=context,
@@ -143,6 +144,8 @@ class DeadlineTransport(httpx.HTTPTransport):
                 f"proxy {spec.url.scheme}:// is not supported by the synchronous clients "
                 "(http:// and https:// proxies are)"
             )
+        # Named in transport errors by scheme, host and port: never its credentials.
+        self._proxy_label = f"{spec.url.scheme}://{spec.url.host}:{spec.url.port or ''}".rstrip(":")
         self._pool = httpcore.HTTPProxy(
             proxy_url=httpcore.URL(
                 scheme=spec.url.raw_scheme,
@@ -159,6 +162,15 @@ class DeadlineTransport(httpx.HTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=_Backend(),
         )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """httpx's, with the proxy named in a transport error (a proxy is easy to forget)."""
+        if self._proxy_label is None:
+            return super().handle_request(request)
+        try:
+            return super().handle_request(request)
+        except httpx.TransportError as exc:
+            raise type(exc)(f"{exc} (through proxy {self._proxy_label})") from exc
 
 
 def deadline_client(transport: httpx.BaseTransport | None = None, **options: Any) -> httpx.Client:

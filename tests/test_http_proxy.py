@@ -7,6 +7,7 @@ targets are the PCCS and ITA test servers.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -142,3 +143,20 @@ def test_a_socks_proxy_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ValueError, match="socks5:// is not supported by the synchronous") as caught:
         PcsClient("https://pccs.example")
     assert "from the environment (HTTP_PROXY, HTTPS_PROXY or ALL_PROXY)" in str(caught.value)
+
+
+def test_a_dead_proxy_is_named_without_its_credentials(
+    monkeypatch: pytest.MonkeyPatch, params: CollateralParameters
+) -> None:
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:secret@127.0.0.1:{port}")
+    with (
+        PcsClient("http://pccs.example", retries=0) as pcs,
+        pytest.raises(CollateralFetchError) as caught,
+    ):
+        pcs.get("tcb_info", params)
+    message = str(caught.value)
+    assert f"(through proxy http://127.0.0.1:{port})" in message
+    assert "secret" not in message
