@@ -42,13 +42,15 @@ def as_bytes(data: bytes | str, *, code: str, what: str) -> bytes:
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            # Parsers disagree on which duplicate wins (rapidjson: first,
-            # Python: last), so a signed body with duplicates is ambiguous.
-            raise ValueError(f"duplicate member {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        # Parsers disagree on which duplicate wins (rapidjson: first,
+        # Python: last), so a signed body with duplicates is ambiguous.
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate member {key!r}")
+            seen.add(key)
     return result
 
 

@@ -244,6 +244,23 @@ def _tcb_level(level: Obj, version: int, tcb_id: str) -> TcbLevel:
 
 
 def _components(tcb: Obj, key: str) -> tuple[int, ...]:
+    # Every TCB level has 16 (twice for TDX): read well-formed ones without an Obj each;
+    # anything else goes the general way below, which names the first problem.
+    svns = []
+    for item in tcb.array(key, length=_COMPONENTS):
+        if not isinstance(item, dict):
+            break
+        svn = item.get("svn")
+        if not (
+            type(svn) is int
+            and 0 <= svn <= U8
+            and isinstance(item.get("category", ""), str)
+            and isinstance(item.get("type", ""), str)
+        ):
+            break
+        svns.append(svn)
+    else:
+        return tuple(svns)
     components = tcb.objects(key, length=_COMPONENTS)
     for component in components:
         component.optional_string("category")
