@@ -174,10 +174,19 @@ def test_generated_names_read_as_cryptography_shows_them(name: bytes) -> None:
     assert name_rfc4514(view.subject) == expected[0]
 
 
+# A common name is at most 64 bytes of UTF-8 (X.520 ub-common-name, which cryptography
+# enforces): found by the fuzz profile, "SGX Root CA " and 20 four-byte characters are not.
+_ROOT_CNS = (
+    st.text(min_size=1, max_size=20)
+    .map(lambda t: "SGX Root CA " + t)
+    .filter(lambda cn: len(cn.encode("utf-8", "surrogatepass")) <= 64)
+)
+
+
 @budget(10)
 @given(
     organization=st.text(min_size=1, max_size=20).filter(lambda t: "\x00" not in t),
-    root_cn=st.text(min_size=1, max_size=20).map(lambda t: "SGX Root CA " + t),
+    root_cn=_ROOT_CNS,
 )
 def test_synthetic_pki_certificates_read_as_cryptography_shows_them(
     organization: str, root_cn: str
@@ -188,6 +197,15 @@ def test_synthetic_pki_certificates_read_as_cryptography_shows_them(
         assume(expected is not None)
         view = parse_certificate(certified.der)
         assert (name_rfc4514(view.subject), name_rfc4514(view.issuer)) == expected
+
+
+def test_regression_a_root_common_name_over_64_bytes_is_refused_when_made() -> None:
+    # The fuzz profile's falsifying example: 31 characters, 65 bytes of UTF-8.
+    root_cn = "SGX Root CA 000" + "\x80" * 7 + "\U00010000" * 9
+    with pytest.raises(ValueError, match=r"root_cn / organization: .*<= 64"):
+        SyntheticPki.create(seed=b"names", organization="0", root_cn=root_cn)
+    pki = SyntheticPki.create(seed=b"names", organization="0", root_cn=root_cn[:-1])
+    assert name_rfc4514(parse_certificate(pki.root.der).subject).endswith(root_cn[:-1])
 
 
 def test_names_that_do_not_read_exactly_raise_x509_format_error() -> None:

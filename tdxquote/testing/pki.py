@@ -722,6 +722,13 @@ class SyntheticPki:
                 _aware(value, field.name)
         object.__setattr__(self, "revoked_pck_serials", tuple(self.revoked_pck_serials))
         object.__setattr__(self, "revoked_ca_serials", tuple(self.revoked_ca_serials))
+        # The names are made on first use: a bad one fails here, naming its parameter.
+        for name in ("root_cn", "intermediate_cn", "tcb_signing_cn"):
+            cn = getattr(self, name)
+            try:
+                intel_name(ROOT_CA_CN if cn is None else cn, self.organization)
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"{name} / organization: {exc}") from None
 
     @classmethod
     def create(cls, seed: bytes = DEFAULT_SEED, **options: Any) -> SyntheticPki:
