@@ -454,6 +454,10 @@ class Verifier:
             # report: the collateral's PCK certificate must be for exactly that TCB.
             _check_pck_identifier(identifier, extension)
             checks.append("pck_identifier")
+        elif quote.certification_data.type == _CERT_TYPE_PCK_LEAF:
+            # Type 4 carries the PCK leaf itself: it must be the collateral's.
+            _check_pck_leaf(quote.certification_data.data, platform.chain.leaf.der)
+            checks.append("pck_identifier")
         tcb_info = platform.collateral.tcb_info
         identity = platform.collateral.qe_identity
 
@@ -585,6 +589,28 @@ def _pck_identifier(quote: Quote) -> PckIdentifier | None:
         return quote.pck_identifier
     except QuoteParseError as exc:
         raise QuoteFormatError(f"the quote's certification data: {exc.reason}") from None
+
+
+_CERT_TYPE_PCK_LEAF = 4  # Intel's PCK_CLEARTEXT: the PCK leaf certificate, PEM or DER
+
+
+def _check_pck_leaf(data: bytes, leaf_der: bytes) -> None:
+    """A type-4 payload must be the verified chain's leaf, as one PEM block or as DER."""
+    from .._chain_checks import pem_certificate_ders
+
+    der: bytes | None = data
+    if data.lstrip()[:5] == b"-----":
+        try:
+            blocks = pem_certificate_ders(data)
+        except ValueError:
+            blocks = []
+        der = blocks[0] if len(blocks) == 1 else None
+    if der != leaf_der:
+        raise CertificateChainError(
+            "the PCK leaf the quote carries (certification data type 4) is not the "
+            "collateral's PCK certificate",
+            code="pck_cert_mismatch",
+        )
 
 
 def _check_pck_identifier(identifier: PckIdentifier, extension: PckExtension) -> None:
