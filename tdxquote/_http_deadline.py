@@ -33,6 +33,7 @@ _SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
 _EXPIRED = 0.001  # a timeout this short fails the blocked operation at once
+_LIMITS = {"max_connections": 100, "max_keepalive_connections": 20, "keepalive_expiry": 5.0}
 
 
 @contextlib.contextmanager
@@ -126,50 +127,43 @@ class DeadlineTransport(httpx.HTTPTransport):
     def __init__(self, proxy: str | None = None) -> None:
         context = httpx.create_ssl_context()
         super().__init__(verify=context)
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5)
         # httpx offers no public way to choose the network backend: replace the pool it built.
+        pool: dict[str, Any] = {"ssl_context": context, "network_backend": _Backend(), **_LIMITS}
         self._proxy_label: str | None = None
         if proxy is None:
-            self._pool = httpcore.ConnectionPool(
-                ssl_context=context,
-                max_connections=limits.max_connections,
-                max_keepalive_connections=limits.max_keepalive_connections,
-                keepalive_expiry=limits.keepalive_expiry,
-                network_backend=_Backend(),
-            )
+            self._pool = httpcore.ConnectionPool(**pool)
             return
-        spec = httpx.Proxy(proxy)  # ValueError for a scheme httpx has no proxy for
-        if spec.url.scheme not in ("http", "https"):
+        try:
+            spec = httpx.Proxy(proxy)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ValueError(f"a proxy URL is malformed: {exc}") from None
+        url = spec.url
+        if url.scheme not in ("http", "https"):
             raise ValueError(
-                f"proxy {spec.url.scheme}:// is not supported by the synchronous clients "
+                f"proxy {url.scheme}:// is not supported by the synchronous clients "
                 "(http:// and https:// proxies are)"
             )
+        if not url.host:
+            raise ValueError(f"a proxy URL names no host ({url.scheme}://)")
         # Named in transport errors by scheme, host and port: never its credentials.
-        self._proxy_label = f"{spec.url.scheme}://{spec.url.host}:{spec.url.port or ''}".rstrip(":")
+        self._proxy_label = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
         self._pool = httpcore.HTTPProxy(
             proxy_url=httpcore.URL(
-                scheme=spec.url.raw_scheme,
-                host=spec.url.raw_host,
-                port=spec.url.port,
-                target=spec.url.raw_path,
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
             ),
             proxy_auth=spec.raw_auth,
             proxy_headers=spec.headers.raw,
-            ssl_context=context,
             proxy_ssl_context=spec.ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Backend(),
+            **pool,
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """httpx's, with the proxy named in a transport error (a proxy is easy to forget)."""
-        if self._proxy_label is None:
-            return super().handle_request(request)
         try:
             return super().handle_request(request)
         except httpx.TransportError as exc:
+            if self._proxy_label is None:
+                raise
             raise type(exc)(f"{exc} (through proxy {self._proxy_label})") from exc
 
 

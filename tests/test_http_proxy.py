@@ -160,3 +160,40 @@ def test_a_dead_proxy_is_named_without_its_credentials(
     message = str(caught.value)
     assert f"(through proxy http://127.0.0.1:{port})" in message
     assert "secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("proxy", "message"),
+    [
+        ("http://user:secret@host:abc", "a proxy URL is malformed: Invalid port"),
+        ("http://", "a proxy URL names no host"),
+        ("http://host\x01", "a proxy URL is malformed"),
+    ],
+)
+def test_a_malformed_proxy_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, proxy: str, message: str
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    with pytest.raises(ValueError, match=message) as caught:
+        PcsClient("https://pccs.example")
+    assert "from the environment" in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "source", [["--pccs", "http://127.0.0.1:9"], ["--ita-region", "us", "--ita-api-key", "k"]]
+)
+def test_the_cli_refuses_a_malformed_proxy_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], source: list[str]
+) -> None:
+    from conftest import REPO_ROOT
+
+    from tdxquote.cli import main
+
+    monkeypatch.setenv("HTTP_PROXY", "http://user:secret@host:abc")
+    quote = str(REPO_ROOT / "vectors" / "synthetic" / "tdx_v4.quote")
+    assert main(["verify", quote, *source]) == 2
+    err = capsys.readouterr().err
+    assert "a proxy URL is malformed" in err
+    assert "Traceback" not in err
+    assert "secret" not in err

@@ -182,7 +182,10 @@ def ita_client(config: ItaConfig, *, no_cache: bool) -> ItaClient:
     from ..ita import ItaClient, ItaKeyCache
 
     cache = ItaKeyCache.memory() if no_cache else ItaKeyCache()
-    return ItaClient(config, cache=cache)
+    try:
+        return ItaClient(config, cache=cache)
+    except ValueError as exc:  # a proxy of the environment that cannot be used
+        raise _usage(f"bad Intel Trust Authority option: {exc}") from None
 
 
 def ita_client_from_args(args: argparse.Namespace) -> ItaClient:
