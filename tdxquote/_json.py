@@ -224,12 +224,12 @@ def pck_to_dict(quote: Quote) -> dict[str, Any]:
     chain: list[dict[str, Any]] | None = None
     extension: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
-    if quote.certification_data.type in _PCK_IDENTIFIER_TYPES:
-        # No chain to decode: the PCK identifier stands for it (certification_data).
-        try:
-            _ = quote.pck_identifier
-        except QuoteParseError as exc:
-            error = parse_error_to_dict(exc)
+    try:
+        identified = quote.pck_identifier is not None
+    except QuoteParseError as exc:
+        identified, error = True, parse_error_to_dict(exc)
+    if identified:
+        # Types 1-3: no chain to decode, the PCK identifier stands for it (certification_data).
         return {"pck_chain": None, "pck_extension": None, "pck_error": error}
     try:
         views = read_pck_chain(quote.pck_chain_pem, quote._layout[9])
@@ -240,13 +240,8 @@ def pck_to_dict(quote: Quote) -> dict[str, Any]:
     return {"pck_chain": chain, "pck_extension": extension, "pck_error": error}
 
 
-_PCK_IDENTIFIER_TYPES = frozenset((1, 2, 3))
-
-
 def _pck_identifier_dict(quote: Quote) -> dict[str, Any] | None:
     """The PPID, CPUSVN, PCESVN and PCE-ID of types 1-3; None for other types or when malformed."""
-    if quote.certification_data.type not in _PCK_IDENTIFIER_TYPES:
-        return None
     try:
         identifier = quote.pck_identifier
     except QuoteParseError:

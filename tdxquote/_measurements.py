@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from ._layout_table import REPORT_FIELDS, REPORT_FORMATS
+from .schema._constants import BODY_TYPE_SGX, BODY_TYPE_TD15EX
 
 __all__ = ["BODY_FIELD_SIZES", "MeasurementInput", "body_field_size", "measurement", "measurements"]
 
@@ -23,14 +24,13 @@ MeasurementInput = bytes | bytearray | memoryview | str
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 _STRUCT_ITEM = re.compile(r"(\d*)([a-zA-Z])")
-_SGX, _TD15EX = 1, 4  # body types (schema._constants, whose package imports construct)
 
 
 def _byte_fields() -> Mapping[str, int]:
     # From the generated layout table (no construct import): the widest TD body and the
     # SGX report; a byte array is an "Ns" item of the report's struct format.
     sizes: dict[str, int] = {}
-    for body_type in (_TD15EX, _SGX):
+    for body_type in (BODY_TYPE_TD15EX, BODY_TYPE_SGX):
         items = _STRUCT_ITEM.findall(REPORT_FORMATS[body_type].lstrip("<"))
         for name, (count, code) in zip(REPORT_FIELDS[body_type], items, strict=True):
             if name.startswith("reserved") or code != "s":

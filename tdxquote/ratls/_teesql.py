@@ -17,6 +17,7 @@ allowlist, then tdxquote's runtime-event pins.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -131,7 +132,7 @@ def _now(source: Callable[[], datetime] | datetime | int | float | None) -> date
     return source
 
 
-class TeeSqlCalls:
+class TeeSqlCalls(ABC):
     """TeeSQL's ``verify`` and ``verify_with_pubkey``, the same for every verifier backend.
 
     A backend (:class:`DcapVerifier`, :class:`~tdxquote.ita.ItaVerifier`)
@@ -140,14 +141,14 @@ class TeeSqlCalls:
     its own); both calls end with :func:`apply_options`.
     """
 
-    async def _verdict(self, quote: Quote, expected: bytes | None) -> VerifiedQuote:
-        raise NotImplementedError
+    @abstractmethod
+    async def _verdict(self, quote: Quote, expected: bytes | None) -> VerifiedQuote: ...
 
+    @abstractmethod
     async def verify_cert(
         self, cert: CertificateInput, options: object = None
     ) -> VerificationResult:
         """Verify an RA-TLS certificate (the backend's)."""
-        raise NotImplementedError
 
     async def verify(self, quote: bytes, options: object = None) -> VerificationResult:
         """Verify ``quote`` (or a DER certificate, which :meth:`verify_cert` handles).

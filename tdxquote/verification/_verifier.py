@@ -45,6 +45,7 @@ from ..errors import (
 )
 from ..pck import PckExtension
 from ..schema import INTEL_QE_VENDOR_ID
+from ..schema._constants import CERT_TYPE_PCK_LEAF
 from ._platform import VerifiedPlatform, platform_for
 from ._policy import Policy
 from ._qe import (
@@ -454,7 +455,7 @@ class Verifier:
             # report: the collateral's PCK certificate must be for exactly that TCB.
             _check_pck_identifier(identifier, extension)
             checks.append("pck_identifier")
-        elif quote.certification_data.type == _CERT_TYPE_PCK_LEAF:
+        elif quote.certification_data.type == CERT_TYPE_PCK_LEAF:
             # Type 4 carries the PCK leaf itself: it must be the collateral's.
             _check_pck_leaf(quote.certification_data.data, platform.chain.leaf.der)
             checks.append("pck_identifier")
@@ -589,9 +590,6 @@ def _pck_identifier(quote: Quote) -> PckIdentifier | None:
         return quote.pck_identifier
     except QuoteParseError as exc:
         raise QuoteFormatError(f"the quote's certification data: {exc.reason}") from None
-
-
-_CERT_TYPE_PCK_LEAF = 4  # Intel's PCK_CLEARTEXT: the PCK leaf certificate, PEM or DER
 
 
 def _check_pck_leaf(data: bytes, leaf_der: bytes) -> None:
