@@ -98,7 +98,21 @@ def with_names(
     """``cert`` with its subject and/or issuer replaced by DER names, signed by ``signer``.
 
     ``serial`` replaces the serial number (negative or zero ones included).
+    ``ValueError`` when ``cryptography`` refuses to load the result.
     """
+    der = with_names_der(cert, signer, subject=subject, issuer=issuer, serial=serial)
+    return x509.load_der_x509_certificate(der)
+
+
+def with_names_der(
+    cert: x509.Certificate,
+    signer: ec.EllipticCurvePrivateKey,
+    *,
+    subject: bytes | None = None,
+    issuer: bytes | None = None,
+    serial: int | None = None,
+) -> bytes:
+    """:func:`with_names`, as DER bytes that nothing has loaded."""
     der = cert.public_bytes(serialization.Encoding.DER)
     outer = _der.sequence_children(der, _der.read_one(der))
     tbs_tlv = outer[0]
@@ -115,7 +129,4 @@ def with_names(
     tbs = _der.encode_sequence(*parts)
     algorithm = der[outer[1].offset : outer[1].end]
     signature = signer.sign(tbs, ec.ECDSA(hashes.SHA256()))
-    rebuilt = _der.encode_sequence(
-        tbs, algorithm, _der.encode_tlv(_BIT_STRING, b"\x00" + signature)
-    )
-    return x509.load_der_x509_certificate(rebuilt)
+    return _der.encode_sequence(tbs, algorithm, _der.encode_tlv(_BIT_STRING, b"\x00" + signature))

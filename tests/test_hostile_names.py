@@ -10,6 +10,7 @@ exception, no traceback, no warning.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -22,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _hostile_certs import BROKEN_NAMES, WARNING_NAMES, hostile_name, with_names
+from _hostile_certs import BROKEN_NAMES, WARNING_NAMES, hostile_name, with_names, with_names_der
 from _no_warnings import no_user_warning
 from conftest import REPO_ROOT
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from probe_servers import FakeServer
 
-from tdxquote import _x509_read, parse_quote
+from tdxquote import CertificationData, _x509_read, parse_quote
 from tdxquote._json import quote_to_dict
 from tdxquote._quote import Quote
 from tdxquote.cli import main
@@ -45,7 +46,21 @@ from tdxquote.testing.ratls import ForgedCertificate, RaTlsForge
 from tdxquote.verification import CertificateChainError, Verifier
 
 FORGE = QuoteForge.create(b"tdxquote hostile names")
-BROKEN = sorted(BROKEN_NAMES)
+
+
+def _loads(kind: str) -> bool:
+    """Whether this ``cryptography`` loads a certificate with the name (51 refuses some)."""
+    try:
+        with_names(FORGE.leaf.cert, FORGE.pki.intermediate.key, subject=hostile_name(kind))
+    except ValueError:
+        return False
+    return True
+
+
+# The names cryptography loads but cannot read: the entry points that hold a loaded
+# certificate are tested with these; test_every_broken_name_in_a_pck_chain_is_refused takes
+# all of them as bytes, whichever cryptography loads.
+BROKEN = sorted(kind for kind in BROKEN_NAMES if _loads(kind))
 WARNING = sorted(WARNING_NAMES)
 # Where the hostile name goes in the PCK chain.
 PLACES = ("leaf_subject", "leaf_issuer", "intermediate_subject", "root_subject")
@@ -260,6 +275,31 @@ def test_cli_parse_reports_the_pck_error(
     assert "does not decode" in out
 
 
+@pytest.mark.parametrize("kind", sorted(BROKEN_NAMES))
+def test_every_broken_name_in_a_pck_chain_is_refused(
+    kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # As bytes only, so the names a newer cryptography refuses to load are covered too.
+    leaf = with_names_der(FORGE.leaf.cert, FORGE.pki.intermediate.key, subject=hostile_name(kind))
+    pem = b"".join(_pem(der) for der in (leaf, FORGE.pki.intermediate.der, FORGE.pki.root.der))
+    raw = FORGE.quote(certification_data=CertificationData(5, pem)).to_bytes()
+    path = tmp_path / "quote.dat"
+    path.write_bytes(raw)
+    code, out, err = _cli(capsys, "parse", "--json", str(path))
+    assert code == 0, err
+    report = json.loads(out)["result"]["quote"]
+    assert report["pck_chain"] is None
+    assert report["pck_error"]["field"] == "pck_chain"
+    with pytest.raises(TdxQuoteError), no_user_warning():
+        CollateralParameters.from_quote(parse_quote(raw))
+
+
+def _pem(der: bytes) -> bytes:
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = b"\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return b"-----BEGIN CERTIFICATE-----\n" + lines + b"\n-----END CERTIFICATE-----\n"
+
+
 @pytest.mark.parametrize("kind", BROKEN)
 def test_cli_verify_with_a_collateral_directory_refuses(
     kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -438,7 +478,17 @@ def _key_pem() -> bytes:
 # OpenSSL will not load a certificate whose name is invalid UTF-8, an INTEGER or a NULL, so an
 # OpenSSL test server can present only these; certificate_report, which probe calls with what
 # the server sent, is tested with every kind above.
-SERVABLE = ["bit_string", "duplicate_attribute", "empty_rdn", "ia5_high_bytes", "t61_high_bytes"]
+SERVABLE = [
+    kind
+    for kind in (
+        "bit_string",
+        "duplicate_attribute",
+        "empty_rdn",
+        "ia5_high_bytes",
+        "t61_high_bytes",
+    )
+    if kind in BROKEN
+]
 
 
 @pytest.mark.parametrize("kind", SERVABLE)
